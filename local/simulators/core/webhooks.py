@@ -1,0 +1,195 @@
+"""Outgoing webhooks: POST the provider's signed body to the configured receiver.
+
+Real providers deliver asynchronously and retry failed deliveries on their own schedule;
+a receiver that is slow, down or answers non-2xx must see the retries. The provider builds
+the body and headers (format and signature are provider-specific); this module delivers,
+retries on the provider's schedule (scaled by `retry_scale` so tests do not wait hours)
+and logs every attempt.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from .clock import Clock
+
+# Receivers are local; never route a delivery through an http_proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class _Job:
+    id: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    attempt: int = 0
+
+
+class WebhookSender:
+    """A background thread draining a due-time queue of deliveries.
+
+    `retry_delays` is the provider's schedule: after the n-th failed attempt wait
+    `retry_delays[n-1] * retry_scale` seconds; when the list is exhausted the delivery is
+    abandoned (logged as `gave_up`). `timeout` is how long the receiver may take.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        retry_delays: list[float] | None = None,
+        retry_scale: float = 1.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self.clock = clock
+        self.retry_delays = list(retry_delays or [])
+        self.retry_scale = retry_scale
+        self.timeout = timeout
+        self.url: str | None = None
+        self.key: str | None = None
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, _Job]] = []
+        self._in_flight = 0
+        self._ids = itertools.count(1)
+        self._log: list[dict[str, Any]] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def configure(
+        self, url: str | None, key: str | None = None, retry_scale: float | None = None
+    ) -> None:
+        with self._cond:
+            self.url, self.key = url, key
+            if retry_scale is not None:
+                self.retry_scale = retry_scale
+
+    def deliver(self, body: bytes, headers: dict[str, str]) -> int | None:
+        """Queue one delivery to the configured URL; None (and logged) if none is configured."""
+        with self._cond:
+            delivery_id = next(self._ids)
+            if not self.url:
+                self._log.append(self._entry(delivery_id, None, 0, None, "no webhook url"))
+                return None
+            job = _Job(delivery_id, self.url, body, dict(headers))
+            heapq.heappush(self._queue, (time.monotonic(), delivery_id, job))
+            self._ensure_thread()
+            self._cond.notify_all()
+            return delivery_id
+
+    def post_now(self, body: bytes, headers: dict[str, str]) -> int | None:
+        """Post once, synchronously, no retries (e.g. Xero's intent-to-receive checks)."""
+        if not self.url:
+            return None
+        status, error = self._post(self.url, body, headers)
+        with self._cond:
+            self._log.append(self._entry(next(self._ids), self.url, 1, status, error, body))
+        return status
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every attempt so far: id, url, attempt, status (None: no reply), error, outcome."""
+        with self._cond:
+            return [dict(e) for e in self._log]
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing is queued or in flight; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def reset(self) -> None:
+        with self._cond:
+            self._queue.clear()
+            self._log.clear()
+            self.url = self.key = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 1)
+
+    # -- worker --------------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and (
+                    not self._queue or self._queue[0][0] > time.monotonic()
+                ):
+                    wait = self._queue[0][0] - time.monotonic() if self._queue else None
+                    self._cond.wait(wait)
+                if self._stopping:
+                    return
+                _, _, job = heapq.heappop(self._queue)
+                self._in_flight += 1
+            job.attempt += 1
+            status, error = self._post(job.url, job.body, job.headers)
+            with self._cond:
+                ok = status is not None and 200 <= status < 300
+                outcome = "delivered" if ok else "retry"
+                if not ok and job.attempt > len(self.retry_delays):
+                    outcome = "gave_up"
+                self._log.append(
+                    self._entry(job.id, job.url, job.attempt, status, error, job.body, outcome)
+                )
+                if outcome == "retry":
+                    delay = self.retry_delays[job.attempt - 1] * self.retry_scale
+                    heapq.heappush(self._queue, (time.monotonic() + delay, job.id, job))
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str | None]:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as reply:
+                reply.read()
+                return reply.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, None
+        except (OSError, ValueError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def _entry(
+        self,
+        delivery_id: int,
+        url: str | None,
+        attempt: int,
+        status: int | None,
+        error: str | None,
+        body: bytes = b"",
+        outcome: str | None = None,
+    ) -> dict[str, Any]:
+        if outcome is None:
+            ok = status is not None and 200 <= status < 300
+            outcome = "delivered" if ok else "failed"
+        return {
+            "id": delivery_id,
+            "url": url,
+            "attempt": attempt,
+            "status": status,
+            "error": error,
+            "outcome": outcome,
+            "time": self.clock.now().isoformat(),
+            "body": body.decode("utf-8", "replace"),
+        }
