@@ -244,7 +244,10 @@ class SimServer:
         self.port: int = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"sim-{provider.name}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop() returns promptly
+            name=f"sim-{provider.name}",
+            daemon=True,
         )
         self._thread.start()
 
