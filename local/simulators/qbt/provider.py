@@ -183,7 +183,7 @@ class QbtProvider(Provider):
             200,
             {
                 "access_token": result.access_token,
-                "expires_in": result.expires_in(self.clock.now()),
+                "expires_in": round((result.access_expires_at - self.clock.now()).total_seconds()),
                 "token_type": "bearer",
                 "scope": "",
                 "refresh_token": result.refresh_token,
