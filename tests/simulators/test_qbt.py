@@ -427,3 +427,16 @@ def test_300_calls_per_token_then_429_until_the_window_passes(qbt: str) -> None:
     assert other.get("current_user").status_code == 200  # counted per access token
     advance(qbt, 301)
     assert conn.get("current_user").status_code == 200
+
+
+def test_snapshot_and_restore_bring_back_the_data(qbt: str) -> None:
+    conn = connect(qbt, new_company(qbt, seed="empty"))
+    conn.one("jobcodes", {"name": "Before"})
+    snap = requests.get(f"{qbt}/_sim/snapshot", timeout=10).json()
+    conn.one("jobcodes", {"name": "After"})
+
+    restored = requests.post(f"{qbt}/_sim/restore", json=snap, timeout=10)
+
+    assert restored.status_code in (200, 204), restored.text
+    names = [j["name"] for j in conn.get("jobcodes").json()["results"]["jobcodes"].values()]
+    assert names == ["Before"]
