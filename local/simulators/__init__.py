@@ -39,6 +39,12 @@ def start(
                     raise
                 print(f"simulators: skipping {name}: package {exc.name} not found", file=sys.stderr)
                 continue
+            if not hasattr(module, "make_provider"):
+                print(
+                    f"simulators: skipping {name}: {module.__name__} has no make_provider yet",
+                    file=sys.stderr,
+                )
+                continue
             provider = module.make_provider(clock or Clock())
             port = port_base + PORT_OFFSETS[name] if port_base else 0
             handles[name] = serve(provider, port)

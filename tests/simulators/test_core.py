@@ -542,6 +542,7 @@ def test_limiter_reports_remaining_per_limit_and_denied_call_counts_nowhere() ->
     denied = limiter.acquire(checks)
     assert not denied.allowed
     assert denied.hit == "minute"
+    assert denied.remaining == {"minute": 0, "day": 8}
     assert limiter.acquire([checks[1]]).remaining == {"day": 7}
 
 

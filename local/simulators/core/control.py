@@ -37,6 +37,11 @@ def snapshot(p: Provider) -> dict[str, Any]:
             "clock": {"offset_seconds": p.clock.offset_seconds},
             "faults": [r.to_dict() for r in p.faults.rules()],
             "ratelimits": {"enabled": p.limits.enabled},
+            "webhooks": {
+                "url": p.webhooks.url,
+                "key": p.webhooks.key,
+                "retry_scale": p.webhooks.retry_scale,
+            },
         }
 
 
@@ -53,6 +58,8 @@ def restore(p: Provider, snap: dict[str, Any]) -> None:
             p.faults.add_dict(spec)
         p.limits.reset()
         p.limits.enabled = bool(snap.get("ratelimits", {}).get("enabled", True))
+        hooks = snap.get("webhooks", {})
+        p.webhooks.configure(hooks.get("url"), hooks.get("key"), hooks.get("retry_scale"))
 
 
 def reset(p: Provider) -> None:

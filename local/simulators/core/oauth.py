@@ -166,6 +166,14 @@ class OAuthServer:
         unknown = set(settings) - set(self._defaults)
         if unknown:
             raise ValueError(f"unknown OAuth settings: {sorted(unknown)}")
+        for name, value in settings.items():
+            if name == "rotate_refresh":
+                ok = isinstance(value, bool)
+            else:
+                optional = name == "refresh_hard_ttl" and value is None
+                ok = optional or (isinstance(value, int) and not isinstance(value, bool))
+            if not ok or (isinstance(value, int) and value < 0):
+                raise ValueError(f"bad value for {name}: {value!r}")
         with self._lock:
             for name, value in settings.items():
                 setattr(self, name, value)

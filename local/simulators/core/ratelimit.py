@@ -68,6 +68,7 @@ class RateLimiter:
         now = self.clock.timestamp()
         with self._lock:
             remaining: dict[str, int] = {}
+            hit: tuple[str, int] | None = None  # first full bucket and its retry_after
             for check in checks:
                 bucket = (check.name, check.key)
                 if check.window is None:
@@ -79,10 +80,16 @@ class RateLimiter:
                         hits.popleft()
                     used = len(hits)
                     retry = math.ceil(hits[0] + check.window - now) if hits else 1
-                if used >= check.limit:
-                    remaining[check.name] = 0
-                    return Decision(False, check.name, max(1, retry), remaining)
-                remaining[check.name] = check.limit - used - 1
+                if used >= check.limit and hit is None:
+                    hit = (check.name, max(1, retry))
+                remaining[check.name] = max(0, check.limit - used - 1)
+            if hit is not None:
+                # Nothing was counted: report what is left now, not after this call.
+                for check in checks:
+                    if check.name != hit[0]:
+                        remaining[check.name] += 1
+                remaining[hit[0]] = 0
+                return Decision(False, hit[0], hit[1], remaining)
             held: list[str] = []
             for check in checks:
                 bucket = (check.name, check.key)

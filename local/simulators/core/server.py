@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .control import register_control
-from .http import BadRequest, Headers, Request, Response, Router
+from .faults import FaultRule
+from .http import BadRequest, Headers, Request, Response, Route, Router
 from .oauth import Grant
 from .provider import Provider
 from .ratelimit import Decision
@@ -41,42 +42,14 @@ class Pipeline:
         p = self.provider
         rule = p.faults.match(req.method, req.path)
         fault = rule.action if rule else None
-        grant: Grant | None = None
+        matched = self.router.match(req.method, req.path)
         decision: Decision | None = None
-        endpoint = "(unmatched)"
-        resp: Response
         try:
-            matched = self.router.match(req.method, req.path)
-            if matched:
-                endpoint = matched[0].pattern
-            if rule is not None and rule.action == "error":
-                status = rule.status or 500
-                resp = (
-                    _rule_body(status, rule.body)
-                    if rule.body is not None
-                    else p.server_error(req, status)
-                )
-            elif rule is not None and rule.action == "throttle":
-                retry = int(rule.seconds) if rule.seconds else 1
-                resp = p.throttled(req, Decision(False, "fault", max(1, retry)))
-            elif rule is not None and rule.action == "revoke_token":
-                token = req.bearer()
-                if token:
-                    p.oauth.revoke(token)
-                answer = p.authenticate(req)
-                resp = answer if isinstance(answer, Response) else Response.json(401, {})
-            elif matched is None:
-                resp = p.not_found(req)
-            else:
-                route, req.path_params = matched
-                resp, grant, decision = self._run(
-                    req,
-                    route.handler,
-                    route.auth,
-                    route.limited,
-                    rule.seconds if fault == "slow" and rule else 0,
-                )
+            resp, decision = self._respond(req, matched, rule)
             p.on_response(req, resp)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            resp = _crash_response(p, req)
         finally:
             if decision is not None:
                 p.limits.release(decision)
@@ -84,40 +57,63 @@ class Pipeline:
         p.calls.record(
             req.method,
             req.path,
-            endpoint,
+            matched[0].pattern if matched else "(unmatched)",
             None if drop else resp.status,
-            p.company_for(req, grant or req.state.get("grant")),
+            p.company_for(req, req.state.get("grant")),
             fault,
             decision.hit if decision else None,
         )
         return None if drop else resp
 
-    def _run(
-        self, req: Request, handler: Any, auth: bool, limited: bool, slow: float | None
-    ) -> tuple[Response, Grant | None, Decision | None]:
+    def _respond(
+        self, req: Request, matched: tuple[Route, dict[str, str]] | None, rule: FaultRule | None
+    ) -> tuple[Response, Decision | None]:
+        p = self.provider
+        action = rule.action if rule else None
+        if rule is not None and action == "error":
+            status = rule.status or 500
+            if rule.body is not None:
+                return _rule_body(status, rule.body), None
+            return p.server_error(req, status), None
+        if rule is not None and action == "throttle":
+            retry = max(1, int(rule.seconds or 1))
+            return p.throttled(req, Decision(False, "fault", retry)), None
+        if action == "revoke_token":
+            token = req.bearer()
+            if token:
+                p.oauth.revoke(token)
+            answer = p.authenticate(req)
+            return (answer if isinstance(answer, Response) else Response.json(401, {})), None
+        if matched is None:
+            return p.not_found(req), None
+        route, req.path_params = matched
+        slow = (rule.seconds or 0.0) if rule is not None and action == "slow" else 0.0
+        return self._run(req, route, slow)
+
+    def _run(self, req: Request, route: Route, slow: float) -> tuple[Response, Decision | None]:
         p = self.provider
         grant: Grant | None = None
-        if auth:
+        if route.auth:
             answer = p.authenticate(req)
             if isinstance(answer, Response):
-                return answer, None, None
+                return answer, None
             grant = answer
             req.state["grant"] = grant
         decision: Decision | None = None
-        if limited:
+        if route.limited:
             decision = p.limits.acquire(p.limit_keys(req, grant))
             req.state["limits"] = decision
             if not decision.allowed:
-                return p.throttled(req, decision), grant, decision
+                return p.throttled(req, decision), decision
         if slow:
             time.sleep(slow)  # inside the concurrency slot, like a slow real server
         try:
-            return handler(req), grant, decision
+            return route.handler(req), decision
         except BadRequest as exc:
-            return p.bad_request(req, str(exc)), grant, decision
+            return p.bad_request(req, str(exc)), decision
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            return p.server_error(req, 500), grant, decision
+            return _crash_response(p, req), decision
 
     def _control(self, req: Request) -> Response:
         matched = self.router.match(req.method, req.path)
@@ -135,6 +131,15 @@ class Pipeline:
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
             return Response.json(500, {"error": "server_error", "message": repr(exc)})
+
+
+def _crash_response(p: Provider, req: Request) -> Response:
+    """The provider's 500; a neutral one if even `server_error` fails."""
+    try:
+        return p.server_error(req, 500)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        return Response.json(500, {"error": "server_error"})
 
 
 def _rule_body(status: int, body: Any) -> Response:

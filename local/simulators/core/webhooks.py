@@ -30,6 +30,7 @@ class _Job:
     url: str
     body: bytes
     headers: dict[str, str]
+    generation: int
     attempt: int = 0
 
 
@@ -61,6 +62,7 @@ class WebhookSender:
         self._log: list[dict[str, Any]] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._generation = 0  # bumped by reset(): attempts of older jobs are dropped
 
     def configure(
         self, url: str | None, key: str | None = None, retry_scale: float | None = None
@@ -77,7 +79,7 @@ class WebhookSender:
             if not self.url:
                 self._log.append(self._entry(delivery_id, None, 0, None, "no webhook url"))
                 return None
-            job = _Job(delivery_id, self.url, body, dict(headers))
+            job = _Job(delivery_id, self.url, body, dict(headers), self._generation)
             heapq.heappush(self._queue, (time.monotonic(), delivery_id, job))
             self._ensure_thread()
             self._cond.notify_all()
@@ -112,6 +114,7 @@ class WebhookSender:
         with self._cond:
             self._queue.clear()
             self._log.clear()
+            self._generation += 1
             self.url = self.key = None
 
     def stop(self) -> None:
@@ -144,6 +147,10 @@ class WebhookSender:
             job.attempt += 1
             status, error = self._post(job.url, job.body, job.headers)
             with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+                if job.generation != self._generation:
+                    continue
                 ok = status is not None and 200 <= status < 300
                 outcome = "delivered" if ok else "retry"
                 if not ok and job.attempt > len(self.retry_delays):
@@ -154,8 +161,6 @@ class WebhookSender:
                 if outcome == "retry":
                     delay = self.retry_delays[job.attempt - 1] * self.retry_scale
                     heapq.heappush(self._queue, (time.monotonic() + delay, job.id, job))
-                self._in_flight -= 1
-                self._cond.notify_all()
 
     def _post(
         self, url: str, body: bytes, headers: dict[str, str]
