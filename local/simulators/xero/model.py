@@ -1,0 +1,1168 @@
+"""One Xero organisation's data and the Accounting API's business rules, without HTTP.
+
+Objects are stored in their wire shape (the JSON the API answers), so `list_objects`,
+snapshots and responses agree. Every write goes through `Org.save_*`, which validates the
+way Xero does and returns the Xero validation messages; the HTTP layer only wraps them in
+the `ValidationException` or `summarizeErrors=false` envelope.
+
+Sources for the rules and the wording (quoted messages are Xero's own):
+- Xero-OpenAPI `xero_accounting.yaml` schemas Contact, Item, TrackingCategory, Account,
+  TaxRate, Invoice, LineItem, Payment, Organisation (field names, enums, read-only fields).
+- "The contact name X is already assigned to another contact. The contact name must be
+  unique across all active contacts." (developer.xero.com/documentation/api/accounting/
+  contacts; quoted in public client code handling the 400, e.g. findOrCreateXeroContact).
+- "Invoice # must be unique." (ACCREC only; ACCPAY numbers are the supplier's and may
+  repeat), "Payment amount exceeds the amount outstanding on this document",
+  "Payments can only be made against Authorised documents",
+  "Account code 'X' is not a valid code for this document." (developer.xero.com
+  invoices/payments pages; PROVIDERS.md 3.3).
+- IsCustomer/IsSupplier are read-only and set by AR/AP invoices, and such changes do not
+  bump the contact's UpdatedDateUTC (developer.xero.com contacts page; PROVIDERS.md 3.2).
+- Messages marked (U) are plausible wording not confirmed in a public source.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .dates import DateFormatError, iso_string, ms_date, parse_date, parse_datetime
+
+KINDS = (
+    "Contacts",
+    "Items",
+    "TrackingCategories",
+    "TaxRates",
+    "Accounts",
+    "Invoices",
+    "Payments",
+    "Employees",
+    "LeaveTypes",
+)
+
+ID_FIELD = {
+    "Contacts": "ContactID",
+    "Items": "ItemID",
+    "TrackingCategories": "TrackingCategoryID",
+    "TaxRates": "TaxType",
+    "Accounts": "AccountID",
+    "Invoices": "InvoiceID",
+    "Payments": "PaymentID",
+    "Employees": "employeeID",
+    "LeaveTypes": "leaveTypeID",
+}
+
+TYPE_NAME = {
+    "Contacts": "Contact",
+    "Items": "Item",
+    "TrackingCategories": "TrackingCategory",
+    "TaxRates": "TaxRate",
+    "Accounts": "Account",
+    "Invoices": "Invoice",
+    "Payments": "Payment",
+}
+
+INVOICE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
+LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
+ACCOUNT_TYPES = (
+    "BANK",
+    "CURRENT",
+    "CURRLIAB",
+    "DEPRECIATN",
+    "DIRECTCOSTS",
+    "EQUITY",
+    "EXPENSE",
+    "FIXED",
+    "INVENTORY",
+    "LIABILITY",
+    "NONCURRENT",
+    "OTHERINCOME",
+    "OVERHEADS",
+    "PREPAYMENT",
+    "REVENUE",
+    "SALES",
+    "TERMLIAB",
+)
+ACCOUNT_CLASS = {
+    "BANK": "ASSET",
+    "CURRENT": "ASSET",
+    "FIXED": "ASSET",
+    "INVENTORY": "ASSET",
+    "NONCURRENT": "ASSET",
+    "PREPAYMENT": "ASSET",
+    "CURRLIAB": "LIABILITY",
+    "LIABILITY": "LIABILITY",
+    "TERMLIAB": "LIABILITY",
+    "EQUITY": "EQUITY",
+    "DEPRECIATN": "EXPENSE",
+    "DIRECTCOSTS": "EXPENSE",
+    "EXPENSE": "EXPENSE",
+    "OVERHEADS": "EXPENSE",
+    "OTHERINCOME": "REVENUE",
+    "REVENUE": "REVENUE",
+    "SALES": "REVENUE",
+}
+
+CENT = Decimal("0.01")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def num(value: Decimal) -> float | int:
+    """A JSON number for an amount (Xero prints 2 dp; JSON drops the trailing zeros)."""
+    return float(value)
+
+
+def get_ci(obj: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A request field, ignoring case (Xero's deserialiser is case-insensitive)."""
+    if name in obj:
+        return obj[name]
+    low = name.lower()
+    for key, value in obj.items():
+        if key.lower() == low:
+            return value
+    return default
+
+
+def has_ci(obj: dict[str, Any], name: str) -> bool:
+    low = name.lower()
+    return any(k.lower() == low for k in obj)
+
+
+class Invalid(Exception):
+    """A write Xero rejects; `messages` are its ValidationErrors."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+class NotFound(Exception):
+    """An id that does not exist in this organisation (HTTP 404)."""
+
+
+Event = tuple[str, str, str]  # (eventCategory CONTACT|INVOICE, eventType CREATE|UPDATE, id)
+
+
+class Org:
+    """One organisation (a Xero tenant). `now` is called for every timestamp."""
+
+    def __init__(self, tenant_id: str, name: str, now: Callable[[], datetime]) -> None:
+        self.tenant_id = tenant_id
+        self.name = name
+        self.now = now
+        self.created = now()
+        self.short_code = "!" + tenant_id.replace("-", "")[:5].upper()
+        self.data: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
+        self.invoice_seq = 0
+        self.events: list[Event] = []
+
+    # -- snapshot ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "name": self.name,
+            "created": self.created.isoformat(),
+            "short_code": self.short_code,
+            "data": self.data,
+            "invoice_seq": self.invoice_seq,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], now: Callable[[], datetime]) -> Org:
+        org = cls(d["tenant_id"], d["name"], now)
+        org.created = datetime.fromisoformat(d["created"])
+        org.short_code = d["short_code"]
+        org.data = {k: dict(d["data"].get(k, {})) for k in KINDS}
+        org.invoice_seq = d.get("invoice_seq", 0)
+        return org
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def stamp(self) -> str:
+        return ms_date(self.now())
+
+    def get(self, kind: str, object_id: str) -> dict[str, Any]:
+        table = self.data[kind]
+        if object_id in table:
+            return table[object_id]
+        low = object_id.lower()
+        for key, value in table.items():
+            if key.lower() == low:
+                return value
+        raise NotFound(object_id)
+
+    def find(self, kind: str, pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        for obj in self.data[kind].values():
+            if pred(obj):
+                return obj
+        return None
+
+    def account_by(self, code: str | None = None, account_id: str | None = None) -> Any:
+        if account_id:
+            try:
+                return self.get("Accounts", account_id)
+            except NotFound:
+                return None
+        if code is not None:
+            return self.find(
+                "Accounts",
+                lambda a: str(a.get("Code") or "") == str(code) and a["Status"] != "DELETED",
+            )
+        return None
+
+    def tax_rate(self, tax_type: str | None) -> dict[str, Any] | None:
+        if not tax_type:
+            return None
+        return self.data["TaxRates"].get(tax_type)
+
+    def emit(self, category: str, event_type: str, object_id: str) -> None:
+        self.events.append((category, event_type, object_id))
+
+    def take_events(self) -> list[Event]:
+        events, self.events = self.events, []
+        return events
+
+    # -- organisation --------------------------------------------------------------------
+
+    def organisation(self) -> dict[str, Any]:
+        """The `Organisation` object (Xero-OpenAPI schema Organisation); a UK demo company."""
+        return {
+            "OrganisationID": self.tenant_id,
+            "APIKey": self.tenant_id.replace("-", "")[:30].upper(),
+            "Name": self.name,
+            "LegalName": self.name,
+            "PaysTax": True,
+            "Version": "UK",
+            "OrganisationType": "COMPANY",
+            "BaseCurrency": "GBP",
+            "CountryCode": "GB",
+            "IsDemoCompany": False,
+            "OrganisationStatus": "ACTIVE",
+            "TaxNumber": "GB123456789",
+            "FinancialYearEndDay": 31,
+            "FinancialYearEndMonth": 3,
+            "SalesTaxBasis": "ACCRUALS",
+            "SalesTaxPeriod": "QUARTERLY1",
+            "DefaultSalesTax": "Tax Exclusive",
+            "DefaultPurchasesTax": "Tax Exclusive",
+            "CreatedDateUTC": ms_date(self.created),
+            "OrganisationEntityType": "COMPANY",
+            "Timezone": "GMTSTANDARDTIME",
+            "ShortCode": self.short_code,
+            "OrganisationID_": None,
+            "Edition": "BUSINESS",
+            "Class": "PREMIUM",
+            "LineOfBusiness": "Professional services",
+            "Addresses": [],
+            "Phones": [],
+            "ExternalLinks": [],
+            "PaymentTerms": {},
+        }
+
+    # -- contacts ------------------------------------------------------------------------
+
+    def _contact_name_taken(self, name: str, except_id: str | None) -> bool:
+        low = name.strip().lower()
+        return any(
+            c["ContactStatus"] == "ACTIVE"
+            and c["Name"].strip().lower() == low
+            and c["ContactID"] != except_id
+            for c in self.data["Contacts"].values()
+        )
+
+    def save_contact(
+        self, body: dict[str, Any], mode: str, object_id: str | None = None
+    ) -> dict[str, Any]:
+        """Create (`mode` "create"), update ("update"), or either ("upsert": POST)."""
+        cid = object_id or get_ci(body, "ContactID")
+        existing: dict[str, Any] | None = None
+        if cid:
+            if mode == "create":
+                raise Invalid("A new contact cannot be created with a ContactID.")  # (U)
+            try:
+                existing = self.get("Contacts", str(cid))
+            except NotFound as exc:
+                if object_id:
+                    raise
+                raise Invalid("The contact could not be found.") from exc  # (U)
+        elif mode == "upsert" and get_ci(body, "Name"):
+            # POST without an id but with the name of an active contact updates it (2nd)
+            name = str(get_ci(body, "Name")).strip().lower()
+            existing = self.find(
+                "Contacts",
+                lambda c: c["ContactStatus"] == "ACTIVE" and c["Name"].strip().lower() == name,
+            )
+        elif mode == "upsert" and get_ci(body, "ContactNumber"):
+            number = str(get_ci(body, "ContactNumber"))
+            existing = self.find("Contacts", lambda c: c.get("ContactNumber") == number)
+        errors: list[str] = []
+        name = get_ci(body, "Name", existing["Name"] if existing else None)
+        if name is None or not str(name).strip():
+            errors.append("The contact name must be specified.")  # (U)
+            name = ""
+        name = str(name)
+        if len(name) > 255:
+            errors.append("The contact name must be 255 characters or less.")  # (U)
+        status = str(
+            get_ci(body, "ContactStatus", existing["ContactStatus"] if existing else "ACTIVE")
+        ).upper()
+        if status not in ("ACTIVE", "ARCHIVED", "GDPRREQUEST"):
+            errors.append(f"'{status}' is not a valid ContactStatus.")  # (U)
+        if (
+            name
+            and status == "ACTIVE"
+            and self._contact_name_taken(name, existing["ContactID"] if existing else None)
+        ):
+            errors.append(
+                f"The contact name {name} is already assigned to another contact. "
+                "The contact name must be unique across all active contacts."
+            )
+        number = get_ci(body, "ContactNumber")
+        if number:
+            other = self.find(
+                "Contacts",
+                lambda c: (
+                    c.get("ContactNumber") == str(number)
+                    and (existing is None or c["ContactID"] != existing["ContactID"])
+                ),
+            )
+            if other is not None:
+                # wording seen in public client code handling the 400 (2nd)
+                errors.append(
+                    f"The contact number {number} is already assigned to another contact."
+                )
+            if len(str(number)) > 50:
+                errors.append("The contact number must be 50 characters or less.")  # (U)
+        email = get_ci(body, "EmailAddress")
+        if email and ("@" not in str(email) or "." not in str(email).split("@")[-1]):
+            errors.append("Email address must be valid.")
+        if errors:
+            raise Invalid(*errors)
+        now = self.stamp()
+        if existing is None:
+            contact: dict[str, Any] = {
+                "ContactID": new_id(),
+                "ContactNumber": None,
+                "AccountNumber": None,
+                "ContactStatus": "ACTIVE",
+                "Name": name,
+                "FirstName": None,
+                "LastName": None,
+                "EmailAddress": None,
+                "BankAccountDetails": "",
+                "TaxNumber": None,
+                "Addresses": [
+                    {"AddressType": "STREET"},
+                    {"AddressType": "POBOX"},
+                ],
+                "Phones": [
+                    {"PhoneType": "DEFAULT"},
+                    {"PhoneType": "DDI"},
+                    {"PhoneType": "FAX"},
+                    {"PhoneType": "MOBILE"},
+                ],
+                "UpdatedDateUTC": now,
+                "ContactGroups": [],
+                "IsSupplier": False,
+                "IsCustomer": False,
+                "DefaultCurrency": None,
+                "ContactPersons": [],
+                "HasAttachments": False,
+                "HasValidationErrors": False,
+            }
+            event = "CREATE"
+        else:
+            contact = existing
+            event = "UPDATE"
+        for field in (
+            "Name",
+            "FirstName",
+            "LastName",
+            "EmailAddress",
+            "ContactNumber",
+            "AccountNumber",
+            "TaxNumber",
+            "BankAccountDetails",
+            "DefaultCurrency",
+            "Addresses",
+            "Phones",
+            "ContactPersons",
+        ):
+            if has_ci(body, field):
+                contact[field] = get_ci(body, field)
+        contact["Name"] = name
+        contact["ContactStatus"] = status
+        contact["UpdatedDateUTC"] = now
+        self.data["Contacts"][contact["ContactID"]] = contact
+        self.emit("CONTACT", event, contact["ContactID"])
+        return contact
+
+    def contact_summary(self, contact: dict[str, Any]) -> dict[str, Any]:
+        """The contact as embedded in an invoice or payment."""
+        return {
+            "ContactID": contact["ContactID"],
+            "ContactNumber": contact.get("ContactNumber"),
+            "ContactStatus": contact["ContactStatus"],
+            "Name": contact["Name"],
+            "EmailAddress": contact.get("EmailAddress"),
+            "Addresses": contact.get("Addresses", []),
+            "Phones": contact.get("Phones", []),
+            "UpdatedDateUTC": contact["UpdatedDateUTC"],
+            "ContactGroups": [],
+            "IsSupplier": contact["IsSupplier"],
+            "IsCustomer": contact["IsCustomer"],
+            "ContactPersons": [],
+            "HasValidationErrors": False,
+        }
+
+    # -- items ---------------------------------------------------------------------------
+
+    def save_item(
+        self, body: dict[str, Any], mode: str, object_id: str | None = None
+    ) -> dict[str, Any]:
+        iid = object_id or get_ci(body, "ItemID")
+        existing: dict[str, Any] | None = None
+        if iid:
+            try:
+                existing = self.get("Items", str(iid))
+            except NotFound as exc:
+                if object_id:
+                    raise
+                raise Invalid("Item could not be found.") from exc  # (U)
+        elif mode == "upsert" and get_ci(body, "Code"):
+            code = str(get_ci(body, "Code"))
+            existing = self.find("Items", lambda i: i["Code"] == code)
+        errors: list[str] = []
+        code = get_ci(body, "Code", existing["Code"] if existing else None)
+        if not code:
+            errors.append("Item code must be specified.")  # (U)
+        elif len(str(code)) > 30:
+            errors.append("The item code must be 30 characters or less.")  # (U)
+        elif self.find(
+            "Items",
+            lambda i: (
+                i["Code"] == str(code) and (existing is None or i["ItemID"] != existing["ItemID"])
+            ),
+        ):
+            errors.append(f"Item code '{code}' already exists.")  # (U)
+        name = get_ci(body, "Name", existing["Name"] if existing else None)
+        if name and len(str(name)) > 50:
+            errors.append("The item name must be 50 characters or less.")  # (U)
+        for details in ("SalesDetails", "PurchaseDetails"):
+            d = get_ci(body, details) or {}
+            acct = get_ci(d, "AccountCode")
+            if acct and self.account_by(code=acct) is None:
+                errors.append(f"Account code '{acct}' is not a valid code.")  # (U)
+        if errors:
+            raise Invalid(*errors)
+        item = existing or {
+            "ItemID": new_id(),
+            "Code": str(code),
+            "Name": None,
+            "Description": None,
+            "PurchaseDescription": None,
+            "IsSold": True,
+            "IsPurchased": True,
+            "IsTrackedAsInventory": False,
+            "SalesDetails": {},
+            "PurchaseDetails": {},
+        }
+        for field in (
+            "Code",
+            "Name",
+            "Description",
+            "PurchaseDescription",
+            "IsSold",
+            "IsPurchased",
+            "SalesDetails",
+            "PurchaseDetails",
+            "InventoryAssetAccountCode",
+        ):
+            if has_ci(body, field):
+                item[field] = get_ci(body, field)
+        item["Code"] = str(code)
+        # IsTrackedAsInventory iff an inventory asset account and a COGS account are given
+        item["IsTrackedAsInventory"] = bool(
+            item.get("InventoryAssetAccountCode")
+            and (item.get("PurchaseDetails") or {}).get("COGSAccountCode")
+        )
+        item["UpdatedDateUTC"] = self.stamp()
+        self.data["Items"][item["ItemID"]] = item
+        return item
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def save_tracking_category(
+        self, body: dict[str, Any], object_id: str | None = None
+    ) -> dict[str, Any]:
+        existing = self.get("TrackingCategories", object_id) if object_id else None
+        name = get_ci(body, "Name", existing["Name"] if existing else None)
+        status = str(get_ci(body, "Status", existing["Status"] if existing else "ACTIVE"))
+        errors = []
+        if not name:
+            errors.append("Tracking Category Name is required.")  # (U)
+        elif len(str(name)) > 100:
+            errors.append("Tracking Category Name must be 100 characters or less.")  # (U)
+        elif self.find(
+            "TrackingCategories",
+            lambda t: (
+                t["Name"].lower() == str(name).lower()
+                and t["Status"] != "DELETED"
+                and (existing is None or t["TrackingCategoryID"] != existing["TrackingCategoryID"])
+            ),
+        ):
+            errors.append("The tracking category name must be unique.")  # (U)
+        active = [
+            t
+            for t in self.data["TrackingCategories"].values()
+            if t["Status"] == "ACTIVE" and (existing is None or t is not existing)
+        ]
+        if status == "ACTIVE" and len(active) >= 2:
+            # an organisation has at most two active tracking categories (U for wording)
+            errors.append("You can only have 2 active tracking categories.")
+        if errors:
+            raise Invalid(*errors)
+        cat = existing or {"TrackingCategoryID": new_id(), "Options": []}
+        cat["Name"] = str(name)
+        cat["Status"] = status
+        self.data["TrackingCategories"][cat["TrackingCategoryID"]] = cat
+        return cat
+
+    def add_tracking_option(self, category_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        cat = self.get("TrackingCategories", category_id)
+        name = get_ci(body, "Name")
+        if not name:
+            raise Invalid("Tracking Option Name is required.")  # (U)
+        if any(o["Name"].lower() == str(name).lower() for o in cat["Options"]):
+            raise Invalid("The tracking option name must be unique.")  # (U)
+        option = {
+            "TrackingOptionID": new_id(),
+            "Name": str(name),
+            "Status": "ACTIVE",
+            "HasValidationErrors": False,
+        }
+        cat["Options"].append(option)
+        return option
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def save_account(self, body: dict[str, Any], object_id: str | None = None) -> dict[str, Any]:
+        existing = self.get("Accounts", object_id) if object_id else None
+        errors = []
+        code = get_ci(body, "Code", existing.get("Code") if existing else None)
+        acc_type = str(get_ci(body, "Type", existing["Type"] if existing else "") or "").upper()
+        name = get_ci(body, "Name", existing["Name"] if existing else None)
+        if not name:
+            errors.append("Please enter a name for this account.")  # (U)
+        if acc_type not in ACCOUNT_TYPES:
+            errors.append("Please select an account type.")  # (U)
+        if code and self.find(
+            "Accounts",
+            lambda a: (
+                a.get("Code") == str(code)
+                and (existing is None or a["AccountID"] != existing["AccountID"])
+            ),
+        ):
+            errors.append("Please enter a unique Code.")
+        if acc_type == "BANK" and not get_ci(
+            body, "BankAccountNumber", existing.get("BankAccountNumber") if existing else None
+        ):
+            errors.append("Bank account number is required.")  # (U)
+        if errors:
+            raise Invalid(*errors)
+        acc = existing or {
+            "AccountID": new_id(),
+            "Status": "ACTIVE",
+            "SystemAccount": None,
+            "HasAttachments": False,
+        }
+        acc.update(
+            {
+                "Code": str(code) if code is not None else None,
+                "Name": str(name),
+                "Type": acc_type,
+                "Class": ACCOUNT_CLASS[acc_type],
+                "TaxType": get_ci(body, "TaxType", acc.get("TaxType", "NONE")),
+                "Description": get_ci(body, "Description", acc.get("Description")),
+                "EnablePaymentsToAccount": bool(
+                    get_ci(
+                        body, "EnablePaymentsToAccount", acc.get("EnablePaymentsToAccount", False)
+                    )
+                ),
+                "ShowInExpenseClaims": bool(
+                    get_ci(body, "ShowInExpenseClaims", acc.get("ShowInExpenseClaims", False))
+                ),
+                "ReportingCode": acc.get("ReportingCode"),
+                "UpdatedDateUTC": self.stamp(),
+            }
+        )
+        if acc_type == "BANK":
+            acc["BankAccountNumber"] = get_ci(
+                body, "BankAccountNumber", acc.get("BankAccountNumber")
+            )
+            acc["BankAccountType"] = get_ci(
+                body, "BankAccountType", acc.get("BankAccountType", "BANK")
+            )
+            acc["CurrencyCode"] = get_ci(body, "CurrencyCode", acc.get("CurrencyCode", "GBP"))
+        if has_ci(body, "Status"):
+            acc["Status"] = str(get_ci(body, "Status")).upper()
+        self.data["Accounts"][acc["AccountID"]] = acc
+        return acc
+
+    # -- invoices ------------------------------------------------------------------------
+
+    def _resolve_contact(self, ref: Any, errors: list[str]) -> dict[str, Any] | None:
+        if not isinstance(ref, dict) or not ref:
+            errors.append("A Contact must be specified for this type of transaction")  # (U)
+            return None
+        cid = get_ci(ref, "ContactID")
+        if cid:
+            try:
+                return self.get("Contacts", str(cid))
+            except NotFound:
+                errors.append("The contact could not be found.")  # (U)
+                return None
+        number = get_ci(ref, "ContactNumber")
+        if number:
+            found = self.find("Contacts", lambda c: c.get("ContactNumber") == str(number))
+            if found:
+                return found
+        name = get_ci(ref, "Name")
+        if name:
+            low = str(name).strip().lower()
+            found = self.find(
+                "Contacts",
+                lambda c: c["ContactStatus"] == "ACTIVE" and c["Name"].strip().lower() == low,
+            )
+            if found:
+                return found
+            # Xero creates a contact named on a transaction if none matches
+            return self.save_contact(dict(ref), "create")
+        errors.append("A Contact must be specified for this type of transaction")  # (U)
+        return None
+
+    def _next_invoice_number(self) -> str:
+        while True:
+            self.invoice_seq += 1
+            candidate = f"INV-{self.invoice_seq:04d}"
+            if not self._invoice_number_taken(candidate, None):
+                return candidate
+
+    def _invoice_number_taken(self, number: str, except_id: str | None) -> bool:
+        return any(
+            i["Type"] == "ACCREC"
+            and i.get("InvoiceNumber") == number
+            and i["Status"] != "DELETED"
+            and i["InvoiceID"] != except_id
+            for i in self.data["Invoices"].values()
+        )
+
+    def _lines(
+        self, raw_lines: Any, lat: str, inv_type: str, errors: list[str], need_accounts: bool
+    ) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        if not isinstance(raw_lines, list):
+            return lines
+        for raw in raw_lines:
+            if not isinstance(raw, dict):
+                errors.append("Line items are invalid.")  # (U)
+                continue
+            line: dict[str, Any] = {"LineItemID": get_ci(raw, "LineItemID") or new_id()}
+            item = None
+            item_code = get_ci(raw, "ItemCode")
+            if item_code:
+                item = self.find("Items", lambda i, c=str(item_code): i["Code"] == c)
+                if item is None:
+                    errors.append(f"Item code '{item_code}' is not valid.")  # (U)
+                line["ItemCode"] = str(item_code)
+            details = {}
+            if item is not None:
+                details = (
+                    item.get("SalesDetails" if inv_type == "ACCREC" else "PurchaseDetails") or {}
+                )
+                line["Item"] = {
+                    "ItemID": item["ItemID"],
+                    "Name": item.get("Name"),
+                    "Code": item["Code"],
+                }
+            desc = get_ci(raw, "Description")
+            if desc is None and item is not None:
+                desc = item.get("Description")
+            if not desc and item is None:
+                errors.append("The description field is mandatory for each line item.")
+            line["Description"] = desc
+            try:
+                qty = Decimal(
+                    str(get_ci(raw, "Quantity", 1) if get_ci(raw, "Quantity") is not None else 1)
+                )
+                unit_raw = get_ci(raw, "UnitAmount")
+                if unit_raw is None:
+                    unit_raw = get_ci(details, "UnitPrice")
+                line_amount_raw = get_ci(raw, "LineAmount")
+                discount = get_ci(raw, "DiscountRate")
+                disc = Decimal(str(discount)) if discount is not None else Decimal(0)
+                if unit_raw is None and line_amount_raw is not None and qty:
+                    unit = Decimal(str(line_amount_raw)) / qty
+                else:
+                    unit = Decimal(str(unit_raw if unit_raw is not None else 0))
+            except ArithmeticError:
+                errors.append("Line item amounts must be numbers.")  # (U)
+                continue
+            line_amount = money(qty * unit * (Decimal(100) - disc) / Decimal(100))
+            if (
+                line_amount_raw is not None
+                and unit_raw is not None
+                and money(line_amount_raw) != line_amount
+            ):
+                # Xero recomputes LineAmount from Quantity x UnitAmount and rejects a mismatch
+                errors.append(
+                    "The line total "
+                    + f"{money(line_amount_raw)}"
+                    + " does not match the expected line total "
+                    + f"{line_amount}"
+                )
+            account_code = get_ci(raw, "AccountCode") or get_ci(details, "AccountCode")
+            account = None
+            if account_code:
+                account = self.account_by(code=str(account_code))
+                if account is None or account["Type"] == "BANK" or account["Status"] != "ACTIVE":
+                    errors.append(
+                        f"Account code '{account_code}' is not a valid code for this document."
+                    )
+            elif need_accounts:
+                errors.append("Account code must be specified.")  # (U)
+            tax_type = (
+                get_ci(raw, "TaxType")
+                or get_ci(details, "TaxType")
+                or (account.get("TaxType") if account else None)
+            )
+            if lat == "NoTax":
+                tax_type = "NONE"
+            rate = self.tax_rate(tax_type) if tax_type else None
+            if tax_type and rate is None:
+                errors.append(
+                    f"The TaxType code '{tax_type}' does not exist or cannot be used "
+                    "for this type of transaction."
+                )
+            pct = Decimal(str(rate["EffectiveRate"])) if rate else Decimal(0)
+            if lat == "Exclusive":
+                tax = money(line_amount * pct / 100)
+            elif lat == "Inclusive":
+                tax = money(line_amount * pct / (100 + pct))
+            else:
+                tax = Decimal("0.00")
+            if get_ci(raw, "TaxAmount") is not None and lat != "NoTax":
+                try:
+                    tax = money(get_ci(raw, "TaxAmount"))
+                except ArithmeticError:
+                    errors.append("TaxAmount must be a number.")  # (U)
+            tracking = get_ci(raw, "Tracking") or []
+            if len(tracking) > 2:
+                errors.append("A maximum of 2 tracking categories can be used per line item.")
+            resolved = []
+            for t in tracking:
+                cat = None
+                tid = get_ci(t, "TrackingCategoryID")
+                tname = get_ci(t, "Name")
+                for c in self.data["TrackingCategories"].values():
+                    if (tid and c["TrackingCategoryID"] == tid) or (
+                        tname and c["Name"].lower() == str(tname).lower()
+                    ):
+                        cat = c
+                opt_name = get_ci(t, "Option")
+                opt_id = get_ci(t, "TrackingOptionID")
+                opt = None
+                if cat:
+                    for o in cat["Options"]:
+                        if (opt_id and o["TrackingOptionID"] == opt_id) or (
+                            opt_name and o["Name"].lower() == str(opt_name).lower()
+                        ):
+                            opt = o
+                if cat is None or opt is None:
+                    errors.append(
+                        f"The TrackingOptionName '{opt_name}' is not valid for the "
+                        f"TrackingCategory '{tname}'."
+                    )  # (U)
+                    continue
+                resolved.append(
+                    {
+                        "TrackingCategoryID": cat["TrackingCategoryID"],
+                        "TrackingOptionID": opt["TrackingOptionID"],
+                        "Name": cat["Name"],
+                        "Option": opt["Name"],
+                    }
+                )
+            line.update(
+                {
+                    "UnitAmount": num(unit),
+                    "TaxType": tax_type,
+                    "TaxAmount": num(tax),
+                    "LineAmount": num(line_amount),
+                    "AccountCode": str(account_code) if account_code else None,
+                    "Tracking": resolved,
+                    "Quantity": num(qty),
+                }
+            )
+            if account is not None:
+                line["AccountID"] = account["AccountID"]
+            if discount is not None:
+                line["DiscountRate"] = num(disc)
+            lines.append(line)
+        return lines
+
+    def save_invoice(
+        self, body: dict[str, Any], mode: str, object_id: str | None = None
+    ) -> dict[str, Any]:
+        iid = object_id or get_ci(body, "InvoiceID")
+        existing: dict[str, Any] | None = None
+        if iid:
+            if mode == "create":
+                raise Invalid("A new invoice cannot be created with an InvoiceID.")  # (U)
+            try:
+                existing = self.get("Invoices", str(iid))
+            except NotFound as exc:
+                if object_id:
+                    raise
+                raise Invalid("Invoice could not be found.") from exc  # (U)
+        elif (
+            mode == "upsert"
+            and get_ci(body, "InvoiceNumber")
+            and get_ci(body, "Type", "ACCREC") == "ACCREC"
+        ):
+            number = str(get_ci(body, "InvoiceNumber"))
+            existing = self.find(
+                "Invoices",
+                lambda i: (
+                    i["Type"] == "ACCREC"
+                    and i.get("InvoiceNumber") == number
+                    and i["Status"] != "DELETED"
+                ),
+            )
+        errors: list[str] = []
+        old_status = existing["Status"] if existing else None
+        status = str(get_ci(body, "Status", old_status or "DRAFT")).upper()
+        if existing is not None:
+            if old_status in ("VOIDED", "DELETED"):
+                raise Invalid("Invoice not of valid status for modification")
+            if old_status == "PAID" or (existing["AmountPaid"] and status != old_status):
+                raise Invalid(
+                    "This document cannot be edited as it has a payment or credit "
+                    "note allocated to it."
+                )
+            if existing["AmountPaid"] and any(
+                has_ci(body, f) for f in ("LineItems", "Contact", "LineAmountTypes")
+            ):
+                raise Invalid(
+                    "This document cannot be edited as it has a payment or credit "
+                    "note allocated to it."
+                )
+        if status not in INVOICE_STATUSES:
+            errors.append(f"'{status}' is not a valid status for an invoice.")  # (U)
+        elif status == "PAID" and old_status != "PAID":
+            errors.append("Invoice status cannot be set to PAID; apply a payment instead.")  # (U)
+        elif (old_status == "AUTHORISED" and status in ("DRAFT", "SUBMITTED", "DELETED")) or (
+            status == "VOIDED" and old_status not in ("AUTHORISED", "SUBMITTED")
+        ):
+            errors.append("Invoice not of valid status for modification")
+        inv_type = str(get_ci(body, "Type", existing["Type"] if existing else "") or "").upper()
+        if inv_type not in ("ACCREC", "ACCPAY"):
+            errors.append("Invoice Type must be specified as ACCREC or ACCPAY.")  # (U)
+            inv_type = "ACCREC"
+        contact = self._resolve_contact(
+            get_ci(body, "Contact")
+            if has_ci(body, "Contact")
+            else ({"ContactID": existing["Contact"]["ContactID"]} if existing else None),
+            errors,
+        )
+        lat = str(
+            get_ci(
+                body, "LineAmountTypes", existing["LineAmountTypes"] if existing else "Exclusive"
+            )
+        )
+        lat = {x.lower(): x for x in LINE_AMOUNT_TYPES}.get(lat.lower(), lat)
+        if lat not in LINE_AMOUNT_TYPES:
+            errors.append(f"'{lat}' is not a valid LineAmountTypes value.")  # (U)
+            lat = "Exclusive"
+        need_accounts = status in ("SUBMITTED", "AUTHORISED")
+        if has_ci(body, "LineItems"):
+            lines = self._lines(get_ci(body, "LineItems"), lat, inv_type, errors, need_accounts)
+        elif existing is not None:
+            lines = existing["LineItems"]
+            if has_ci(body, "LineAmountTypes") or need_accounts:
+                lines = self._lines(existing["LineItems"], lat, inv_type, errors, need_accounts)
+        else:
+            lines = []
+        if need_accounts and not lines:
+            errors.append("Invoices must have at least one line item to be approved.")  # (U)
+        number = get_ci(body, "InvoiceNumber", existing.get("InvoiceNumber") if existing else None)
+        if number is not None and len(str(number)) > 255:
+            errors.append("Invoice # must be 255 characters or less.")  # (U)
+        if (
+            inv_type == "ACCREC"
+            and number
+            and self._invoice_number_taken(str(number), existing["InvoiceID"] if existing else None)
+        ):
+            errors.append("Invoice # must be unique.")
+        inv_date: date | None = None
+        due_date: date | None = None
+        try:
+            raw_date = get_ci(body, "Date")
+            if raw_date:
+                inv_date = parse_date(str(raw_date))
+            elif existing is not None and existing.get("Date"):
+                inv_date = parse_date(existing["Date"])
+            else:
+                inv_date = self.now().date()
+            raw_due = get_ci(body, "DueDate")
+            if raw_due:
+                due_date = parse_date(str(raw_due))
+            elif existing is not None and existing.get("DueDate"):
+                due_date = parse_date(existing["DueDate"])
+        except DateFormatError:
+            errors.append("The date format is not valid.")  # (U)
+        if status in ("SUBMITTED", "AUTHORISED") and due_date is None:
+            errors.append("Due Date must be specified.")  # (U)
+        if errors:
+            raise Invalid(*errors)
+        assert contact is not None
+        sub = sum((Decimal(str(line["LineAmount"])) for line in lines), Decimal(0))
+        tax = sum((Decimal(str(line["TaxAmount"])) for line in lines), Decimal(0))
+        if lat == "Inclusive":
+            sub_total, total = sub - tax, sub
+        else:
+            sub_total, total = sub, sub + tax
+        now = self.stamp()
+        if existing is None:
+            if inv_type == "ACCREC" and not number:
+                number = self._next_invoice_number()
+            inv: dict[str, Any] = {
+                "Type": inv_type,
+                "InvoiceID": new_id(),
+                "Payments": [],
+                "CreditNotes": [],
+                "Prepayments": [],
+                "Overpayments": [],
+                "AmountPaid": 0.0,
+                "AmountCredited": 0.0,
+                "SentToContact": False,
+                "CurrencyRate": 1.0,
+                "IsDiscounted": False,
+                "HasAttachments": False,
+                "HasErrors": False,
+            }
+            event = "CREATE"
+        else:
+            inv = existing
+            event = "UPDATE"
+        inv.update(
+            {
+                "InvoiceNumber": str(number) if number is not None else "",
+                "Reference": get_ci(body, "Reference", inv.get("Reference", "")),
+                "Contact": self.contact_summary(contact),
+                "DateString": iso_string(inv_date) if inv_date else None,
+                "Date": ms_date(inv_date) if inv_date else None,
+                "DueDateString": iso_string(due_date) if due_date else None,
+                "DueDate": ms_date(due_date) if due_date else None,
+                "Status": status,
+                "LineAmountTypes": lat,
+                "LineItems": lines,
+                "SubTotal": num(money(sub_total)),
+                "TotalTax": num(money(tax)),
+                "Total": num(money(total)),
+                "CurrencyCode": get_ci(body, "CurrencyCode", inv.get("CurrencyCode", "GBP")),
+                "BrandingThemeID": inv.get("BrandingThemeID"),
+                "Url": get_ci(body, "Url", inv.get("Url")),
+                "UpdatedDateUTC": now,
+            }
+        )
+        if has_ci(body, "SentToContact"):
+            inv["SentToContact"] = bool(get_ci(body, "SentToContact"))
+        inv["AmountDue"] = num(money(total) - money(inv["AmountPaid"]))
+        if status in ("VOIDED", "DELETED"):
+            inv["AmountDue"] = 0.0
+        self.data["Invoices"][inv["InvoiceID"]] = inv
+        # IsCustomer / IsSupplier follow AR / AP invoices without touching UpdatedDateUTC
+        if inv_type == "ACCREC":
+            contact["IsCustomer"] = True
+        else:
+            contact["IsSupplier"] = True
+        inv["Contact"] = self.contact_summary(contact)
+        self.emit("INVOICE", event, inv["InvoiceID"])
+        return inv
+
+    def email_invoice(self, invoice_id: str) -> None:
+        inv = self.get("Invoices", invoice_id)
+        if inv["Type"] != "ACCREC" or inv["Status"] not in ("SUBMITTED", "AUTHORISED", "PAID"):
+            raise Invalid(
+                "Invoice must be of type ACCREC and status SUBMITTED, AUTHORISED or "
+                "PAID to be emailed."
+            )  # (U)
+        contact = self.get("Contacts", inv["Contact"]["ContactID"])
+        if not contact.get("EmailAddress"):
+            raise Invalid("The contact has no email address.")  # (U)
+        inv["SentToContact"] = True
+        inv["UpdatedDateUTC"] = self.stamp()
+        self.emit("INVOICE", "UPDATE", inv["InvoiceID"])
+
+    def _recalc_invoice(self, inv: dict[str, Any], pay_date: date | None) -> None:
+        paid = sum(
+            (
+                Decimal(str(p["Amount"]))
+                for p in self.data["Payments"].values()
+                if p["Invoice"]["InvoiceID"] == inv["InvoiceID"] and p["Status"] != "DELETED"
+            ),
+            Decimal(0),
+        )
+        inv["AmountPaid"] = num(money(paid))
+        inv["AmountDue"] = num(money(inv["Total"]) - money(paid))
+        inv["Payments"] = [
+            {
+                "PaymentID": p["PaymentID"],
+                "Date": p["Date"],
+                "Amount": p["Amount"],
+                "Reference": p.get("Reference"),
+                "CurrencyRate": 1.0,
+                "HasAccount": False,
+                "HasValidationErrors": False,
+            }
+            for p in self.data["Payments"].values()
+            if p["Invoice"]["InvoiceID"] == inv["InvoiceID"] and p["Status"] != "DELETED"
+        ]
+        if money(inv["AmountDue"]) <= 0 and inv["Status"] == "AUTHORISED":
+            inv["Status"] = "PAID"
+            inv["FullyPaidOnDate"] = ms_date(pay_date or self.now().date())
+        elif money(inv["AmountDue"]) > 0 and inv["Status"] == "PAID":
+            inv["Status"] = "AUTHORISED"
+            inv.pop("FullyPaidOnDate", None)
+        inv["UpdatedDateUTC"] = self.stamp()
+        self.emit("INVOICE", "UPDATE", inv["InvoiceID"])
+
+    # -- payments ------------------------------------------------------------------------
+
+    def save_payment(self, body: dict[str, Any]) -> dict[str, Any]:
+        errors: list[str] = []
+        inv_ref = get_ci(body, "Invoice")
+        inv = None
+        if not isinstance(inv_ref, dict) or not inv_ref:
+            errors.append(
+                "You must specify either an Invoice, CreditNote, Prepayment or "
+                "Overpayment for the payment."
+            )  # (U)
+        else:
+            iid = get_ci(inv_ref, "InvoiceID")
+            number = get_ci(inv_ref, "InvoiceNumber")
+            if iid:
+                try:
+                    inv = self.get("Invoices", str(iid))
+                except NotFound:
+                    inv = None
+            elif number:
+                inv = self.find(
+                    "Invoices",
+                    lambda i: i.get("InvoiceNumber") == str(number) and i["Status"] != "DELETED",
+                )
+            if inv is None:
+                errors.append("Invoice could not be found.")  # (U)
+        acc_ref = get_ci(body, "Account")
+        account = None
+        if not isinstance(acc_ref, dict) or not acc_ref:
+            errors.append("Account must be specified.")  # (U)
+        else:
+            account = self.account_by(
+                code=get_ci(acc_ref, "Code"), account_id=get_ci(acc_ref, "AccountID")
+            )
+            if account is None:
+                errors.append("Account could not be found.")  # (U)
+            elif account["Type"] != "BANK" and not account.get("EnablePaymentsToAccount"):
+                errors.append(
+                    "Payments cannot be made to this account. Enable payments to "
+                    "this account or select a bank account."
+                )  # (U)
+        amount = None
+        try:
+            raw = get_ci(body, "Amount")
+            amount = money(raw) if raw is not None else None
+        except ArithmeticError:
+            errors.append("Payment amount must be a number.")  # (U)
+        if amount is None:
+            errors.append("Payment amount must be specified.")  # (U) (`Amount` is required)
+        elif amount <= 0:
+            errors.append("Payment amount must be greater than zero.")  # (U)
+        if inv is not None:
+            if inv["Status"] != "AUTHORISED":
+                errors.append("Payments can only be made against Authorised documents")
+            elif amount is not None and amount > money(inv["AmountDue"]):
+                errors.append("Payment amount exceeds the amount outstanding on this document")
+        pay_date: date | None = None
+        try:
+            raw_date = get_ci(body, "Date")
+            pay_date = parse_date(str(raw_date)) if raw_date else self.now().date()
+        except DateFormatError:
+            errors.append("The date format is not valid.")  # (U)
+        if errors:
+            raise Invalid(*errors)
+        assert inv is not None
+        assert account is not None
+        assert amount is not None
+        assert pay_date is not None
+        payment = {
+            "PaymentID": new_id(),
+            "Date": ms_date(pay_date),
+            "BankAmount": num(amount),
+            "Amount": num(amount),
+            "Reference": get_ci(body, "Reference", ""),
+            "CurrencyRate": 1.0,
+            "PaymentType": "ACCRECPAYMENT" if inv["Type"] == "ACCREC" else "ACCPAYPAYMENT",
+            "Status": "AUTHORISED",
+            "UpdatedDateUTC": self.stamp(),
+            "HasAccount": True,
+            "IsReconciled": bool(get_ci(body, "IsReconciled", False)),
+            "Account": {"AccountID": account["AccountID"], "Code": account.get("Code")},
+            "Invoice": {
+                "Type": inv["Type"],
+                "InvoiceID": inv["InvoiceID"],
+                "InvoiceNumber": inv.get("InvoiceNumber"),
+                "Contact": {
+                    "ContactID": inv["Contact"]["ContactID"],
+                    "Name": inv["Contact"]["Name"],
+                },
+                "CurrencyCode": inv.get("CurrencyCode"),
+            },
+            "HasValidationErrors": False,
+        }
+        self.data["Payments"][payment["PaymentID"]] = payment
+        self._recalc_invoice(inv, pay_date)
+        return payment
+
+    def update_payment(self, payment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Only deletion is allowed: `{"Status":"DELETED"}` (Xero payments are immutable)."""
+        payment = self.get("Payments", payment_id)
+        status = str(get_ci(body, "Status", "")).upper()
+        if status != "DELETED":
+            raise Invalid("Payments can only be deleted: set Status to DELETED.")  # (U)
+        if payment["Status"] == "DELETED":
+            raise Invalid("This payment has already been deleted.")  # (U)
+        payment["Status"] = "DELETED"
+        payment["UpdatedDateUTC"] = self.stamp()
+        inv = self.get("Invoices", payment["Invoice"]["InvoiceID"])
+        self._recalc_invoice(inv, None)
+        return payment
+
+    # -- queries -------------------------------------------------------------------------
+
+    def updated_since(self, obj: dict[str, Any], since: datetime) -> bool:
+        stamp = obj.get("UpdatedDateUTC") or obj.get("updatedDateUTC")
+        if not stamp:
+            return True
+        return parse_datetime(stamp).replace(microsecond=0) > since
