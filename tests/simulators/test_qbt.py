@@ -440,3 +440,18 @@ def test_snapshot_and_restore_bring_back_the_data(qbt: str) -> None:
     assert restored.status_code in (200, 204), restored.text
     names = [j["name"] for j in conn.get("jobcodes").json()["results"]["jobcodes"].values()]
     assert names == ["Before"]
+
+
+def test_token_from_sim_control_acts_as_the_company_owner(qbt: str) -> None:
+    cid = new_company(qbt)
+    made = requests.post(f"{qbt}/_sim/oauth/tokens", json={"company_id": cid}, timeout=10)
+    assert made.status_code in (200, 201), made.text
+    token = made.json()["access_token"]
+
+    me = requests.get(
+        f"{qbt}/api/v1/current_user", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+    assert me.status_code == 200
+    user = next(iter(me.json()["results"]["users"].values()))
+    assert user["username"] == "admin"

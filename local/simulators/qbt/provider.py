@@ -243,13 +243,16 @@ class QbtProvider(Provider):
         req.state["company"] = grant.companies[0]
         return grant.companies[0]
 
-    @staticmethod
-    def _actor(req: Request) -> int:
+    def _actor(self, req: Request) -> int:
+        """The token's user. Tokens from `/_sim/oauth/tokens` carry none: they act as the
+        company owner, like a token made in QBT's API Add-on screen by the admin."""
         grant: Grant = req.state["grant"]
         try:
             return int(grant.extra.get("user_id") or grant.user)
         except (TypeError, ValueError):
-            return 0
+            with self.lock:
+                comp = self.store.state["companies"].get(grant.companies[0], {})
+                return int(comp.get("owner_user_id", 0))
 
     def _guard(self, fn: Any) -> Response:
         try:
