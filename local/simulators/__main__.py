@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 
 from . import PROVIDERS, start, stop_all
@@ -26,10 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, handle in handles.items():
         print(f"{name:5} {handle.url}", flush=True)
+    stop = threading.Event()
+    # Ctrl-C and `kill` both end the serve loop cleanly (a background job inherits an
+    # ignored SIGINT, so install handlers explicitly).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("stopping")
+        while not stop.wait(0.5):
+            pass
+        print("stopping", flush=True)
     finally:
         stop_all(handles)
     return 0
