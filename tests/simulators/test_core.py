@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -202,6 +203,16 @@ def test_keep_alive_connection_serves_several_requests_and_keeps_raw_body(sim: S
         assert reply.read() == raw
         assert reply.getheader("X-Arg") == "x"
     conn.close()
+
+
+def test_chunked_request_body_reaches_the_handler_whole(sim: SimServer) -> None:
+    def parts() -> Iterator[bytes]:
+        yield b"hello "
+        yield b"chunked"
+
+    with requests.Session() as session:  # twice on one connection: the chunk trailer is read
+        replies = [session.post(f"{sim.url}/echo", data=parts(), timeout=5) for _ in range(2)]
+    assert [r.content for r in replies] == [b"hello chunked"] * 2
 
 
 def test_literal_route_wins_over_parameter_and_ci_route_ignores_case(sim: SimServer) -> None:
@@ -485,6 +496,7 @@ def test_slow_fault_holds_a_concurrency_slot(sim: SimServer) -> None:
         seen = set()
         while not slow.done():
             seen.add(requests.get(f"{sim.url}/echo", timeout=5).status_code)
+            time.sleep(0.02)
         assert slow.result().status_code == 200
     assert 429 in seen
 
