@@ -33,6 +33,13 @@ from .dates import DateFormatError, parse_if_modified_since
 from .model import ID_FIELD, TYPE_NAME, Invalid, NotFound, Org
 from .where import QueryParseError, apply_order, compile_where
 
+
+def compact(value: Any) -> Any:
+    from .provider import compact as _compact
+
+    return _compact(value)
+
+
 if TYPE_CHECKING:
     from .provider import XeroProvider
 
@@ -124,7 +131,7 @@ def xero_error(
 ) -> Response:
     body: dict[str, Any] = {"ErrorNumber": number, "Type": type_, "Message": message}
     if elements is not None:
-        body["Elements"] = elements
+        body["Elements"] = [compact(e) for e in elements]
     return Response.json(status, body)
 
 

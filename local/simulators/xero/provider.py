@@ -787,8 +787,18 @@ class XeroProvider(Provider):
         }
         if pagination is not None:
             out["pagination"] = pagination
-        out[plural] = items
+        out[plural] = [compact(i) for i in items]
         return out
+
+
+def compact(value: Any) -> Any:
+    """Drop null properties, as the Accounting API's JSON does (an absent DefaultCurrency is
+    omitted, not null; xero-python's deserializer cannot read a null enum)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
 
 
 def _entropy() -> str:
