@@ -674,10 +674,10 @@ class Books:
         TotalAmt and Balance; DocNumber unique (6140) unless include=allowduplicatedocnum."""
         if not ref_value(obj.get("CustomerRef")):
             raise E.required("CustomerRef")
+        self._check_refs(kind, {k: v for k, v in obj.items() if k not in ("Line", "TxnTaxDetail")})
         lines = [ln for ln in self._lines(obj) if ln.get("DetailType") != "SubTotalLineDetail"]
         if not lines:
             raise E.required("Line")
-        self._check_refs(kind, {k: v for k, v in obj.items() if k not in ("Line", "TxnTaxDetail")})
         subtotal = Decimal(0)
         discount = Decimal(0)
         taxable_base = Decimal(0)
