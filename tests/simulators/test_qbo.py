@@ -656,14 +656,17 @@ class _Receiver:
     def __init__(self) -> None:
         self.got: list[tuple[bytes, Any]] = []
         self.event = threading.Event()
+        self.fail_first = 0  # answer 500 to this many deliveries first
         outer = self
 
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.got.append((body, self.headers))
-                outer.event.set()
-                self.send_response(200)
+                failing = len(outer.got) <= outer.fail_first
+                if not failing:
+                    outer.event.set()
+                self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -701,7 +704,9 @@ def test_webhook_is_signed_and_batches_changes_of_one_window(sim, api, company, 
     assert note["realmId"] == company["id"]
     assert [e["operation"] for e in note["dataChangeEvent"]["entities"]] == ["Create", "Create"]
     # python-quickbooks' own validator agrees
-    qb = QuickBooks.__new__(QuickBooks)  # no session needed for the signature check
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        qb = QuickBooks()  # no session needed for the signature check
     assert qb.validate_webhook_signature(body.decode(), headers["intuit-signature"], "verifier-123")
 
 
@@ -720,3 +725,58 @@ def test_webhook_cloudevents_format_for_a_ui_change(sim, company, receiver):
     assert events[0]["type"] == "qbo.customer.updated.v1"
     assert events[0]["intuitentityid"] == "1"
     assert events[0]["intuitaccountid"] == company["id"]
+
+
+def test_failed_webhook_delivery_is_retried_on_the_scaled_schedule(sim, api, receiver):
+    receiver.fail_first = 2
+    requests.put(
+        sim.url + "/_sim/webhooks", json={"url": receiver.url, "key": "k", "retry_scale": 0.01}
+    )
+
+    api.create("Customer", {"DisplayName": "Retry Me"})
+
+    assert receiver.event.wait(5)
+    assert len(receiver.got) == 3
+    assert receiver.got[0][0] == receiver.got[2][0]  # the same body each time
+    attempts = requests.get(sim.url + "/_sim/webhooks").json()["deliveries"]
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+
+
+def test_full_update_clears_omitted_fields_but_sparse_keeps_them(api):
+    cust = api.create("Customer", {"DisplayName": "Full", "Notes": "keep?", "GivenName": "F"})
+
+    full = api.create(
+        "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "DisplayName": "Full"}
+    )
+
+    assert "Notes" not in full
+    assert "GivenName" not in full
+    assert full["SyncToken"] == "1"
+
+
+def test_item_and_account_rules(api):
+    r = api.post("/item", {"Name": "Consulting", "Type": "Service"})
+    assert fault_code(r) == "2020"  # IncomeAccountRef
+    income = api.query("select * from Account where AccountType = 'Income'")["Account"][0]
+    item = api.create(
+        "Item",
+        {"Name": "Consulting", "Type": "Service", "IncomeAccountRef": {"value": income["Id"]}},
+    )
+    assert item["FullyQualifiedName"] == "Consulting"
+    dup = api.post(
+        "/item", {"Name": "consulting", "Type": "Service", "IncomeAccountRef": {"value": "1"}}
+    )
+    assert fault_code(dup) == "6240"
+    assert fault_code(api.post("/item", {"Name": "a:b", "Type": "Service"})) == "2170"
+    assert fault_code(api.post("/account", {"Name": "No Type"})) == "6010"
+    acct = api.create("Account", {"Name": "Petty Cash", "AccountType": "Bank"})
+    assert acct["Classification"] == "Asset"
+
+
+def test_snapshot_and_restore_bring_back_the_books(sim, api):
+    snap = requests.get(sim.url + "/_sim/snapshot").json()
+    api.create("Customer", {"DisplayName": "After Snapshot"})
+
+    requests.post(sim.url + "/_sim/restore", json=snap)
+
+    assert api.query("select * from Customer where DisplayName = 'After Snapshot'") == {}
