@@ -1,0 +1,55 @@
+# booksync: the front door. Every habit is one target; `make help` lists them.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+# sam build needs an interpreter of the Lambda runtime's version (python3.13) on PATH
+PY313   ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin) $(dir $(shell command -v python3.13 2>/dev/null)))
+
+.PHONY: help setup lint test test-fast demo local bench build deploy clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(STAMP): requirements-dev.txt layers/requirements.txt pyproject.toml
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "booksync needs Python 3.11 or newer"'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)  ## create .venv and install the pinned requirements
+
+lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint
+	$(BIN)/mypy
+
+test: lint  ## lint, then every test (unit, integration, simulators, e2e)
+	$(BIN)/pytest -q
+
+test-fast: setup  ## unit and integration tests only, no lint
+	$(BIN)/pytest -q tests/unit tests/integration
+
+demo: setup  ## start the local stack, run a real sync end to end, print what happened
+	$(BIN)/python -m local.demo
+
+local: setup  ## serve the embedded stack (API on :3000, simulators on :8701-8703) until Ctrl-C
+	$(BIN)/python -m local
+
+bench: setup  ## benchmarks; prints figures
+	$(BIN)/python -m bench
+
+build: setup  ## sam build (needs python3.13 on PATH, see README)
+	PATH="$(PY313):$$PATH" $(BIN)/sam build
+
+deploy: build  ## sam deploy --guided
+	$(BIN)/sam deploy --guided
+
+clean:  ## remove the venv, build output and local state
+	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,17 @@
+"""api: the practice API (/v1). Routes live in booksync.api.app."""
+
+from typing import Any
+
+from booksync.api.app import handle, make_app
+from booksync.boot import boot
+from booksync.observability import logger, metrics, tracer
+
+runtime = boot()
+app = make_app()
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(app, event, context)

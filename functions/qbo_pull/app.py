@@ -1,0 +1,5 @@
+"""qbo_pull: the qbo sync worker, provider to hub; the steps live in booksync.workers."""
+
+from booksync.workers import worker_handler
+
+lambda_handler = worker_handler("qbo", "pull")

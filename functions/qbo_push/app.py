@@ -1,0 +1,5 @@
+"""qbo_push: the qbo sync worker, hub to provider; the steps live in booksync.workers."""
+
+from booksync.workers import worker_handler
+
+lambda_handler = worker_handler("qbo", "push")

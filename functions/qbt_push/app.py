@@ -1,0 +1,5 @@
+"""qbt_push: the qbt sync worker, hub to provider; the steps live in booksync.workers."""
+
+from booksync.workers import worker_handler
+
+lambda_handler = worker_handler("qbt", "push")

@@ -1,0 +1,19 @@
+"""scheduler: hourly EventBridge tick; fans out reconcile pulls (booksync.scheduler)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from booksync.boot import boot
+from booksync.observability import logger, metrics, tracer
+from booksync.scheduler import fan_out_reconcile
+
+runtime = boot()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=EventBridgeEvent)
+def lambda_handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
+    result = fan_out_reconcile(runtime.enqueuer, tick=event.time)
+    return {"enqueued": len(result.enqueued), "skipped": len(result.skipped)}

@@ -1,0 +1,5 @@
+"""xero_pull: the xero sync worker, provider to hub; the steps live in booksync.workers."""
+
+from booksync.workers import worker_handler
+
+lambda_handler = worker_handler("xero", "pull")

@@ -1,0 +1,5 @@
+"""xero_push: the xero sync worker, hub to provider; the steps live in booksync.workers."""
+
+from booksync.workers import worker_handler
+
+lambda_handler = worker_handler("xero", "push")

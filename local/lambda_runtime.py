@@ -1,0 +1,91 @@
+"""The inside of one local Lambda instance: a child process that imports a function's
+handler once (a cold start) and then serves invocations read from a pipe.
+
+Each function runs in its own process with its own environment, exactly as a Lambda
+execution environment would: the code in functions/ and shared/ cannot tell the
+difference. Requests and answers are JSON lines on private pipe descriptors, so the
+function's own stdout (its JSON logs) stays free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+
+class LambdaContext:
+    def __init__(self, function_name: str, request_id: str, deadline_ms: int, memory: int) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = memory
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--code-uri", required=True)
+    parser.add_argument("--handler", required=True)
+    parser.add_argument("--function-name", required=True)
+    parser.add_argument("--memory", type=int, default=512)
+    parser.add_argument("--req-fd", type=int, required=True)
+    parser.add_argument("--resp-fd", type=int, required=True)
+    args = parser.parse_args()
+
+    sys.path.insert(0, args.code_uri)
+    module_name, func_name = args.handler.rsplit(".", 1)
+    handler: Any = None
+    init_error: dict[str, Any] | None = None
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+    except Exception as exc:  # reported on every invocation, as Lambda does
+        init_error = {
+            "errorType": "Runtime.ImportModuleError"
+            if isinstance(exc, ImportError)
+            else "Runtime.InitError",
+            "errorMessage": f"{type(exc).__name__}: {exc}",
+            "stackTrace": traceback.format_exc().splitlines(),
+        }
+        traceback.print_exc()
+
+    requests = os.fdopen(args.req_fd, "r", encoding="utf-8")
+    answers = os.fdopen(args.resp_fd, "w", encoding="utf-8")
+    for line in requests:
+        call = json.loads(line)
+        if init_error:
+            answer: dict[str, Any] = {"ok": False, **init_error}
+        else:
+            context = LambdaContext(
+                args.function_name, call["request_id"], call["deadline_ms"], args.memory
+            )
+            try:
+                answer = {"ok": True, "result": handler(call["event"], context)}
+            except Exception as exc:
+                traceback.print_exc()
+                answer = {
+                    "ok": False,
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "stackTrace": traceback.format_exc().splitlines(),
+                }
+        sys.stdout.flush()
+        sys.stderr.flush()
+        answers.write(json.dumps(answer, default=str) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""The embedded local stack: moto, the provider simulators, and template.yaml run locally.
+
+`LocalStack.start()` brings up, in order: AWS on a moto server (every resource created
+from the template), the provider simulators, each function's local Lambda pool with
+its environment resolved from the template (plus local parameter values pointing at
+moto and the simulators), the HTTP API, the queue pollers and the schedules. It writes
+the URLs to `<state>/endpoints.json` and the functions' environment to `<state>/env`
+(for the operator CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from local import template as tpl
+from local.aws import LocalOverrides, MotoAws, provision
+from local.gateway import Gateway, LocalHandler, Route
+from local.lambdas import FunctionPool, InvokeError
+from local.pollers import QueuePoller, Schedule, rate_seconds
+
+DEFAULT_STATE = tpl.ROOT / ".local"
+
+
+def local_parameters(template: dict[str, Any], sims: dict[str, str]) -> dict[str, str]:
+    """Stack parameter values for a local deployment: dev credentials and simulator URLs."""
+    values = tpl.parameter_defaults(template)
+    values.update(
+        {
+            "Stage": "local",
+            "LogLevel": "INFO",
+            "QboClientId": "booksync-dev",
+            "QboClientSecret": "booksync-dev-secret",
+            "QboWebhookVerifierToken": secrets.token_urlsafe(24),
+            "QbtClientId": "booksync-dev",
+            "QbtClientSecret": "booksync-dev-secret",
+            "XeroClientId": "booksync-dev",
+            "XeroClientSecret": "booksync-dev-secret",
+            "XeroWebhookKey": secrets.token_urlsafe(24),
+            "QboEnvironment": "sandbox",
+        }
+    )
+    if "qbo" in sims:
+        q = sims["qbo"]
+        values.update(
+            {
+                "QboApiBase": q,
+                "QboAuthorizeUrl": f"{q}/connect/oauth2",
+                "QboTokenUrl": f"{q}/oauth2/v1/tokens/bearer",
+                "QboRevokeUrl": f"{q}/v2/oauth2/tokens/revoke",
+            }
+        )
+    if "qbt" in sims:
+        values["QbtApiBase"] = f"{sims['qbt']}/api/v1"
+    if "xero" in sims:
+        x = sims["xero"]
+        values.update(
+            {
+                "XeroApiBase": x,
+                "XeroAuthorizeUrl": f"{x}/identity/connect/authorize",
+                "XeroIdentityBase": x,
+            }
+        )
+    return values
+
+
+def start_simulators(port_base: int) -> dict[str, Any]:
+    try:
+        from local import simulators
+    except ImportError:
+        return {}
+    start = getattr(simulators, "start", None)
+    if start is None:
+        return {}
+    handles = start(port_base=port_base)
+    return dict(handles) if isinstance(handles, dict) else {h.provider.name: h for h in handles}
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path = DEFAULT_STATE
+    port: int = 0
+    sim_port_base: int = 0
+    echo_logs: TextIO | None = None
+    with_simulators: bool = True
+    run_pollers: bool = True
+    run_schedules: bool = True
+    overrides: LocalOverrides = field(default_factory=LocalOverrides)
+
+    aws: MotoAws | None = None
+    gateway: Gateway | None = None
+    pools: dict[str, FunctionPool] = field(default_factory=dict)
+    pollers: dict[str, QueuePoller] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    simulators: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    function_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def start(self) -> LocalStack:
+        template = tpl.load()
+        self.aws = MotoAws.start()
+        if self.with_simulators:
+            self.simulators = start_simulators(self.sim_port_base)
+        sim_urls = {name: h.url for name, h in self.simulators.items()}
+        self.parameters = local_parameters(template, sim_urls)
+        resolver = tpl.Resolver(
+            parameters=self.parameters, conditions=template.get("Conditions", {})
+        )
+        self.resources = provision(self.aws.client, template, resolver, self.overrides)
+
+        log_dir = self.state_dir / "logs"
+        for _logical, spec in tpl.functions(template).items():
+            env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
+            env.update(self.aws.env())
+            # the Lambda runtime would have no X-Ray daemon here; Powertools' own switch
+            env["POWERTOOLS_TRACE_DISABLED"] = "true"
+            self.function_env[spec.name] = env
+            self.pools[spec.name] = FunctionPool(spec, env, log_dir, echo=self.echo_logs)
+
+        routes: list[Route] = []
+        sqs = self.aws.client("sqs")
+        for spec in tpl.functions(template).values():
+            pool = self.pools[spec.name]
+            for event_name, ev in spec.events.items():
+                props = ev.get("Properties", {})
+                if ev["Type"] == "HttpApi":
+                    routes.append(Route.make(props.get("Method", "ANY"), props["Path"], pool))
+                elif ev["Type"] == "SQS":
+                    arn = resolver.resolve(props["Queue"])
+                    logical_queue = props["Queue"]["Fn::GetAtt"][0]
+                    self.pollers[spec.name] = QueuePoller(
+                        sqs=sqs,
+                        queue_url=resolver.refs[logical_queue],
+                        queue_arn=arn,
+                        function=pool,
+                        batch_size=int(props.get("BatchSize", 10)),
+                        report_failures="ReportBatchItemFailures"
+                        in props.get("FunctionResponseTypes", []),
+                    )
+                elif ev["Type"] == "Schedule":
+                    name = str(resolver.resolve(props.get("Name", event_name)))
+                    self.schedules[name] = Schedule(
+                        name=name,
+                        aliases=(event_name, f"{spec.logical_id}.{event_name}", spec.name),
+                        every_seconds=rate_seconds(props["Schedule"]),
+                        function=pool,
+                        enabled=bool(props.get("Enabled", True)),
+                    )
+
+        self.gateway = Gateway(routes, self._local_routes(), port=self.port)
+        self.gateway.start()
+        if self.run_pollers:
+            for poller in self.pollers.values():
+                poller.start()
+        if self.run_schedules:
+            for schedule in self.schedules.values():
+                schedule.start()
+        self._write_state()
+        return self
+
+    def _local_routes(self) -> dict[str, LocalHandler]:
+        def fire(_method: str, name: str, _body: bytes) -> tuple[int, dict[str, Any]]:
+            schedule = self.schedule(name)
+            if schedule is None:
+                return 404, {"error": f"no schedule {name}", "schedules": sorted(self.schedules)}
+            try:
+                return 200, {"schedule": schedule.name, "result": schedule.fire()}
+            except InvokeError as exc:
+                return 502, {"schedule": schedule.name, "error": str(exc)}
+
+        def status(_m: str, _a: str, _b: bytes) -> tuple[int, dict[str, Any]]:
+            return 200, self.endpoints()
+
+        return {
+            r"POST /_local/schedules/(?P<arg>[^/]+)": fire,
+            r"GET /_local/status": status,
+        }
+
+    def schedule(self, name: str) -> Schedule | None:
+        for schedule in self.schedules.values():
+            if name == schedule.name or name in schedule.aliases:
+                return schedule
+        return None
+
+    def endpoints(self) -> dict[str, Any]:
+        assert self.aws is not None
+        assert self.gateway is not None
+        return {
+            "api": self.gateway.url,
+            "aws": self.aws.url,
+            "simulators": {name: h.url for name, h in self.simulators.items()},
+            "queues": self.resources.get("queues", {}),
+            "dead_letter_queues": self.resources.get("dead_letter_queues", {}),
+            "tables": self.resources.get("tables", {}),
+            "schedules": sorted(self.schedules),
+        }
+
+    def _write_state(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "endpoints.json").write_text(
+            json.dumps(self.endpoints(), indent=2) + "\n"
+        )
+        env = self.function_env.get("api", {})
+        lines = [
+            f"{k}={v}" for k, v in sorted(env.items()) if not k.startswith("POWERTOOLS_SERVICE")
+        ]
+        (self.state_dir / "env").write_text("\n".join(lines) + "\n")
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every worker queue is empty and nothing is in flight (tests, demo)."""
+
+        assert self.aws is not None
+        sqs = self.aws.client("sqs")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = 0
+            for url in self.resources.get("queues", {}).values():
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"]
+                busy += int(attrs["ApproximateNumberOfMessages"]) + int(
+                    attrs["ApproximateNumberOfMessagesNotVisible"]
+                )
+            if busy == 0:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"queues still busy after {timeout}s")
+
+    def stop(self) -> None:
+        for schedule in self.schedules.values():
+            schedule.stop()
+        for poller in self.pollers.values():
+            poller.stop()
+        if self.gateway:
+            self.gateway.stop()
+        for pool in self.pools.values():
+            pool.stop()
+        for handle in self.simulators.values():
+            handle.stop()
+        if self.aws:
+            self.aws.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
+    parser.add_argument(
+        "--sim-port-base",
+        type=int,
+        default=8700,
+        help="simulators listen on N+1 (QBO), N+2 (QBT), N+3 (Xero)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not echo function logs")
+    args = parser.parse_args(argv)
+    stack = LocalStack(
+        port=args.port,
+        sim_port_base=args.sim_port_base,
+        echo_logs=None if args.quiet else sys.stdout,
+    )
+    stack.start()
+    ep = stack.endpoints()
+    print(f"booksync local stack\n  API        {ep['api']}\n  AWS (moto) {ep['aws']}")
+    for name, url in ep["simulators"].items():
+        print(f"  {name:<10} {url}")
+    print(
+        f"  schedules  {', '.join(ep['schedules'])}"
+        f"  (fire now: POST {ep['api']}/_local/schedules/<name>)"
+    )
+    print(f"  written    {stack.state_dir / 'endpoints.json'}\nCtrl-C stops.", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0

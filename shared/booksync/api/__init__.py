@@ -1,0 +1,1 @@
+"""The practice API (/v1): Powertools HTTP resolver, pydantic validation, problem JSON."""

@@ -1,0 +1,71 @@
+"""The one place exceptions become HTTP answers: application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from booksync.errors import Problem
+
+PROBLEM_TYPE_BASE = "https://booksync.dev/problems/"
+CONTENT_TYPE = "application/problem+json"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    type_suffix: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[str]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + type_suffix,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field:
+        body["field"] = field
+    body.update(extra)
+    return Response(
+        status_code=status,
+        content_type=CONTENT_TYPE,
+        body=json.dumps(body),
+        headers=headers or {},
+    )
+
+
+def from_problem(exc: Problem) -> Response[str]:
+    return problem_response(exc.status, exc.title, exc.detail, exc.type_suffix, exc.field)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    # Powertools locations look like ("body", "name") or ("query", "limit")
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in ("body", "query", "path")
+        else list(map(str, loc))
+    )
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def from_validation(exc: RequestValidationError) -> Response[str]:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    field = _field_of(tuple(first.get("loc", ())))
+    invalid = [
+        {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors
+    ]
+    return problem_response(
+        400,
+        "Invalid request",
+        f"{field}: {first.get('msg', 'invalid')}",
+        "invalid-request",
+        field=field,
+        invalid_params=invalid,
+    )

@@ -1,0 +1,162 @@
+"""The sync engine's worker loop: one SQS batch in, partial failures out.
+
+Every worker Lambda (qbo_push, qbo_pull, ...) is `Worker(provider, direction, steps)`.
+A step is the code for one message type; the engine owns what is common to all of
+them: decoding, FIFO order, logging context, and what each kind of failure means
+(errors.Kind): a person must fix it -> a sync error row, message done; transient or
+rate limited -> back on the queue after a backoff (visibility change, never a sleep);
+anything unexpected -> retried, then the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.batch import (
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from booksync.errors import Kind, SyncFailure
+from booksync.messages import Pull, PushRecord, decode, direction_of
+from booksync.models import Cursor, SyncErrorRow
+from booksync.observability import logger
+
+MAX_BACKOFF_SECONDS = 900
+
+
+@dataclass
+class WorkContext:
+    """What a step may use; built once per invocation by the handler."""
+
+    provider: str
+    direction: str
+    sqs: Any
+    queue_url: str
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Step(Protocol):
+    def __call__(self, ctx: WorkContext, message: Any) -> None: ...
+
+
+def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
+    """Exponential backoff with jitter, or the provider's Retry-After when it names one."""
+    if retry_after is not None:
+        return min(MAX_BACKOFF_SECONDS, max(1, int(retry_after + 0.999)))
+    base = min(MAX_BACKOFF_SECONDS, 2 ** min(receive_count, 10))
+    return int(base / 2 + random.uniform(0, base / 2))
+
+
+def record_sync_error(ctx: WorkContext, message: PushRecord | Pull, failure: SyncFailure) -> None:
+    """Upsert the one error row of (connection, record): count attempts, keep first seen."""
+    kind = getattr(message, "kind", "connection")
+    record_id = getattr(message, "record_id", message.connection_id)
+    key = f"{message.provider}#{kind}#{record_id}"
+    now = ctx.now()
+    try:
+        row = SyncErrorRow.get(message.tenant_id, key)
+        row.attempts += 1
+    except SyncErrorRow.DoesNotExist:
+        row = SyncErrorRow(message.tenant_id, key, first_seen=now, attempts=1)
+    row.provider = message.provider
+    row.connection_id = message.connection_id
+    row.record_kind = kind
+    row.record_id = record_id
+    row.code = failure.code
+    row.title = failure.spec.title
+    row.fix = failure.spec.fix
+    row.provider_message = failure.provider_message
+    row.status = "open"
+    row.last_seen = now
+    row.message = message.model_dump(mode="json")
+    row.save()
+
+
+class Worker:
+    """Runs the registered step for each message of an SQS batch, in FIFO order."""
+
+    def __init__(self, provider: str, direction: str, steps: Mapping[type, Step]) -> None:
+        self.provider = provider
+        self.direction = direction
+        self.steps = dict(steps)
+
+    def handle(self, event: dict[str, Any], ctx: WorkContext) -> dict[str, Any]:
+        # skip_group_on_error: a failure holds back the rest of that connection's group
+        # (order is kept) while other connections in the batch go on.
+        processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+        # A batch whose every message failed is still an answer (all retried), not a
+        # function error: one throttled message must not page anyone.
+        processor.raise_on_entire_batch_failure = False
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: self._one(record, ctx),
+            processor=processor,
+        )
+        return dict(response)
+
+    def _one(self, record: SQSRecord, ctx: WorkContext) -> None:
+        message = decode(record.body)
+        if message.provider != self.provider or direction_of(message) != self.direction:
+            raise ValueError(
+                f"{message.provider} {direction_of(message)} message on the "
+                f"{self.provider} {self.direction} queue"
+            )
+        step = self.steps.get(type(message))
+        if step is None:
+            raise NotImplementedError(
+                f"{self.provider}_{self.direction} has no step for {type(message).__name__}"
+            )
+        ids = {
+            "tenant_id": message.tenant_id,
+            "connection_id": message.connection_id,
+            "message_id": record.message_id,
+            "record_id": getattr(message, "record_id", None),
+        }
+        logger.append_keys(**ids)
+        try:
+            step(ctx, message)
+        except SyncFailure as failure:
+            self._on_failure(record, ctx, message, failure)
+        finally:
+            logger.remove_keys(list(ids))
+
+    def _on_failure(
+        self, record: SQSRecord, ctx: WorkContext, message: PushRecord | Pull, failure: SyncFailure
+    ) -> None:
+        if failure.kind in (Kind.TRANSIENT, Kind.RATE_LIMITED):
+            receive_count = int(record.attributes.approximate_receive_count or 1)
+            delay = backoff_seconds(receive_count, failure.retry_after)
+            logger.warning(
+                "transient failure, retrying later",
+                extra={"code": failure.code, "retry_in_s": delay, "attempt": receive_count},
+            )
+            ctx.sqs.change_message_visibility(
+                QueueUrl=ctx.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+            )
+            raise failure
+        logger.error(
+            "sync failed; a person must act",
+            extra={"code": failure.code, "provider_message": failure.provider_message},
+        )
+        record_sync_error(ctx, message, failure)
+
+
+def record_pull_run(ctx: WorkContext, message: Pull) -> None:
+    """The pull step until entity sync exists: note that the pull ran and when."""
+    now = ctx.now()
+    try:
+        cursor = Cursor.get(message.connection_id, "_runs")
+    except Cursor.DoesNotExist:
+        cursor = Cursor(message.connection_id, "_runs", runs=0)
+    cursor.runs += 1
+    cursor.last_run_at = now
+    cursor.position = now.isoformat()
+    cursor.save()
+    logger.info("pull ran", extra={"reason": message.reason, "runs": cursor.runs})

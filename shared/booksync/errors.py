@@ -1,0 +1,251 @@
+"""One error taxonomy: every failure has a stable code, a kind and a fix a person can follow.
+
+Workers raise `SyncFailure`; the engine turns it into a sync error row (person must fix),
+a retry with backoff (transient, rate limited) or a `needs_reauth` connection. The
+practice API raises `Problem`s, which api/problems.py renders as application/problem+json.
+Provider clients classify on HTTP status and provider error code, never on text alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    NEEDS_FIX = "needs_fix"  # a person must change something; never retried blindly
+    TRANSIENT = "transient"  # 5xx, timeouts: retried with backoff
+    RATE_LIMITED = "rate_limited"  # 429 or our own budget: retried after the wait
+    REAUTH = "reauth"  # the grant is gone: the firm must reconnect
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    code: str
+    kind: Kind
+    title: str
+    fix: str
+
+
+def _specs(*specs: ErrorSpec) -> dict[str, ErrorSpec]:
+    return {s.code: s for s in specs}
+
+
+CATALOG: dict[str, ErrorSpec] = _specs(
+    # -- booksync itself
+    ErrorSpec(
+        "message.invalid",
+        Kind.NEEDS_FIX,
+        "A queue message could not be read",
+        "The message is kept in the dead-letter queue. Report it to the booksync operators "
+        "with the message id; it was produced by an incompatible version.",
+    ),
+    ErrorSpec(
+        "connection.not_active",
+        Kind.NEEDS_FIX,
+        "The connection is not active",
+        "Reconnect the provider from the connections page; queued changes will be sent then.",
+    ),
+    ErrorSpec(
+        "internal.unexpected",
+        Kind.TRANSIENT,
+        "booksync hit an unexpected error",
+        "booksync retries automatically. If it keeps failing, send the error id to support.",
+    ),
+    # -- QuickBooks Online
+    ErrorSpec(
+        "qbo.duplicate_name",
+        Kind.NEEDS_FIX,
+        "The name is already used in QuickBooks",
+        "QuickBooks needs names to be unique across customers, vendors and employees. "
+        "Link this record to the existing QuickBooks entry, or rename one of them.",
+    ),
+    ErrorSpec(
+        "qbo.period_closed",
+        Kind.NEEDS_FIX,
+        "The accounting period is closed in QuickBooks",
+        "The date falls on or before the books' closing date. Change the date, or ask "
+        "the bookkeeper to move the closing date in QuickBooks (Settings > Advanced).",
+    ),
+    ErrorSpec(
+        "qbo.stale_object",
+        Kind.TRANSIENT,
+        "Someone changed the record in QuickBooks at the same time",
+        "booksync re-reads the record and tries again; nothing to do.",
+    ),
+    ErrorSpec(
+        "qbo.object_not_found",
+        Kind.NEEDS_FIX,
+        "A referenced QuickBooks record no longer exists or is inactive",
+        "Reactivate the record in QuickBooks, or remove the link in booksync and sync again.",
+    ),
+    ErrorSpec(
+        "qbo.validation",
+        Kind.NEEDS_FIX,
+        "QuickBooks rejected the record",
+        "Read QuickBooks' message below, correct the record in the practice app and retry.",
+    ),
+    ErrorSpec(
+        "qbo.throttled",
+        Kind.RATE_LIMITED,
+        "QuickBooks asked us to slow down",
+        "booksync waits and retries automatically; nothing to do.",
+    ),
+    ErrorSpec(
+        "qbo.unavailable",
+        Kind.TRANSIENT,
+        "QuickBooks is not answering",
+        "booksync retries automatically; nothing to do unless it persists for hours.",
+    ),
+    ErrorSpec(
+        "qbo.reauth_required",
+        Kind.REAUTH,
+        "The QuickBooks connection needs to be renewed",
+        "Reconnect QuickBooks Online from the connections page (someone revoked access or "
+        "the authorisation expired). Nothing queued is lost.",
+    ),
+    # -- QuickBooks Time
+    ErrorSpec(
+        "qbt.too_many_custom_fields",
+        Kind.NEEDS_FIX,
+        "Too many custom fields in QBT",
+        "QuickBooks Time allows 6 active custom fields and booksync needs 2 of them. "
+        "Deactivate custom fields you no longer use in QuickBooks Time, then reconnect.",
+    ),
+    ErrorSpec(
+        "qbt.time_tracking_disabled",
+        Kind.NEEDS_FIX,
+        "The user cannot track time in QuickBooks Time",
+        "Turn on time tracking for this user in QuickBooks Time (Team > user > permissions).",
+    ),
+    ErrorSpec(
+        "qbt.validation",
+        Kind.NEEDS_FIX,
+        "QuickBooks Time rejected the record",
+        "Read QuickBooks Time's message below, correct the record and retry.",
+    ),
+    ErrorSpec(
+        "qbt.throttled",
+        Kind.RATE_LIMITED,
+        "QuickBooks Time asked us to slow down",
+        "booksync waits and retries automatically; nothing to do.",
+    ),
+    ErrorSpec(
+        "qbt.unavailable",
+        Kind.TRANSIENT,
+        "QuickBooks Time is not answering",
+        "booksync retries automatically; nothing to do unless it persists for hours.",
+    ),
+    ErrorSpec(
+        "qbt.reauth_required",
+        Kind.REAUTH,
+        "The QuickBooks Time connection needs to be renewed",
+        "Reconnect QuickBooks Time from the connections page. Nothing queued is lost.",
+    ),
+    # -- Xero
+    ErrorSpec(
+        "xero.duplicate_name",
+        Kind.NEEDS_FIX,
+        "The contact name is already used in Xero",
+        "Xero needs active contact names to be unique. Link to the existing Xero contact, "
+        "archive it in Xero, or rename one of them.",
+    ),
+    ErrorSpec(
+        "xero.validation",
+        Kind.NEEDS_FIX,
+        "Xero rejected the record",
+        "Read Xero's message below, correct the record in the practice app and retry.",
+    ),
+    ErrorSpec(
+        "xero.rate_limited",
+        Kind.RATE_LIMITED,
+        "Xero asked us to slow down",
+        "booksync waits for the time Xero names and retries; nothing to do. If the daily "
+        "limit was hit, syncing resumes within 24 hours.",
+    ),
+    ErrorSpec(
+        "xero.unavailable",
+        Kind.TRANSIENT,
+        "Xero is not answering",
+        "booksync retries automatically; nothing to do unless it persists for hours.",
+    ),
+    ErrorSpec(
+        "xero.token_expired",
+        Kind.REAUTH,
+        "The Xero connection needs to be renewed",
+        "Reconnect Xero from the connections page (the authorisation was revoked or unused "
+        "for 60 days). Nothing queued is lost.",
+    ),
+)
+
+
+class SyncFailure(Exception):
+    """A classified failure of one record's sync: what went wrong and what to do."""
+
+    def __init__(
+        self,
+        code: str,
+        provider_message: str = "",
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.spec = CATALOG[code]
+        self.provider_message = provider_message
+        self.retry_after = retry_after
+        self.status = status
+        super().__init__(f"{code}: {provider_message or self.spec.title}")
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
+
+
+# ----------------------------------------------------------------- practice API problems
+
+
+class Problem(Exception):
+    """An RFC 9457 problem the practice API answers with."""
+
+    status = 500
+    title = "Internal error"
+    type_suffix = "internal"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        self.detail = detail
+        self.field = field
+        super().__init__(detail)
+
+
+class InvalidInput(Problem):
+    status = 400
+    title = "Invalid request"
+    type_suffix = "invalid-request"
+
+
+class Unauthorized(Problem):
+    status = 401
+    title = "Unauthorized"
+    type_suffix = "unauthorized"
+
+
+class NotFound(Problem):
+    status = 404
+    title = "Not found"
+    type_suffix = "not-found"
+
+
+class Conflict(Problem):
+    status = 409
+    title = "Conflict"
+    type_suffix = "conflict"
+
+
+class PreconditionFailed(Problem):
+    status = 412
+    title = "Precondition failed"
+    type_suffix = "precondition-failed"

@@ -1,0 +1,90 @@
+"""The queue message schema: versioned, validated, the one shape every worker reads.
+
+Messages carry ids only, never record content or tokens: a worker re-reads the record,
+so a delayed message never writes stale data. FIFO group = connection id (one writer
+per provider account, in order); the de-duplication id makes a repeated send harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Provider = Literal["qbo", "qbt", "xero"]
+PROVIDERS: tuple[Provider, ...] = ("qbo", "qbt", "xero")
+SCHEMA_VERSION = 1
+
+
+class MessageInvalid(ValueError):
+    """A body that is not a booksync message of a known version."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1, max_length=64)
+    connection_id: str = Field(min_length=1, max_length=64)
+    provider: Provider
+
+    def group_id(self) -> str:
+        return self.connection_id
+
+    def dedup_id(self) -> str:
+        raw = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:64]
+
+
+class PushRecord(_Message):
+    """Send one hub record (at a version) to the provider."""
+
+    type: Literal["push"] = "push"
+    kind: str = Field(min_length=1, max_length=32)
+    record_id: str = Field(min_length=1, max_length=64)
+    version: int = Field(ge=1)
+
+
+class Pull(_Message):
+    """Pull what changed at the provider since the connection's cursor."""
+
+    type: Literal["pull"] = "pull"
+    reason: Literal["webhook", "reconcile", "manual"] = "reconcile"
+    # set by the sender: the webhook delivery or the schedule tick this pull answers,
+    # so a repeated delivery of the same notice de-duplicates in the FIFO queue
+    trigger: str = Field(default="", max_length=128)
+
+
+QueueMessage = Annotated[PushRecord | Pull, Field(discriminator="type")]
+
+
+class _Envelope(BaseModel):
+    message: QueueMessage
+
+
+def direction_of(message: PushRecord | Pull) -> str:
+    return "push" if isinstance(message, PushRecord) else "pull"
+
+
+def encode(message: PushRecord | Pull) -> str:
+    return message.model_dump_json()
+
+
+def decode(body: str | bytes | dict[str, Any]) -> PushRecord | Pull:
+    """Parse and validate a message body; MessageInvalid says what is wrong."""
+    try:
+        raw = body if isinstance(body, dict) else json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise MessageInvalid(f"not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise MessageInvalid("not a JSON object")
+    if raw.get("v") != SCHEMA_VERSION:
+        raise MessageInvalid(f"unknown schema version {raw.get('v')!r}")
+    try:
+        return _Envelope.model_validate({"message": raw}).message
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        raise MessageInvalid(f"{where}: {first['msg']}") from exc

@@ -1,0 +1,239 @@
+"""PynamoDB models of every table in template.yaml (tests check the keys match).
+
+Table names come from settings at start (`bind_tables`), so the same models serve any
+stage. Hash/range keys are composite strings documented on each model; this module is
+the only place that knows them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from booksync.settings import Tables
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Base(Model):
+    """Shared Meta: table names are bound at start from settings."""
+
+    settings_attr: ClassVar[str] = ""
+
+    class Meta:
+        table_name = "unbound"
+        region = None
+
+
+class Tenant(_Base):
+    """A firm using booksync."""
+
+    settings_attr = "tenants"
+
+    class Meta(_Base.Meta):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class ApiKeyByTenant(GlobalSecondaryIndex["ApiKey"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_tenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ApiKey(_Base):
+    """A practice API key; only its SHA-256 is stored."""
+
+    settings_attr = "api_keys"
+
+    class Meta(_Base.Meta):
+        pass
+
+    key_hash = UnicodeAttribute(hash_key=True)
+    tenant_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()  # short public prefix, shown in listings
+    created_at = UnicodeAttribute()  # ISO timestamp; a string so the index can sort on it
+    revoked_at = UTCDateTimeAttribute(null=True)
+    by_tenant = ApiKeyByTenant()
+
+
+class ConnectionByCompany(GlobalSecondaryIndex["Connection"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_company"
+        projection = AllProjection()
+
+    company_key = UnicodeAttribute(hash_key=True)
+
+
+class Connection(_Base):
+    """One per tenant and provider: company id, encrypted tokens, status, settings."""
+
+    settings_attr = "connections"
+
+    class Meta(_Base.Meta):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    provider = UnicodeAttribute(range_key=True)
+    connection_id = UnicodeAttribute()
+    company_key = UnicodeAttribute(null=True)  # "<provider>#<company id>", for webhooks
+    company_id = UnicodeAttribute(null=True)
+    company_name = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="disconnected")  # active | needs_reauth | disconnected
+    tokens = UnicodeAttribute(null=True)  # KMS ciphertext, base64
+    token_version = NumberAttribute(default=0)
+    access_expires_at = UTCDateTimeAttribute(null=True)
+    settings = JSONAttribute(default=dict)
+    connected_at = UTCDateTimeAttribute(null=True)
+    last_sync_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    by_company = ConnectionByCompany()
+
+
+class Record(_Base):
+    """A hub record. record_key = "<kind>#<id>"."""
+
+    settings_attr = "records"
+
+    class Meta(_Base.Meta):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    record_key = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    record_id = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+    origin = UnicodeAttribute(default="practice")  # practice | qbo | qbt | xero
+    data = JSONAttribute(default=dict)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+
+    @staticmethod
+    def key(kind: str, record_id: str) -> str:
+        return f"{kind}#{record_id}"
+
+
+class LinkByProviderId(GlobalSecondaryIndex["Link"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_provider_id"
+        projection = AllProjection()
+
+    link_key = UnicodeAttribute(hash_key=True)
+    provider_key = UnicodeAttribute(range_key=True)
+
+
+class Link(_Base):
+    """Hub record <-> provider object. link_key = "<tenant>#<provider>",
+    hub_key = "<kind>#<hub id>", provider_key = "<kind>#<provider id>"."""
+
+    settings_attr = "links"
+
+    class Meta(_Base.Meta):
+        pass
+
+    link_key = UnicodeAttribute(hash_key=True)
+    hub_key = UnicodeAttribute(range_key=True)
+    provider_key = UnicodeAttribute()
+    provider_id = UnicodeAttribute()
+    provider_version = UnicodeAttribute(null=True)  # SyncToken, UpdatedDateUTC, last_modified
+    content_hash = UnicodeAttribute(null=True)
+    synced_version = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    by_provider_id = LinkByProviderId()
+
+
+class Cursor(_Base):
+    """Where a connection's last pull of an entity family stopped."""
+
+    settings_attr = "cursors"
+
+    class Meta(_Base.Meta):
+        pass
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    family = UnicodeAttribute(range_key=True)
+    position = UnicodeAttribute(null=True)  # changedSince / If-Modified-Since / modified_since
+    runs = NumberAttribute(default=0)
+    last_run_at = UTCDateTimeAttribute(null=True)
+
+
+class SyncErrorRow(_Base):
+    """One row per failing (connection, record). error_key = "<provider>#<kind>#<record id>"."""
+
+    settings_attr = "sync_errors"
+
+    class Meta(_Base.Meta):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    error_key = UnicodeAttribute(range_key=True)
+    provider = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    record_kind = UnicodeAttribute(null=True)
+    record_id = UnicodeAttribute(null=True)
+    code = UnicodeAttribute()
+    title = UnicodeAttribute()
+    fix = UnicodeAttribute()
+    provider_message = UnicodeAttribute(default="")
+    status = UnicodeAttribute(default="open")  # open | retrying | dismissed | resolved
+    attempts = NumberAttribute(default=1)
+    first_seen = UTCDateTimeAttribute(default=utcnow)
+    last_seen = UTCDateTimeAttribute(default=utcnow)
+    message = JSONAttribute(null=True)  # the queue message to replay on retry
+
+
+class Lease(_Base):
+    """Short-lived coordination: OAuth state, refresh lease, rate bucket, delivery dedupe."""
+
+    settings_attr = "leases"
+
+    class Meta(_Base.Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute(null=True)
+    value = JSONAttribute(null=True)
+    version = NumberAttribute(default=0)
+    expires_at = NumberAttribute()  # epoch seconds: DynamoDB TTL
+
+
+ALL_MODELS: tuple[type[_Base], ...] = (
+    Tenant,
+    ApiKey,
+    Connection,
+    Record,
+    Link,
+    Cursor,
+    SyncErrorRow,
+    Lease,
+)
+
+
+def bind_tables(tables: Tables) -> None:
+    """Point every model at its table; call once at start with the settings' names."""
+    for model in ALL_MODELS:
+        name = getattr(tables, model.settings_attr)
+        if model.Meta.table_name != name:
+            model.Meta.table_name = name
+            model._connection = None  # PynamoDB caches the table name in its connection
+
+
+def as_dict(model: Model) -> dict[str, Any]:
+    return {k: v for k, v in model.attribute_values.items()}

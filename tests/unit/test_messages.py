@@ -1,0 +1,54 @@
+import json
+
+import pytest
+from booksync.messages import MessageInvalid, Pull, PushRecord, decode, encode
+
+
+def test_push_message_round_trips_through_its_encoding():
+    message = PushRecord(
+        tenant_id="t1",
+        connection_id="c1",
+        provider="qbo",
+        kind="contact",
+        record_id="r1",
+        version=3,
+    )
+    assert decode(encode(message)) == message
+
+
+def test_same_message_gets_same_dedup_id_and_a_new_version_a_new_one():
+    a = PushRecord(
+        tenant_id="t1",
+        connection_id="c1",
+        provider="qbo",
+        kind="contact",
+        record_id="r1",
+        version=3,
+    )
+    b = a.model_copy(update={"version": 4})
+    assert a.dedup_id() == PushRecord(**a.model_dump()).dedup_id()
+    assert a.dedup_id() != b.dedup_id()
+    assert a.group_id() == "c1"
+
+
+def test_unknown_schema_version_is_refused():
+    with pytest.raises(MessageInvalid, match="unknown schema version 2"):
+        decode(json.dumps({"v": 2, "type": "pull"}))
+
+
+def test_invalid_field_is_named():
+    body = {"v": 1, "type": "pull", "tenant_id": "t", "connection_id": "c", "provider": "sage"}
+    with pytest.raises(MessageInvalid, match="provider"):
+        decode(json.dumps(body))
+
+
+def test_body_that_is_not_json_is_refused():
+    with pytest.raises(MessageInvalid, match="not JSON"):
+        decode("{oops")
+
+
+def test_unexpected_field_is_refused_so_tokens_cannot_ride_along():
+    body = Pull(tenant_id="t", connection_id="c", provider="xero").model_dump()
+    body["access_token"] = "secret"
+    with pytest.raises(MessageInvalid, match="access_token"):
+        decode(json.dumps(body))

@@ -1,0 +1,33 @@
+import pytest
+from booksync.settings import ConfigError, settings_from
+
+from local import template as tpl
+
+
+def _template_env() -> dict[str, str]:
+    template = tpl.load()
+    names = template["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: f"value-of-{name}" for name in names}
+
+
+def test_settings_read_every_variable_the_template_sets():
+    settings = settings_from(_template_env())
+    assert settings.tables.records == "value-of-RECORDS_TABLE"
+    assert settings.queues.url("xero", "pull") == "value-of-XERO_PULL_QUEUE_URL"
+    assert settings.providers.qbo_token_url == "value-of-QBO_TOKEN_URL"
+
+
+def test_missing_variables_fail_at_start_naming_each_one():
+    env = _template_env()
+    del env["LINKS_TABLE"]
+    env["QBT_API_BASE"] = "  "
+    with pytest.raises(ConfigError) as info:
+        settings_from(env)
+    assert "LINKS_TABLE" in str(info.value)
+    assert "QBT_API_BASE" in str(info.value)
+    assert "RECORDS_TABLE" not in str(info.value)
+
+
+def test_template_sets_every_variable_settings_needs():
+    # the template is the cloud's only source of configuration: nothing may be missing
+    settings_from(_template_env())

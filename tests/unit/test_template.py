@@ -1,0 +1,140 @@
+"""template.yaml is the stack: these tests hold it to the rules DESIGN.md sets."""
+
+from pathlib import Path
+
+import pytest
+from booksync import models
+
+from local import template as tpl
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = tpl.load()
+FUNCTIONS = tpl.functions(TEMPLATE)
+TABLES = tpl.resources(TEMPLATE, "AWS::DynamoDB::Table")
+QUEUES = tpl.resources(TEMPLATE, "AWS::SQS::Queue")
+
+
+def _keys(schema):
+    return {k["KeyType"]: k["AttributeName"] for k in schema}
+
+
+def _model_keys(model):
+    keys = {}
+    for _name, attr in model.get_attributes().items():
+        if attr.is_hash_key:
+            keys["HASH"] = attr.attr_name
+        if attr.is_range_key:
+            keys["RANGE"] = attr.attr_name
+    return keys
+
+
+def _model_indexes(model):
+    out = {}
+    for index in model._indexes.values():
+        keys = {}
+        for _name, attr in index.Meta.attributes.items():
+            if attr.is_hash_key:
+                keys["HASH"] = attr.attr_name
+            if attr.is_range_key:
+                keys["RANGE"] = attr.attr_name
+        out[index.Meta.index_name] = keys
+    return out
+
+
+TABLE_OF = {
+    m: "".join(p.title() for p in m.settings_attr.split("_")) + "Table" for m in models.ALL_MODELS
+}
+
+
+@pytest.mark.parametrize("model", models.ALL_MODELS, ids=lambda m: m.__name__)
+def test_each_model_has_the_keys_and_indexes_of_its_table(model):
+    table = TABLES[TABLE_OF[model]]["Properties"]
+    assert _model_keys(model) == _keys(table["KeySchema"])
+    template_indexes = {
+        g["IndexName"]: _keys(g["KeySchema"]) for g in table.get("GlobalSecondaryIndexes", [])
+    }
+    assert _model_indexes(model) == template_indexes
+
+
+def test_every_table_is_modelled_or_owned_by_powertools():
+    modelled = set(TABLE_OF.values())
+    assert set(TABLES) - modelled == {"IdempotencyTable"}
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_tables_are_on_demand_recoverable_and_encrypted(name):
+    props = TABLES[name]["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_the_ten_functions_each_have_a_folder_a_handler_and_events():
+    names = {spec.name for spec in FUNCTIONS.values()}
+    assert names == {
+        "api",
+        "oauth",
+        "webhooks",
+        "scheduler",
+        "qbo_push",
+        "qbo_pull",
+        "qbt_push",
+        "qbt_pull",
+        "xero_push",
+        "xero_pull",
+    }
+    for spec in FUNCTIONS.values():
+        assert (spec.code_uri / "app.py").is_file()
+        assert spec.handler == "app.lambda_handler"
+        assert list((ROOT / "events" / spec.name).glob("*.json")), f"no events/{spec.name}/ case"
+
+
+WORKERS = {k: v for k, v in FUNCTIONS.items() if any(e["Type"] == "SQS" for e in v.events.values())}
+
+
+@pytest.mark.parametrize("logical", sorted(WORKERS))
+def test_each_worker_has_its_own_fifo_queue_with_a_dead_letter_queue(logical):
+    spec = WORKERS[logical]
+    (event,) = [e for e in spec.events.values() if e["Type"] == "SQS"]
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = QUEUES[event["Properties"]["Queue"]["Fn::GetAtt"][0]]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] >= 6 * spec.timeout
+    dlq_name = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
+    assert QUEUES[dlq_name]["Properties"]["FifoQueue"] is True
+
+
+def test_queues_are_not_shared_between_workers():
+    used = [
+        e["Properties"]["Queue"]["Fn::GetAtt"][0]
+        for s in WORKERS.values()
+        for e in s.events.values()
+        if e["Type"] == "SQS"
+    ]
+    assert len(used) == len(set(used)) == 6
+
+
+def test_every_dead_letter_queue_and_function_has_an_alarm():
+    alarms = tpl.resources(TEMPLATE, "AWS::CloudWatch::Alarm").values()
+    watched = set()
+    for alarm in alarms:
+        for dim in alarm["Properties"]["Dimensions"]:
+            value = dim["Value"]
+            watched.add(value.get("Ref") or value.get("Fn::GetAtt", [None])[0])
+    dlqs = {q for q, r in QUEUES.items() if "RedrivePolicy" not in r["Properties"]}
+    assert dlqs <= watched
+    assert set(FUNCTIONS) <= watched
+
+
+def test_scheduler_runs_hourly():
+    (event,) = FUNCTIONS["SchedulerFunction"].events.values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(1 hour)"
+
+
+def test_no_secret_has_a_default_value():
+    for name, spec in TEMPLATE["Parameters"].items():
+        if spec.get("NoEcho"):
+            assert "Default" not in spec, name
