@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 
 from booksync.settings import get_settings  # noqa: E402
-
 from local import template as tpl  # noqa: E402
 from local.aws import CREDENTIALS, LocalOverrides, provision  # noqa: E402
 from local.lambda_runtime import LambdaContext  # noqa: E402

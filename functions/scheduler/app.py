@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+
 from booksync.boot import boot
 from booksync.observability import logger, metrics, tracer
 from booksync.scheduler import fan_out_reconcile

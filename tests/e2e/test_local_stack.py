@@ -13,11 +13,13 @@ pytestmark = pytest.mark.e2e
 
 def test_health_needs_no_key_and_endpoints_are_written(stack):
     reply = requests.get(f"{stack.gateway.url}/v1/health", timeout=30)
-    assert reply.status_code == 200 and reply.json()["status"] == "ok"
+    assert reply.status_code == 200
+    assert reply.json()["status"] == "ok"
     written = json.loads((stack.state_dir / "endpoints.json").read_text())
     assert written["api"] == stack.gateway.url
     assert set(written["simulators"]) == {"qbo", "qbt", "xero"}
-    assert len(written["queues"]) == 6 and len(written["dead_letter_queues"]) == 6
+    assert len(written["queues"]) == 6
+    assert len(written["dead_letter_queues"]) == 6
 
 
 def test_contact_created_over_http_reads_back(stack, api_key):
@@ -32,7 +34,8 @@ def test_contact_created_over_http_reads_back(stack, api_key):
     read = requests.get(
         f"{stack.gateway.url}{created.headers['Location']}", headers=auth, timeout=30
     )
-    assert read.status_code == 200 and read.json()["name"] == "Harbour Dental"
+    assert read.status_code == 200
+    assert read.json()["name"] == "Harbour Dental"
     assert read.headers["ETag"] == '"1"'
 
 
@@ -108,4 +111,5 @@ def test_schedule_fires_on_demand(stack):
 def test_function_logs_are_json_with_request_ids(stack):
     lines = (stack.state_dir / "logs" / "api.log").read_text().splitlines()
     logs = [json.loads(line) for line in lines if line.startswith("{")]
-    assert logs and all("function_request_id" in entry for entry in logs)
+    assert logs
+    assert all("function_request_id" in entry for entry in logs)

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from booksync.tenants import create_api_key, create_tenant
 
+from booksync.tenants import create_api_key, create_tenant
 from tests.conftest import lambda_context, load_event
 
 

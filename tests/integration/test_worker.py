@@ -3,11 +3,11 @@
 import json
 
 import pytest
+
 from booksync import engine
 from booksync.errors import SyncFailure
 from booksync.messages import Pull
 from booksync.models import Cursor, SyncErrorRow
-
 from tests.conftest import lambda_context
 
 

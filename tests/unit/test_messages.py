@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from booksync.messages import MessageInvalid, Pull, PushRecord, decode, encode
 
 

@@ -1,6 +1,6 @@
 import pytest
-from booksync.settings import ConfigError, settings_from
 
+from booksync.settings import ConfigError, settings_from
 from local import template as tpl
 
 

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-from booksync import models
 
+from booksync import models
 from local import template as tpl
 
 ROOT = Path(__file__).resolve().parents[2]
