@@ -780,3 +780,30 @@ def test_snapshot_and_restore_bring_back_the_books(sim, api):
     requests.post(sim.url + "/_sim/restore", json=snap)
 
     assert api.query("select * from Customer where DisplayName = 'After Snapshot'") == {}
+
+
+def test_more_than_40_batch_calls_a_minute_are_throttled(api):
+    body = {"BatchItemRequest": [{"bId": "1", "Query": "select * from Term"}]}
+
+    statuses = [api.post("/batch", body).status_code for _ in range(41)]
+
+    assert statuses[:40] == [200] * 40
+    assert statuses[40] == 429
+
+
+def test_eleventh_concurrent_call_is_throttled(sim, api):
+    requests.post(
+        sim.url + "/_sim/faults", json={"action": "slow", "path": "/term/", "seconds": 1.0}
+    )
+    results: list[int] = []
+
+    def call() -> None:
+        results.append(requests.get(api.base + "/term/1", headers=api.s.headers).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(11)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(results) == [200] * 10 + [429]
