@@ -807,3 +807,30 @@ def test_eleventh_concurrent_call_is_throttled(sim, api):
         t.join()
 
     assert sorted(results) == [200] * 10 + [429]
+
+
+# ---------------------------------------------------------------- pure parts, no server
+
+
+def test_query_parser_reads_the_python_quickbooks_forms():
+    from local.simulators.qbo import query as q
+
+    parsed = q.parse("SELECT *, Sku FROM Item ORDER BY Name DESC STARTPOSITION 3 MAXRESULTS 5000")
+    assert (parsed.entity, parsed.fields, parsed.order) == ("Item", [], [("Name", True)])
+    assert (parsed.start, parsed.max_results) == (3, 1000)
+    cond = q.parse("select * from Customer where DisplayName = 'It\\'s'").where[0]
+    assert cond.values == ["It's"]
+
+
+def test_query_evaluator_compares_timestamps_across_offsets():
+    from local.simulators.qbo import query as q
+
+    rows = [
+        {"Id": "1", "MetaData": {"LastUpdatedTime": "2025-01-01T10:00:00-08:00"}},
+        {"Id": "2", "MetaData": {"LastUpdatedTime": "2025-01-01T12:00:00-08:00"}},
+    ]
+    parsed = q.parse(
+        "select * from Customer where MetaData.LastUpdatedTime > '2025-01-01T19:00:00Z'"
+    )
+
+    assert [r["Id"] for r in q.evaluate(parsed, rows, False)["Customer"]] == ["2"]
