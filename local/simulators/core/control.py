@@ -100,8 +100,13 @@ def register_control(router: Router, p: Provider) -> None:
         seed = str(data.get("seed", "sandbox"))
         if seed not in ("sandbox", "empty"):
             raise ValueError("seed must be 'sandbox' or 'empty'")
+        # extra fields (e.g. QBO's "country") go to providers that take them
+        extra = {k: v for k, v in data.items() if k not in ("name", "seed")}
         with p.lock:
-            company = p.seed_company(str(data.get("name") or "Sim Company"), seed)
+            try:
+                company = p.seed_company(str(data.get("name") or "Sim Company"), seed, **extra)
+            except TypeError as exc:
+                raise ValueError(f"{p.name} companies take no such field: {sorted(extra)}") from exc
         return Response.json(201, company)
 
     def list_objects(req: Request) -> Response:
