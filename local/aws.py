@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets as secrets_lib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,7 +156,12 @@ def provision(
     secrets = client("secretsmanager")
     for logical, res in resources(template, "AWS::SecretsManager::Secret").items():
         props = resolver.resolve(res["Properties"])
-        reply = secrets.create_secret(Name=props["Name"], SecretString=props["SecretString"])
+        value = props.get("SecretString")
+        if value is None:  # GenerateSecretString: CloudFormation makes one at deploy
+            value = secrets_lib.token_urlsafe(
+                int(props["GenerateSecretString"].get("PasswordLength", 32))
+            )
+        reply = secrets.create_secret(Name=props["Name"], SecretString=value)
         resolver.refs[logical] = reply["ARN"]
 
     ssm = client("ssm")

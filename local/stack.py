@@ -155,6 +155,7 @@ class LocalStack:
 
         self.gateway = Gateway(routes, self._local_routes(), port=self.port)
         self.gateway.start()
+        self._point_webhooks_at_gateway()
         if self.run_pollers:
             for poller in self.pollers.values():
                 poller.start()
@@ -163,6 +164,24 @@ class LocalStack:
                 schedule.start()
         self._write_state()
         return self
+
+    def _point_webhooks_at_gateway(self) -> None:
+        """Register our webhook URLs and keys with the simulators, as a developer would
+        in Intuit's and Xero's portals."""
+        import requests
+
+        assert self.gateway is not None
+        keys = {"qbo": "QboWebhookVerifierToken", "xero": "XeroWebhookKey"}
+        for name, param in keys.items():
+            handle = self.simulators.get(name)
+            if handle is None:
+                continue
+            reply = requests.put(
+                f"{handle.url}/_sim/webhooks",
+                json={"url": f"{self.gateway.url}/webhooks/{name}", "key": self.parameters[param]},
+                timeout=10,
+            )
+            reply.raise_for_status()
 
     def _local_routes(self) -> dict[str, LocalHandler]:
         def fire(_method: str, name: str, _body: bytes) -> tuple[int, dict[str, Any]]:

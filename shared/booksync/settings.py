@@ -73,6 +73,7 @@ class Settings(BaseModel):
     token_key_id: str = Field(alias="TOKEN_KEY_ID")
     provider_secrets_name: str = Field(alias="PROVIDER_SECRETS_NAME")
     provider_config_parameter: str = Field(alias="PROVIDER_CONFIG_PARAMETER")
+    state_secret_name: str = Field(alias="STATE_SECRET_NAME")
 
 
 def _env_name(model: type[BaseModel], field: str) -> str:
