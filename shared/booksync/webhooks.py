@@ -1,0 +1,399 @@
+"""Provider webhook intake: verify the signature on the raw body, find each notified
+company's connection, and queue one pull per connection. Nothing here calls a provider
+or reads tokens; the pull worker does the fetching.
+
+Wire facts (../shared/PROVIDERS.md 1.6 and 3.6):
+- QBO: `intuit-signature` = base64(HMAC-SHA256(verifier token, raw body))
+  (developer.intuit.com "Managing webhooks notifications"; python-quickbooks
+  `validate_webhook_signature`). Two bodies: the legacy `{"eventNotifications": [...]}`
+  object, and the CloudEvents JSON array (blogs.intuit.com 2025-11-12) whose
+  `intuitaccountid` is the realm. One POST may carry several realms.
+- Xero: `x-xero-signature` = base64(HMAC-SHA256(webhook key, raw body)); answer 200 with
+  an empty body and no cookies, 401 to a bad signature, including the intent-to-receive
+  check (an empty `events` list) (developer.xero.com webhooks/configuring-your-server).
+
+Both providers retry a delivery they think failed (QBO for hours, Xero for 24 h), so a
+delivery is remembered for 24 h by provider and body hash (Powertools idempotency); a
+repeat inside SQS's 5-minute window is also stopped by the pull's de-duplication id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from booksync.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from booksync.messages import Pull
+from booksync.models import Connection
+from booksync.observability import logger
+from booksync.queues import Enqueuer
+from booksync.secrets import credentials
+from booksync.settings import Settings
+
+SIGNATURE_HEADERS = {"qbo": "intuit-signature", "xero": "x-xero-signature"}
+PROVIDERS = tuple(SIGNATURE_HEADERS)
+REMEMBER_SECONDS = 24 * 3600  # Xero retries for 24 h; QBO's later retries are hours apart
+IDEMPOTENCY_PREFIX = "booksync.webhooks.delivery"
+LAMBDA_MAX_MS = 900_000  # a Lambda never runs longer than 15 minutes
+
+
+class SignatureInvalid(Unauthorized):
+    """Missing or wrong signature, or no key to check it with."""
+
+
+class DeliveryInvalid(InvalidInput):
+    """A correctly signed body that is not a notification we understand."""
+
+
+class DeliveryInProgress(Conflict):
+    """The same delivery is being handled right now; the provider will retry it."""
+
+
+class UnknownProvider(NotFound):
+    """No webhook endpoint for this provider."""
+
+
+# ---------------------------------------------------------------- signature
+
+
+def raw_body(body: str | None, is_base64_encoded: bool) -> bytes:
+    """The exact bytes the provider signed, from an API Gateway event's body."""
+    if not body:
+        return b""
+    if is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise DeliveryInvalid("body is marked base64 but is not base64") from exc
+    return body.encode("utf-8")
+
+
+def sign(key: str, body: bytes) -> str:
+    """base64(HMAC-SHA256(key, body)): how both QBO and Xero sign a delivery."""
+    digest = hmac.new(key.encode("utf-8"), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def signature_valid(key: str, body: bytes, signature: str | None) -> bool:
+    """Constant-time check; no key or no signature is never valid."""
+    if not key or not signature:
+        return False
+    return hmac.compare_digest(sign(key, body).encode("ascii"), signature.strip().encode("utf-8"))
+
+
+# ---------------------------------------------------------------- body shapes
+
+
+class _QboEntity(BaseModel):
+    name: str
+    id: str
+    operation: str
+
+
+class _QboDataChange(BaseModel):
+    entities: list[_QboEntity]
+
+
+class _QboNotification(BaseModel):
+    realmId: str = Field(min_length=1)
+    dataChangeEvent: _QboDataChange
+
+
+class _QboLegacy(BaseModel):
+    eventNotifications: list[_QboNotification]
+
+
+class _QboCloudEvent(BaseModel):
+    specversion: str
+    id: str
+    type: str
+    intuitaccountid: str = Field(min_length=1)  # the realm id
+
+
+class _XeroEvent(BaseModel):
+    tenantId: str = Field(min_length=1)
+    eventCategory: str
+    eventType: str
+    resourceId: str
+
+
+class _XeroDelivery(BaseModel):
+    events: list[_XeroEvent]
+    firstEventSequence: int | None = None
+    lastEventSequence: int | None = None
+    entropy: str | None = None
+
+
+_CLOUD_EVENTS: TypeAdapter[list[_QboCloudEvent]] = TypeAdapter(list[_QboCloudEvent])
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _invalid(exc: ValidationError) -> DeliveryInvalid:
+    first = exc.errors()[0]
+    where = _where(tuple(first["loc"]))
+    return DeliveryInvalid(f"{where}: {first['msg']}", field=where)
+
+
+def _count(companies: dict[str, int], company_id: str) -> None:
+    companies[company_id] = companies.get(company_id, 0) + 1
+
+
+def qbo_companies(payload: Any) -> dict[str, int]:
+    """Realm id -> number of entity events, from either QBO body format."""
+    companies: dict[str, int] = {}
+    try:
+        if isinstance(payload, list):
+            for event in _CLOUD_EVENTS.validate_python(payload):
+                _count(companies, event.intuitaccountid)
+            return companies
+        if isinstance(payload, dict) and "eventNotifications" in payload:
+            for note in _QboLegacy.model_validate(payload).eventNotifications:
+                companies[note.realmId] = companies.get(note.realmId, 0) + len(
+                    note.dataChangeEvent.entities
+                )
+            return companies
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    raise DeliveryInvalid(
+        "expected an object with eventNotifications or a CloudEvents array", field="body"
+    )
+
+
+def xero_companies(payload: Any) -> dict[str, int]:
+    """Xero tenantId -> number of events; the intent-to-receive check has none."""
+    try:
+        delivery = _XeroDelivery.model_validate(payload)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    companies: dict[str, int] = {}
+    for event in delivery.events:
+        _count(companies, event.tenantId)
+    return companies
+
+
+COMPANIES: dict[str, Callable[[Any], dict[str, int]]] = {
+    "qbo": qbo_companies,
+    "xero": xero_companies,
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified, parsed delivery: who it is for and what identifies it."""
+
+    provider: str
+    sha256: str
+    companies: dict[str, int]
+
+
+def parse(provider: str, body: bytes) -> Delivery:
+    """Parse a verified body; DeliveryInvalid says what is wrong and where."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DeliveryInvalid(f"body is not JSON: {exc}", field="body") from exc
+    return Delivery(
+        provider=provider,
+        sha256=hashlib.sha256(body).hexdigest(),
+        companies=COMPANIES[provider](payload),
+    )
+
+
+# ---------------------------------------------------------------- routing
+
+
+@dataclass
+class Routed:
+    """What a delivery led to; stored with the idempotency record and returned on replay."""
+
+    enqueued: list[str] = field(default_factory=list)  # connection ids
+    unknown: list[str] = field(default_factory=list)  # company ids with no connection
+    inactive: dict[str, str] = field(default_factory=dict)  # connection id -> status
+    replayed: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Routed:
+        data = data or {}
+        return cls(
+            enqueued=list(data.get("enqueued", [])),
+            unknown=list(data.get("unknown", [])),
+            inactive=dict(data.get("inactive", {})),
+            replayed=bool(data.get("replayed", False)),
+        )
+
+
+def trigger_for(delivery: Delivery, company_id: str) -> str:
+    """The pull's trigger: the same delivery for the same company gives the same message,
+    so SQS drops a repeat within its de-duplication window."""
+    return f"webhook:{delivery.sha256[:40]}:{company_id}"[:128]
+
+
+def route(delivery: Delivery, enqueuer: Enqueuer) -> Routed:
+    """One pull per active connection of every company named in the delivery."""
+    routed = Routed()
+    for company_id in sorted(delivery.companies):
+        where = {"provider": delivery.provider, "company_id": company_id}
+        found = False
+        for conn in Connection.by_company.query(f"{delivery.provider}#{company_id}"):
+            found = True
+            ids = {**where, "tenant_id": conn.tenant_id, "connection_id": conn.connection_id}
+            if conn.status != "active":
+                routed.inactive[conn.connection_id] = conn.status
+                logger.info(
+                    "webhook for an inactive connection; no pull",
+                    extra={**ids, "status": conn.status},
+                )
+                continue
+            enqueuer.send(
+                Pull(
+                    tenant_id=conn.tenant_id,
+                    connection_id=conn.connection_id,
+                    provider=conn.provider,  # type: ignore[arg-type]
+                    reason="webhook",
+                    trigger=trigger_for(delivery, company_id),
+                )
+            )
+            routed.enqueued.append(conn.connection_id)
+            logger.info(
+                "webhook pull queued", extra={**ids, "events": delivery.companies[company_id]}
+            )
+        if not found:
+            routed.unknown.append(company_id)
+            logger.warning("webhook for a company with no connection", extra=where)
+    return routed
+
+
+def _route_once(*, delivery: dict[str, Any], enqueuer: Enqueuer) -> dict[str, Any]:
+    parsed = Delivery(
+        provider=delivery["provider"],
+        sha256=delivery["sha256"],
+        companies=dict(delivery["companies"]),
+    )
+    return asdict(route(parsed, enqueuer))
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    return {**(response or {}), "replayed": True}
+
+
+def idempotency_store(settings: Settings, dynamodb: Any = None) -> DynamoDBPersistenceLayer:
+    """Deliveries seen, in template.yaml's IdempotencyTable (key `id`, TTL `expiration`)."""
+    return DynamoDBPersistenceLayer(
+        table_name=settings.tables.idempotency,
+        key_attr="id",
+        expiry_attr="expiration",
+        boto3_client=dynamodb,
+    )
+
+
+class _Deadline:
+    """The invocation's remaining time, as the idempotency record's in-progress expiry.
+    Capped at Lambda's limit: a context claiming more (a test double) would overflow
+    Powertools' timedelta."""
+
+    def __init__(self, lambda_context: Any) -> None:
+        self._context = lambda_context
+
+    def get_remaining_time_in_millis(self) -> int:
+        return min(int(self._context.get_remaining_time_in_millis()), LAMBDA_MAX_MS)
+
+
+class WebhookIntake:
+    """Verify, parse, de-duplicate and route one delivery. Built once per cold start."""
+
+    def __init__(
+        self,
+        enqueuer: Enqueuer,
+        webhook_key: Callable[[str], str],
+        store: BasePersistenceLayer,
+    ) -> None:
+        self._enqueuer = enqueuer
+        self._webhook_key = webhook_key
+        self._config = IdempotencyConfig(
+            event_key_jmespath="[provider, sha256]",
+            expires_after_seconds=REMEMBER_SECONDS,
+            response_hook=_mark_replayed,
+        )
+        self._once: Callable[..., dict[str, Any]] = idempotent_function(
+            _route_once,
+            data_keyword_argument="delivery",
+            persistence_store=store,
+            config=self._config,
+            key_prefix=IDEMPOTENCY_PREFIX,
+        )
+
+    @classmethod
+    def for_settings(cls, settings: Settings, enqueuer: Enqueuer) -> WebhookIntake:
+        return cls(
+            enqueuer=enqueuer,
+            webhook_key=lambda provider: credentials(settings, provider).webhook_key,
+            store=idempotency_store(settings),
+        )
+
+    def receive(
+        self,
+        provider: str,
+        body: bytes,
+        signature: str | None,
+        lambda_context: Any = None,
+    ) -> Routed:
+        """Raise SignatureInvalid (401), DeliveryInvalid (400) or DeliveryInProgress (409);
+        otherwise say what was queued."""
+        if provider not in PROVIDERS:
+            raise UnknownProvider(f"no webhook endpoint for {provider!r}")
+        key = self._webhook_key(provider)
+        if not key:
+            logger.error("no webhook key configured", extra={"provider": provider})
+        if not signature_valid(key, body, signature):
+            logger.warning(
+                "webhook rejected: bad or missing signature",
+                extra={"provider": provider, "signed": bool(signature)},
+            )
+            raise SignatureInvalid(f"the {SIGNATURE_HEADERS[provider]} header does not match")
+        try:
+            delivery = parse(provider, body)
+        except DeliveryInvalid as exc:
+            logger.warning("webhook body rejected", extra={"provider": provider, "why": exc.detail})
+            raise
+        if not delivery.companies:
+            # Xero's intent-to-receive check, or an empty notification: nothing to pull
+            logger.info("webhook with no events", extra={"provider": provider})
+            return Routed()
+        if lambda_context is not None:
+            # an invocation that dies mid-way frees the delivery for the provider's retry
+            self._config.register_lambda_context(cast(Any, _Deadline(lambda_context)))
+        try:
+            result = self._once(delivery=asdict(delivery), enqueuer=self._enqueuer)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise DeliveryInProgress("this delivery is being handled; retry later") from exc
+        routed = Routed.from_dict(result)
+        if routed.replayed:
+            logger.info(
+                "repeated webhook delivery; already handled",
+                extra={"provider": provider, "companies": sorted(delivery.companies)},
+            )
+        return routed
