@@ -81,7 +81,13 @@ def api_event(
         else f"ANY {route.path}",
         "rawPath": raw_path,
         "rawQueryString": query,
-        "headers": {k: v for k, v in headers.items() if k != "cookie"},
+        # API Gateway adds the forwarding headers; here the scheme is plain http
+        "headers": {
+            **{k: v for k, v in headers.items() if k != "cookie"},
+            "x-forwarded-for": source_ip,
+            "x-forwarded-proto": "http",
+            "x-forwarded-port": headers.get("host", "").rpartition(":")[2] or "80",
+        },
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "local",

@@ -80,6 +80,8 @@ class QueuePoller:
             try:
                 self.poll_once(wait_seconds=1)
             except Exception as exc:  # keep polling; say what happened
+                if self._stop.is_set():
+                    break
                 print(f"[poller {self.function.name}] {type(exc).__name__}: {exc}", flush=True)
                 time.sleep(1)
 

@@ -20,6 +20,7 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 
+from booksync.models import bind_tables  # noqa: E402
 from booksync.settings import get_settings  # noqa: E402
 from local import template as tpl  # noqa: E402
 from local.aws import CREDENTIALS, LocalOverrides, provision  # noqa: E402
@@ -45,6 +46,31 @@ class StackEnv:
 def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackEnv]:
     """Every table, queue, key, secret and parameter of template.yaml, in moto's
     in-process mock, and the functions' environment variables set as the template sets them."""
+    yield from _stack_env(monkeypatch, {})
+
+
+@pytest.fixture(scope="session")
+def sims() -> Iterator[dict[str, Any]]:
+    """The three provider simulators on free loopback ports."""
+    from local import simulators
+
+    handles = simulators.start(port_base=0)
+    yield handles
+    for handle in handles.values():
+        handle.stop()
+
+
+@pytest.fixture
+def sim_stack_env(monkeypatch: pytest.MonkeyPatch, sims: dict[str, Any]) -> Iterator[StackEnv]:
+    """stack_env with the provider endpoints pointing at the simulators (fresh state)."""
+    import requests
+
+    for handle in sims.values():
+        requests.post(f"{handle.url}/_sim/reset", timeout=10).raise_for_status()
+    yield from _stack_env(monkeypatch, {name: h.url for name, h in sims.items()})
+
+
+def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Iterator[StackEnv]:
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -52,7 +78,7 @@ def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackEnv]:
     with mock_aws():
         template = tpl.load()
         resolver = tpl.Resolver(
-            parameters=local_parameters(template, {}), conditions=template.get("Conditions", {})
+            parameters=local_parameters(template, sim_urls), conditions=template.get("Conditions", {})
         )
         made = provision(
             lambda service: boto3.client(service, region_name=CREDENTIALS["AWS_REGION"]),
@@ -65,6 +91,7 @@ def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackEnv]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         get_settings.cache_clear()
+        bind_tables(get_settings().tables)
         yield StackEnv(template, resolver, made, env)
     get_settings.cache_clear()
 
@@ -105,10 +132,8 @@ def handler(stack_env: StackEnv, monkeypatch: pytest.MonkeyPatch):  # type: igno
 
 @pytest.fixture
 def api_key(stack_env: StackEnv) -> str:
-    from booksync.models import bind_tables
     from booksync.tenants import create_api_key, create_tenant
 
-    bind_tables(get_settings().tables)
     tenant = create_tenant("Test Firm")
     return create_api_key(tenant.tenant_id).key
 

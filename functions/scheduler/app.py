@@ -16,5 +16,10 @@ runtime = boot()
 @metrics.log_metrics
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
-    result = fan_out_reconcile(runtime.enqueuer, tick=event.time)
-    return {"enqueued": len(result.enqueued), "skipped": len(result.skipped)}
+    result = fan_out_reconcile(runtime.enqueuer, tick=event.time, tokens=runtime.tokens)
+    return {
+        "enqueued": len(result.enqueued),
+        "skipped": len(result.skipped),
+        "tokens_refreshed": len(result.refreshed),
+        "refresh_failed": len(result.refresh_failed),
+    }

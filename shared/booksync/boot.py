@@ -1,25 +1,55 @@
-"""What a handler builds once per cold start: settings, bound tables, AWS clients."""
+"""What a handler builds once per cold start: settings, bound tables, AWS clients, and the
+services made from them (token store, connection manager, provider OAuth)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from booksync.aws import AwsClients, make_clients
+from booksync.connections import ConnectionManager
 from booksync.engine import WorkContext
 from booksync.models import bind_tables
+from booksync.providers.oauth import ProviderOAuth
 from booksync.queues import Enqueuer
+from booksync.secrets import credentials, state_signing_key
 from booksync.settings import Settings, get_settings
+from booksync.tokens import TokenService, TokenVault
 
 
 @dataclass
 class Runtime:
     settings: Settings
     clients: AwsClients
+    _oauth: dict[str, ProviderOAuth] = field(default_factory=dict)
 
     @property
     def enqueuer(self) -> Enqueuer:
         return Enqueuer(self.clients.sqs, self.settings.queues)
+
+    def oauth_for(self, provider: str) -> ProviderOAuth:
+        if provider not in self._oauth:
+            self._oauth[provider] = ProviderOAuth(
+                provider, credentials(self.settings, provider), self.settings.providers
+            )
+        return self._oauth[provider]
+
+    @property
+    def vault(self) -> TokenVault:
+        return TokenVault(self.clients.kms, self.settings.token_key_id)
+
+    @property
+    def tokens(self) -> TokenService:
+        return TokenService(self.vault, self.oauth_for)
+
+    @property
+    def connections(self) -> ConnectionManager:
+        return ConnectionManager(
+            signing_key=state_signing_key(self.settings),
+            vault=self.vault,
+            oauth_for=self.oauth_for,
+            enqueuer=self.enqueuer,
+        )
 
     def work_context(self, provider: str, direction: str) -> WorkContext:
         return WorkContext(

@@ -24,8 +24,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from booksync.errors import Kind, SyncFailure
 from booksync.messages import Pull, PushRecord, decode, direction_of
-from booksync.models import Cursor, SyncErrorRow
+from booksync.models import Connection, Cursor, SyncErrorRow
 from booksync.observability import logger
+from booksync.sync_errors import upsert_error
 
 MAX_BACKOFF_SECONDS = 900
 
@@ -40,6 +41,7 @@ class WorkContext:
     queue_url: str
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     extras: dict[str, Any] = field(default_factory=dict)
+    connection: Connection | None = None  # set by the engine before each step
 
 
 class Step(Protocol):
@@ -54,29 +56,34 @@ def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
     return int(base / 2 + random.uniform(0, base / 2))
 
 
+def park(message: PushRecord | Pull, message_id: str) -> None:
+    """Keep a message that cannot be sent until the firm reconnects."""
+    SyncErrorRow(
+        message.tenant_id,
+        f"{message.provider}#parked#{message.dedup_id()}",
+        provider=message.provider,
+        connection_id=message.connection_id,
+        record_kind=getattr(message, "kind", "connection"),
+        record_id=getattr(message, "record_id", message.connection_id),
+        code="connection.not_active",
+        title="Waiting for the connection to be renewed",
+        fix="Reconnect the provider; this change is sent then.",
+        status="parked",
+        message=message.model_dump(mode="json"),
+    ).save()
+
+
 def record_sync_error(ctx: WorkContext, message: PushRecord | Pull, failure: SyncFailure) -> None:
-    """Upsert the one error row of (connection, record): count attempts, keep first seen."""
-    kind = getattr(message, "kind", "connection")
-    record_id = getattr(message, "record_id", message.connection_id)
-    key = f"{message.provider}#{kind}#{record_id}"
-    now = ctx.now()
-    try:
-        row = SyncErrorRow.get(message.tenant_id, key)
-        row.attempts += 1
-    except SyncErrorRow.DoesNotExist:
-        row = SyncErrorRow(message.tenant_id, key, first_seen=now, attempts=1)
-    row.provider = message.provider
-    row.connection_id = message.connection_id
-    row.record_kind = kind
-    row.record_id = record_id
-    row.code = failure.code
-    row.title = failure.spec.title
-    row.fix = failure.spec.fix
-    row.provider_message = failure.provider_message
-    row.status = "open"
-    row.last_seen = now
-    row.message = message.model_dump(mode="json")
-    row.save()
+    upsert_error(
+        tenant_id=message.tenant_id,
+        provider=message.provider,
+        connection_id=message.connection_id,
+        kind=getattr(message, "kind", "connection"),
+        record_id=getattr(message, "record_id", message.connection_id),
+        failure=failure,
+        message=message.model_dump(mode="json"),
+        now=ctx.now(),
+    )
 
 
 class Worker:
@@ -121,11 +128,37 @@ class Worker:
         }
         logger.append_keys(**ids)
         try:
-            step(ctx, message)
+            ctx.connection = self._connection_for(message, record)
+            if ctx.connection is not None:
+                step(ctx, message)
         except SyncFailure as failure:
             self._on_failure(record, ctx, message, failure)
         finally:
+            ctx.connection = None
             logger.remove_keys(list(ids))
+
+    def _connection_for(self, message: PushRecord | Pull, record: SQSRecord) -> Connection | None:
+        """The message's connection if the worker may call the provider now.
+
+        needs_reauth: the message is parked (kept with the connection's error) and sent
+        again when the firm reconnects. Gone, replaced or disconnected: dropped with a
+        log line; reconciliation after a reconnect finds whatever is still unsynced.
+        """
+        try:
+            conn = Connection.get(message.tenant_id, message.provider)
+        except Connection.DoesNotExist:
+            conn = None
+        if conn is None or conn.connection_id != message.connection_id:
+            logger.warning("message for a connection that no longer exists; dropped")
+            return None
+        if conn.status == "needs_reauth":
+            park(message, record.message_id)
+            logger.info("connection needs reauthorisation; message parked until reconnect")
+            return None
+        if conn.status != "active":
+            logger.info("connection is %s; message dropped", conn.status)
+            return None
+        return conn
 
     def _on_failure(
         self, record: SQSRecord, ctx: WorkContext, message: PushRecord | Pull, failure: SyncFailure
@@ -159,4 +192,6 @@ def record_pull_run(ctx: WorkContext, message: Pull) -> None:
     cursor.last_run_at = now
     cursor.position = now.isoformat()
     cursor.save()
+    if ctx.connection is not None:
+        ctx.connection.update(actions=[Connection.last_sync_at.set(now)])
     logger.info("pull ran", extra={"reason": message.reason, "runs": cursor.runs})

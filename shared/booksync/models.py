@@ -100,6 +100,7 @@ class Connection(_Base):
     tokens = UnicodeAttribute(null=True)  # KMS ciphertext, base64
     token_version = NumberAttribute(default=0)
     access_expires_at = UTCDateTimeAttribute(null=True)
+    refreshed_at = UTCDateTimeAttribute(null=True)
     settings = JSONAttribute(default=dict)
     connected_at = UTCDateTimeAttribute(null=True)
     last_sync_at = UTCDateTimeAttribute(null=True)

@@ -1,10 +1,14 @@
 """Every events/<function>/<case>.json (the events `sam local invoke -e` takes), run
 through the real handler against moto, with the answer a caller would see."""
 
+import base64
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
 import pytest
+from aws_lambda_powertools.utilities import parameters
 
 from tests.conftest import lambda_context, load_event
 
@@ -33,16 +37,48 @@ CHECKS = {
         _status(a)[0] == 400 and _status(a)[1]["field"] == "email"
     ),
     ("api", "list_contacts"): lambda a: _status(a) == (200, {"items": [], "next_cursor": None}),
-    ("oauth", "connect_qbo"): lambda a: _status(a)[0] == 501,
+    ("oauth", "connect_qbo"): lambda a: _status(a)[0] == 200
+    and _status(a)[1]["authorize_url"].startswith("https://appcenter.intuit.com/connect/oauth2?"),
     ("oauth", "connect_unknown_provider"): lambda a: _status(a)[0] == 404,
-    ("webhooks", "qbo_unsigned"): lambda a: _status(a)[0] == 401,
-    ("scheduler", "hourly"): lambda a: a == {"enqueued": 0, "skipped": 0},
+    ("webhooks", "qbo_unsigned"): lambda a: (
+        _status(a)[0] == 401 and a["headers"]["Content-Type"] == "application/problem+json"
+    ),
+    ("webhooks", "qbo_legacy_signed"): lambda a: a == {"statusCode": 200, "body": ""},
+    ("webhooks", "qbo_cloudevents_signed"): lambda a: a == {"statusCode": 200, "body": ""},
+    ("webhooks", "qbo_malformed_signed"): lambda a: (
+        _status(a)[0] == 400 and _status(a)[1]["field"] == "eventNotifications[0].realmId"
+    ),
+    ("webhooks", "xero_contact_update_signed"): lambda a: a == {"statusCode": 200, "body": ""},
+    ("webhooks", "xero_intent_to_receive"): lambda a: a == {"statusCode": 200, "body": ""},
+    ("webhooks", "xero_intent_to_receive_bad_signature"): lambda a: (
+        a == {"statusCode": 401, "body": ""}
+    ),
+    ("scheduler", "hourly"): lambda a: a
+    == {"enqueued": 0, "skipped": 0, "tokens_refreshed": 0, "refresh_failed": 0},
 }
 for p in ("qbo", "qbt", "xero"):
     CHECKS[(f"{p}_pull", "reconcile")] = lambda a: a == {"batchItemFailures": []}
     CHECKS[(f"{p}_pull", "invalid_message")] = lambda a: len(_api_failures(a)) == 1
     # no push step exists yet: the message is reported failed (retried, then dead-lettered)
     CHECKS[(f"{p}_push", "push_contact")] = lambda a: len(_api_failures(a)) == 1
+
+
+def _sign_webhook(event, stack_env):
+    """Webhook events carry `${SIGNATURE}`: sign the raw body with this stack's key."""
+    headers = event.get("headers") or {}
+    header = next((k for k, v in headers.items() if v == "${SIGNATURE}"), None)
+    if header is None:
+        return event
+    name = stack_env.env["PROVIDER_SECRETS_NAME"]
+    keys = json.loads(
+        stack_env.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+    )
+    key = keys["qbo_webhook_verifier_token" if header == "intuit-signature" else "xero_webhook_key"]
+    digest = hmac.new(key.encode(), event["body"].encode(), hashlib.sha256).digest()
+    headers[header] = base64.b64encode(digest).decode()
+    parameters.clear_caches()  # this stack's key, not one a previous test's handler cached
+    return event
+
 
 CASES = sorted((p.parent.name, p.stem) for p in EVENTS.glob("*/*.json"))
 
@@ -52,7 +88,7 @@ def test_every_event_file_has_a_check():
 
 
 @pytest.mark.parametrize(("function", "case"), CASES)
-def test_event_through_real_handler(function, case, handler, api_key):
-    event = load_event(f"{function}/{case}.json", API_KEY=api_key)
+def test_event_through_real_handler(function, case, handler, api_key, stack_env):
+    event = _sign_webhook(load_event(f"{function}/{case}.json", API_KEY=api_key), stack_env)
     answer = handler(function)(event, lambda_context(function))
     assert CHECKS[(function, case)](answer), answer

@@ -7,7 +7,7 @@ import pytest
 from booksync import engine
 from booksync.errors import SyncFailure
 from booksync.messages import Pull
-from booksync.models import Cursor, SyncErrorRow
+from booksync.models import Connection, Cursor, SyncErrorRow
 from tests.conftest import lambda_context
 
 
@@ -32,7 +32,15 @@ def _receive_one(stack_env, queue_logical, body):
 PULL = Pull(tenant_id="t1", connection_id="c1", provider="qbo", trigger="x").model_dump()
 
 
-def test_pull_message_moves_the_connections_cursor(stack_env, handler):
+@pytest.fixture
+def qbo_connection(stack_env):
+    """An active QBO connection c1 of tenant t1 (the table itself is what is set up here)."""
+    conn = Connection("t1", "qbo", connection_id="c1", status="active", company_id="123")
+    conn.save()
+    return conn
+
+
+def test_pull_message_moves_the_connections_cursor(stack_env, handler, qbo_connection):
     event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
     answer = handler("qbo_pull")(event, lambda_context())
     assert answer == {"batchItemFailures": []}
@@ -48,7 +56,7 @@ def test_message_for_another_provider_is_refused(stack_env, handler):
 
 
 def test_transient_failure_returns_message_after_the_providers_wait(
-    stack_env, handler, monkeypatch
+    stack_env, handler, monkeypatch, qbo_connection
 ):
     def throttled(ctx, message):
         raise SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=30)
@@ -66,7 +74,7 @@ def test_transient_failure_returns_message_after_the_providers_wait(
 
 
 def test_failure_a_person_must_fix_becomes_an_error_row_and_is_not_retried(
-    stack_env, handler, monkeypatch
+    qbo_connection, stack_env, handler, monkeypatch
 ):
     def closed(ctx, message):
         raise SyncFailure(
@@ -95,3 +103,28 @@ def test_unreadable_message_is_reported_failed(stack_env, handler, body):
 
     answer = handler("xero_pull")(sqs_event([msg], "arn"), lambda_context())
     assert answer["batchItemFailures"] == [{"itemIdentifier": msg["MessageId"]}]
+
+
+def test_pull_records_the_last_successful_sync(stack_env, handler, qbo_connection):
+    event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
+    handler("qbo_pull")(event, lambda_context())
+    assert Connection.get("t1", "qbo").last_sync_at is not None
+
+
+def test_message_for_a_connection_needing_reauth_is_parked_not_lost(
+    stack_env, handler, qbo_connection
+):
+    qbo_connection.update(actions=[Connection.status.set("needs_reauth")])
+    event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
+    assert handler("qbo_pull")(event, lambda_context()) == {"batchItemFailures": []}
+    (parked,) = [r for r in SyncErrorRow.scan() if r.status == "parked"]
+    assert parked.message["connection_id"] == "c1"
+    assert not list(Cursor.scan())  # nothing was sent
+
+
+def test_message_for_a_replaced_connection_is_dropped(stack_env, handler, qbo_connection):
+    stale = dict(PULL, connection_id="c-old")
+    event, _ = _receive_one(stack_env, "QboPullQueue", stale)
+    assert handler("qbo_pull")(event, lambda_context()) == {"batchItemFailures": []}
+    assert not list(Cursor.scan())
+    assert not list(SyncErrorRow.scan())

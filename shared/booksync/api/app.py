@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from booksync import __version__
+from booksync import __version__, connections
+from booksync.api.auth import tenant_of, unauthorized
 from booksync.api.problems import from_problem, from_validation, problem_response
+from booksync.api.settings_schemas import SETTINGS_SCHEMAS
 from booksync.errors import Problem, Unauthorized
-from booksync.models import Record
+from booksync.models import Record, SyncErrorRow
 from booksync.observability import logger
 from booksync.records import create_record, get_record, list_records
-from booksync.tenants import tenant_for_key
+from booksync.sync_errors import open_errors
 
 PUBLIC_PATHS = {"/v1/health", "/v1/openapi.json"}
 
@@ -50,6 +52,22 @@ def _contact(record: Record) -> ContactOut:
         origin=record.origin,
         updated_at=record.updated_at.isoformat(),
     )
+
+
+def error_view(row: SyncErrorRow) -> dict[str, Any]:
+    return {
+        "id": row.error_key,
+        "provider": row.provider,
+        "code": row.code,
+        "title": row.title,
+        "what_to_do": row.fix,
+        "provider_message": row.provider_message,
+        "record": {"kind": row.record_kind, "id": row.record_id},
+        "attempts": int(row.attempts),
+        "first_seen": row.first_seen.isoformat(),
+        "last_seen": row.last_seen.isoformat(),
+        "status": row.status,
+    }
 
 
 def make_app() -> APIGatewayHttpResolver:
@@ -114,29 +132,42 @@ def make_app() -> APIGatewayHttpResolver:
         records, next_cursor = list_records(tenant(), "contact", limit=limit, cursor=cursor)
         return ContactPage(items=[_contact(r) for r in records], next_cursor=next_cursor)
 
+    @app.get("/v1/connections")
+    def list_connections() -> dict[str, Any]:
+        return {"items": connections.describe(tenant())}
+
+    @app.get("/v1/connections/<provider>/settings")
+    def read_settings(provider: str) -> dict[str, Any]:
+        conn = connections.get_connection(tenant(), provider)
+        schema = SETTINGS_SCHEMAS[provider]
+        return connections.validate_settings(provider, conn.settings or {}, schema)
+
+    @app.put("/v1/connections/<provider>/settings")
+    def write_settings(provider: str) -> dict[str, Any]:
+        connections.check_provider(provider)
+        body = app.current_event.json_body
+        settings = connections.validate_settings(provider, body, SETTINGS_SCHEMAS[provider])
+        connections.save_settings(tenant(), provider, settings)
+        return settings
+
+    @app.get("/v1/sync-errors")
+    def list_sync_errors(
+        provider: Annotated[str | None, Query(pattern="^(qbo|qbt|xero)$")] = None,
+    ) -> dict[str, Any]:
+        rows = open_errors(tenant(), provider)
+        return {"items": [error_view(r) for r in rows]}
+
     return app
 
 
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Authenticate (before validation, so a stranger learns nothing), then route."""
     app.clear_context()  # type: ignore[no-untyped-call]
-    path = event.get("rawPath", "")
-    if path not in PUBLIC_PATHS:
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if event.get("rawPath", "") not in PUBLIC_PATHS:
         try:
-            tenant_id = tenant_for_key(headers.get("authorization"))
+            tenant_id = tenant_of(event)
         except Unauthorized as exc:
-            response = from_problem(exc)
-            return {
-                "statusCode": response.status_code,
-                "headers": {
-                    "Content-Type": response.headers.get(
-                        "Content-Type", "application/problem+json"
-                    ),
-                    "WWW-Authenticate": 'Bearer realm="booksync"',
-                },
-                "body": response.body,
-            }
+            return unauthorized(exc)
         app.append_context(tenant_id=tenant_id)  # type: ignore[no-untyped-call]
         logger.append_keys(tenant_id=tenant_id)
     return app.resolve(event, context)

@@ -1,0 +1,389 @@
+"""Connecting a tenant's books: OAuth connect, callback, disconnect, and listing.
+
+State is signed (HMAC), expiring (10 minutes) and single use (a Leases row consumed by a
+conditional delete). The callback stores nothing until every check has passed: state,
+consent, code exchange, company, the one-company-per-tenant rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from booksync import leases
+from booksync.errors import Conflict, InvalidInput, NotFound
+from booksync.messages import PROVIDERS, Pull
+from booksync.models import Connection, Link, SyncErrorRow, utcnow
+from booksync.observability import logger
+from booksync.providers.oauth import (
+    Company,
+    OAuthFailure,
+    ProviderOAuth,
+    TokenEndpointUnreachable,
+    TokenSet,
+)
+from booksync.queues import Enqueuer
+from booksync.sync_errors import open_errors, resolve_errors
+from booksync.tokens import REAUTH_CODE, TokenVault
+
+STATE_TTL = 600
+PENDING_TTL = 900
+PROVIDER_NAMES = {"qbo": "QuickBooks Online", "qbt": "QuickBooks Time", "xero": "Xero"}
+
+
+class ConnectRefused(Exception):
+    """The callback cannot complete; `message` is shown to the person on the page."""
+
+    def __init__(self, title: str, message: str, status: int = 400) -> None:
+        self.title = title
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass
+class Outcome:
+    """What the callback page shows."""
+
+    status: int
+    title: str
+    message: str
+    choices: list[dict[str, str]] = field(default_factory=list)  # Xero: organisations to pick
+
+
+def check_provider(provider: str) -> str:
+    if provider not in PROVIDERS:
+        raise NotFound(f"unknown provider {provider!r}; booksync connects qbo, qbt and xero")
+    return provider
+
+
+@dataclass
+class ConnectionManager:
+    signing_key: bytes
+    vault: TokenVault
+    oauth_for: Callable[[str], ProviderOAuth]
+    enqueuer: Enqueuer
+    now: Callable[[], datetime] = utcnow
+
+    # ------------------------------------------------------------------ state
+    def _sign(self, nonce: str) -> str:
+        return hmac.new(self.signing_key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def start(self, tenant_id: str, provider: str, redirect_uri: str, reset: bool = False) -> str:
+        """The provider's authorize URL, with a state bound to this tenant."""
+        check_provider(provider)
+        nonce = secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        leases.put_once(
+            f"state#{nonce}",
+            {
+                "tenant_id": tenant_id,
+                "provider": provider,
+                "verifier": verifier,
+                "redirect_uri": redirect_uri,
+                "reset": reset,
+            },
+            STATE_TTL,
+        )
+        return self.oauth_for(provider).authorization_url(
+            f"{nonce}.{self._sign(nonce)}", redirect_uri, verifier
+        )
+
+    def _consume_state(self, provider: str, state: str) -> dict[str, Any]:
+        nonce, _, signature = state.partition(".")
+        if not nonce or not hmac.compare_digest(signature, self._sign(nonce)):
+            raise ConnectRefused(
+                "This link is not valid",
+                "The sign-in answer did not come from a "
+                "connect request booksync made. Start again from booksync.",
+            )
+        value = leases.take(f"state#{nonce}")
+        if value is None:
+            raise ConnectRefused(
+                "This link has expired",
+                "The sign-in took longer than 10 minutes "
+                "or this page was opened twice. Start again from booksync.",
+            )
+        if value["provider"] != provider:
+            raise ConnectRefused(
+                "This link is not valid", "The answer came back for another provider."
+            )
+        return value
+
+    # ------------------------------------------------------------------ callback
+    def callback(self, provider: str, query: dict[str, str]) -> Outcome:
+        check_provider(provider)
+        name = PROVIDER_NAMES[provider]
+        if "pending" in query:
+            return self._choose(provider, query)
+        state = self._consume_state(provider, query.get("state", ""))
+        if query.get("error"):
+            detail = query.get("error_description") or query["error"]
+            raise ConnectRefused(
+                f"{name} was not connected",
+                f"Access was not granted ({detail}). Nothing was stored.",
+            )
+        code = query.get("code", "")
+        if not code:
+            raise ConnectRefused(
+                f"{name} was not connected", "The answer had no authorisation code."
+            )
+        oauth = self.oauth_for(provider)
+        try:
+            tokens = oauth.exchange(code, state["redirect_uri"], state["verifier"])
+            companies = oauth.companies(tokens, query)
+        except OAuthFailure as exc:
+            raise ConnectRefused(
+                f"{name} was not connected",
+                f"{name} refused the sign-in ({exc.error}). Start again.",
+            ) from exc
+        except TokenEndpointUnreachable as exc:
+            raise ConnectRefused(
+                f"{name} was not connected",
+                f"{name} did not answer. Try again in a few minutes.",
+                502,
+            ) from exc
+        tenant_id = state["tenant_id"]
+        if not companies:
+            raise ConnectRefused(
+                f"{name} was not connected", "The sign-in covered no organisation."
+            )
+        if len(companies) > 1:
+            pending = secrets.token_urlsafe(24)
+            leases.put_once(
+                f"pending#{pending}",
+                {
+                    "tenant_id": tenant_id,
+                    "reset": state["reset"],
+                    "sealed": self.vault.seal(tenant_id, provider, tokens),
+                    "companies": [c.__dict__ for c in companies],
+                },
+                PENDING_TTL,
+            )
+            return Outcome(
+                200,
+                f"Choose the {name} organisation",
+                "The sign-in covers several organisations. "
+                "Choose the one this firm keeps its books in.",
+                [{"id": c.company_id, "name": c.name, "pending": pending} for c in companies],
+            )
+        return self._bind(tenant_id, provider, companies[0], tokens, bool(state["reset"]))
+
+    def _choose(self, provider: str, query: dict[str, str]) -> Outcome:
+        value = leases.take(f"pending#{query['pending']}")
+        if value is None:
+            raise ConnectRefused("This choice has expired", "Start again from booksync.")
+        companies = [Company(**c) for c in value["companies"]]
+        chosen = [c for c in companies if c.company_id == query.get("company")]
+        if not chosen:
+            raise ConnectRefused("Unknown organisation", "Start again from booksync.")
+        tokens = self.vault.open(value["tenant_id"], provider, value["sealed"])
+        oauth = self.oauth_for(provider)
+        for other in companies:
+            if other.company_id != chosen[0].company_id:
+                oauth.drop_company(tokens, other)
+        return self._bind(value["tenant_id"], provider, chosen[0], tokens, bool(value["reset"]))
+
+    def _bind(
+        self, tenant_id: str, provider: str, company: Company, tokens: TokenSet, reset: bool
+    ) -> Outcome:
+        name = PROVIDER_NAMES[provider]
+        company_key = f"{provider}#{company.company_id}"
+        for other in Connection.by_company.query(company_key):
+            if other.tenant_id != tenant_id and other.status in ("active", "needs_reauth"):
+                self._revoke_quietly(provider, tokens)
+                raise ConnectRefused(
+                    f"{company.name} is already connected",
+                    f"This {name} company is connected to another booksync firm. "
+                    "Disconnect it there first.",
+                    409,
+                )
+        try:
+            conn = Connection.get(tenant_id, provider, consistent_read=True)
+        except Connection.DoesNotExist:
+            conn = Connection(tenant_id, provider, connection_id=str(uuid.uuid4()), token_version=0)
+        same_company = conn.company_id in (None, company.company_id)
+        if not same_company:
+            if has_links(tenant_id, provider) and not reset:
+                self._revoke_quietly(provider, tokens)
+                raise ConnectRefused(
+                    f"Another {name} company was connected before",
+                    f"booksync holds links to {conn.company_name or conn.company_id}. Connecting "
+                    f"{company.name} instead would mix two sets of books. Reconnect that company, "
+                    "or start the connection again with a reset to forget the old links.",
+                    409,
+                )
+            if reset:
+                forget_links(tenant_id, provider)
+            conn.connection_id = str(uuid.uuid4())  # new books, new cursors
+            conn.connected_at = None
+        now = self.now()
+        conn.company_id = company.company_id
+        conn.company_key = company_key
+        conn.company_name = company.name
+        conn.status = "active"
+        conn.tokens = self.vault.seal(tenant_id, provider, tokens)
+        conn.token_version = (conn.token_version or 0) + 1
+        conn.access_expires_at = datetime.fromtimestamp(tokens.expires_at, now.tzinfo)
+        conn.refreshed_at = now
+        conn.connected_at = conn.connected_at or now
+        conn.updated_at = now
+        conn.save()
+        resolved = resolve_errors(tenant_id, provider, REAUTH_CODE[provider])
+        requeued = self.requeue_parked(conn)
+        self.enqueuer.send(
+            Pull.model_validate(
+                {
+                    "tenant_id": tenant_id,
+                    "connection_id": conn.connection_id,
+                    "provider": provider,
+                    "reason": "manual",
+                    "trigger": f"connect-{now.isoformat()}",
+                }
+            )
+        )
+        logger.info(
+            "connected",
+            extra={
+                "tenant_id": tenant_id,
+                "provider": provider,
+                "connection_id": conn.connection_id,
+                "company_id": company.company_id,
+                "resumed": same_company,
+                "errors_resolved": resolved,
+                "requeued": requeued,
+            },
+        )
+        return Outcome(200, f"{name} is connected", f"booksync is now connected to {company.name}.")
+
+    def requeue_parked(self, conn: Connection) -> int:
+        """Messages parked while the connection needed reauthorisation go back on the queue."""
+        from booksync.messages import decode
+
+        count = 0
+        for row in SyncErrorRow.query(
+            conn.tenant_id, SyncErrorRow.error_key.startswith(f"{conn.provider}#parked#")
+        ):
+            if row.message:
+                self.enqueuer.send(decode(row.message))
+                count += 1
+            row.delete()
+        return count
+
+    def _revoke_quietly(self, provider: str, tokens: TokenSet) -> None:
+        try:
+            self.oauth_for(provider).revoke(tokens)
+        except Exception:  # the refusal is what matters to the person; say it in the log
+            logger.exception("could not revoke a refused grant", extra={"provider": provider})
+
+    # ------------------------------------------------------------------ disconnect
+    def disconnect(self, tenant_id: str, provider: str) -> dict[str, Any]:
+        check_provider(provider)
+        try:
+            conn = Connection.get(tenant_id, provider, consistent_read=True)
+        except Connection.DoesNotExist as exc:
+            raise NotFound(f"{PROVIDER_NAMES[provider]} is not connected") from exc
+        revoked: bool | str = False
+        if conn.tokens:
+            try:
+                revoked = self.oauth_for(provider).revoke(
+                    self.vault.open(tenant_id, provider, conn.tokens)
+                )
+            except Exception as exc:  # tokens are forgotten regardless; the answer says so
+                logger.warning(
+                    "revocation failed",
+                    extra={"connection_id": conn.connection_id, "error": str(exc)},
+                )
+                revoked = f"failed: {exc}"
+        conn.update(
+            actions=[
+                Connection.tokens.remove(),
+                Connection.status.set("disconnected"),
+                Connection.token_version.set((conn.token_version or 0) + 1),
+                Connection.updated_at.set(self.now()),
+            ]
+        )
+        logger.info(
+            "disconnected", extra={"tenant_id": tenant_id, "connection_id": conn.connection_id}
+        )
+        return {
+            "provider": provider,
+            "status": "disconnected",
+            "revoked_at_provider": revoked,
+            "links_kept": True,
+        }
+
+
+def has_links(tenant_id: str, provider: str) -> bool:
+    return any(True for _ in Link.query(f"{tenant_id}#{provider}", limit=1))
+
+
+def forget_links(tenant_id: str, provider: str) -> int:
+    count = 0
+    for link in Link.query(f"{tenant_id}#{provider}"):
+        link.delete()
+        count += 1
+    return count
+
+
+def describe(tenant_id: str) -> list[dict[str, Any]]:
+    """GET /v1/connections: every provider, connected or not."""
+    by_provider = {c.provider: c for c in Connection.query(tenant_id)}
+    errors = open_errors(tenant_id)
+    out = []
+    for provider in PROVIDERS:
+        conn = by_provider.get(provider)
+        out.append(
+            {
+                "provider": provider,
+                "name": PROVIDER_NAMES[provider],
+                "status": conn.status if conn else "not_connected",
+                "company_id": conn.company_id if conn else None,
+                "company_name": conn.company_name if conn else None,
+                "connected_since": conn.connected_at.isoformat()
+                if conn and conn.connected_at
+                else None,
+                "last_successful_sync": conn.last_sync_at.isoformat()
+                if conn and conn.last_sync_at
+                else None,
+                "open_errors": sum(1 for e in errors if e.provider == provider),
+            }
+        )
+    return out
+
+
+def validate_settings(provider: str, data: Any, schema: type[BaseModel]) -> dict[str, Any]:
+    """Per-provider settings; an unknown field is a 400 naming it (pydantic extra=forbid)."""
+    from pydantic import ValidationError
+
+    check_provider(provider)
+    try:
+        model = schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field_name = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInput(f"{field_name}: {first['msg']}", field=field_name) from exc
+    result: dict[str, Any] = model.model_dump(mode="json")
+    return result
+
+
+def get_connection(tenant_id: str, provider: str) -> Connection:
+    try:
+        return Connection.get(tenant_id, check_provider(provider))
+    except Connection.DoesNotExist as exc:
+        raise NotFound(f"{PROVIDER_NAMES[provider]} is not connected") from exc
+
+
+def save_settings(tenant_id: str, provider: str, settings: dict[str, Any]) -> None:
+    conn = get_connection(tenant_id, provider)
+    if conn.status == "disconnected":
+        raise Conflict(f"{PROVIDER_NAMES[provider]} is disconnected; connect it first")
+    conn.update(actions=[Connection.settings.set(settings), Connection.updated_at.set(utcnow())])

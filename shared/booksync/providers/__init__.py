@@ -1,0 +1,1 @@
+"""Provider clients: the wire protocol of QBO, QBT and Xero, and nothing else."""
