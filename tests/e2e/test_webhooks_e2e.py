@@ -1,0 +1,135 @@
+"""A change made in a provider's own screens reaches booksync as a real signed webhook
+(the simulators sign with the keys the local stack registered), and the pull worker runs
+for the connection of that company."""
+
+import time
+import uuid
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+
+def _wait(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def _add_connection(stack, provider: str, company_id: str) -> str:
+    """An active connection for the company, as OAuth callback leaves it (until OAuth lands)."""
+    connection_id = f"c-{uuid.uuid4().hex[:12]}"
+    stack.aws.client("dynamodb").put_item(
+        TableName=stack.resources["tables"]["ConnectionsTable"],
+        Item={
+            "tenant_id": {"S": f"t-{uuid.uuid4().hex[:8]}"},
+            "provider": {"S": provider},
+            "connection_id": {"S": connection_id},
+            "company_key": {"S": f"{provider}#{company_id}"},
+            "company_id": {"S": company_id},
+            "status": {"S": "active"},
+            "token_version": {"N": "0"},
+            "settings": {"S": "{}"},
+            "updated_at": {"S": "2026-11-26T14:00:00.000000+0000"},
+        },
+    )
+    return connection_id
+
+
+def _runs(stack, connection_id: str) -> int:
+    item = (
+        stack.aws.client("dynamodb")
+        .get_item(
+            TableName=stack.resources["tables"]["CursorsTable"],
+            Key={"connection_id": {"S": connection_id}, "family": {"S": "_runs"}},
+        )
+        .get("Item")
+    )
+    return int(item["runs"]["N"]) if item else 0
+
+
+def _objects(sim_url: str, company_id: str, kind: str) -> list[dict]:
+    reply = requests.get(f"{sim_url}/_sim/companies/{company_id}/objects/{kind}", timeout=30)
+    reply.raise_for_status()
+    return reply.json()["objects"]
+
+
+def _deliveries(sim_url: str) -> list[dict]:
+    return requests.get(f"{sim_url}/_sim/webhooks", timeout=10).json()["deliveries"]
+
+
+def _company(sim_url: str, name: str) -> str:
+    reply = requests.post(
+        f"{sim_url}/_sim/companies", json={"name": name, "seed": "sandbox"}, timeout=30
+    )
+    reply.raise_for_status()
+    return reply.json()["id"]
+
+
+def test_customer_changed_in_qbo_runs_a_pull_for_its_connection(stack):
+    # Given a QBO company connected to a tenant
+    qbo = stack.simulators["qbo"].url
+    realm = _company(qbo, "Harbour Dental (QBO)")
+    connection_id = _add_connection(stack, "qbo", realm)
+    customer_id = _objects(qbo, realm, "Customer")[0]["Id"]
+
+    # When someone renames a customer in QBO's screens
+    reply = requests.patch(
+        f"{qbo}/_sim/companies/{realm}/objects/Customer/{customer_id}",
+        json={"DisplayName": f"Renamed {uuid.uuid4().hex[:6]}"},
+        timeout=30,
+    )
+    assert reply.status_code == 200
+
+    # Then QBO's signed notification is accepted and the pull worker runs for the connection
+    assert _wait(lambda: _runs(stack, connection_id) >= 1)
+    statuses = [d["status"] for d in _deliveries(qbo)]
+    assert statuses
+    assert set(statuses) == {200}  # every attempt answered at once, none left to retry
+
+
+def test_contact_changed_in_xero_runs_a_pull_for_its_connection(stack):
+    # Given a Xero organisation connected to a tenant
+    xero = stack.simulators["xero"].url
+    org = _company(xero, "Harbour Dental (Xero)")
+    connection_id = _add_connection(stack, "xero", org)
+    contact = _objects(xero, org, "Contacts")[0]
+
+    # When someone edits a contact in Xero's screens
+    reply = requests.patch(
+        f"{xero}/_sim/companies/{org}/objects/Contacts/{contact['ContactID']}",
+        json={"EmailAddress": f"accounts+{uuid.uuid4().hex[:6]}@harbour.example"},
+        timeout=30,
+    )
+    assert reply.status_code == 200
+
+    # Then the pull worker runs for that connection
+    assert _wait(lambda: _runs(stack, connection_id) >= 1)
+
+
+def test_xero_intent_to_receive_check_passes(stack):
+    xero = stack.simulators["xero"].url
+
+    reply = requests.post(f"{xero}/_sim/xero/intent-to-receive", timeout=60)
+
+    assert reply.status_code == 200
+    assert reply.json()["passed"] is True
+
+
+def test_webhook_with_a_forged_signature_is_refused_over_http(stack):
+    body = b'{"eventNotifications": []}'
+
+    reply = requests.post(
+        f"{stack.gateway.url}/webhooks/qbo",
+        data=body,
+        headers={"intuit-signature": "Zm9yZ2Vk", "content-type": "application/json"},
+        timeout=30,
+    )
+
+    assert reply.status_code == 401
+    assert reply.headers["Content-Type"] == "application/problem+json"
