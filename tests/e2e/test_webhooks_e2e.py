@@ -93,6 +93,31 @@ def test_customer_changed_in_qbo_runs_a_pull_for_its_connection(stack):
     assert set(statuses) == {200}  # every attempt answered at once, none left to retry
 
 
+def test_qbo_cloudevents_notification_runs_a_pull_for_its_connection(stack):
+    # Given a connected QBO company whose app is switched to CloudEvents payloads
+    qbo = stack.simulators["qbo"].url
+    realm = _company(qbo, "Harbour Dental (QBO CloudEvents)")
+    connection_id = _add_connection(stack, "qbo", realm)
+    customer_id = _objects(qbo, realm, "Customer")[0]["Id"]
+    fmt = f"{qbo}/_sim/qbo/webhook-format"
+    requests.put(fmt, json={"format": "cloudevents"}, timeout=10).raise_for_status()
+    try:
+        # When a customer changes
+        reply = requests.patch(
+            f"{qbo}/_sim/companies/{realm}/objects/Customer/{customer_id}",
+            json={"CompanyName": f"Harbour {uuid.uuid4().hex[:6]}"},
+            timeout=30,
+        )
+        assert reply.status_code == 200
+
+        # Then the array of CloudEvents is accepted and the pull worker runs
+        assert _wait(lambda: _runs(stack, connection_id) >= 1)
+        mine = [d for d in _deliveries(qbo) if realm in d["body"]]
+        assert [(d["body"][:1], d["status"]) for d in mine] == [("[", 200)]
+    finally:
+        requests.put(fmt, json={"format": "legacy"}, timeout=10).raise_for_status()
+
+
 def test_contact_changed_in_xero_runs_a_pull_for_its_connection(stack):
     # Given a Xero organisation connected to a tenant
     xero = stack.simulators["xero"].url
