@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +80,8 @@ def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Ite
     with mock_aws():
         template = tpl.load()
         resolver = tpl.Resolver(
-            parameters=local_parameters(template, sim_urls), conditions=template.get("Conditions", {})
+            parameters=local_parameters(template, sim_urls),
+            conditions=template.get("Conditions", {}),
         )
         made = provision(
             lambda service: boto3.client(service, region_name=CREDENTIALS["AWS_REGION"]),
@@ -99,6 +102,7 @@ def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Ite
 def load_handler(function: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """Import functions/<function>/app.py afresh, as a cold start would."""
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", function)
+    parameters.clear_caches()  # a cold start has no cached secrets
     path = ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"fn_{function}_{uuid.uuid4().hex}", path)
     assert spec
@@ -109,7 +113,8 @@ def load_handler(function: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def lambda_context(function: str = "test") -> LambdaContext:
-    return LambdaContext(function, str(uuid.uuid4()), 2**62, 512)
+    # 15 minutes ahead: the longest a Lambda invocation may run
+    return LambdaContext(function, str(uuid.uuid4()), int(time.time() * 1000) + 900_000, 512)
 
 
 def load_event(relative: str, **substitutions: str) -> dict[str, Any]:

@@ -37,8 +37,12 @@ CHECKS = {
         _status(a)[0] == 400 and _status(a)[1]["field"] == "email"
     ),
     ("api", "list_contacts"): lambda a: _status(a) == (200, {"items": [], "next_cursor": None}),
-    ("oauth", "connect_qbo"): lambda a: _status(a)[0] == 200
-    and _status(a)[1]["authorize_url"].startswith("https://appcenter.intuit.com/connect/oauth2?"),
+    ("oauth", "connect_qbo"): lambda a: (
+        _status(a)[0] == 200
+        and _status(a)[1]["authorize_url"].startswith(
+            "https://appcenter.intuit.com/connect/oauth2?"
+        )
+    ),
     ("oauth", "connect_unknown_provider"): lambda a: _status(a)[0] == 404,
     ("webhooks", "qbo_unsigned"): lambda a: (
         _status(a)[0] == 401 and a["headers"]["Content-Type"] == "application/problem+json"
@@ -53,8 +57,9 @@ CHECKS = {
     ("webhooks", "xero_intent_to_receive_bad_signature"): lambda a: (
         a == {"statusCode": 401, "body": ""}
     ),
-    ("scheduler", "hourly"): lambda a: a
-    == {"enqueued": 0, "skipped": 0, "tokens_refreshed": 0, "refresh_failed": 0},
+    ("scheduler", "hourly"): lambda a: (
+        a == {"enqueued": 0, "skipped": 0, "tokens_refreshed": 0, "refresh_failed": 0}
+    ),
 }
 for p in ("qbo", "qbt", "xero"):
     CHECKS[(f"{p}_pull", "reconcile")] = lambda a: a == {"batchItemFailures": []}
