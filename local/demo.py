@@ -1,8 +1,9 @@
 """`make demo`: start the embedded stack, run booksync end to end over HTTP, say what happened.
 
 Everything goes through the public doors: the operator CLI makes a tenant and an API
-key, the practice API takes a contact over HTTP, a pull message goes through its
-worker Lambda from its SQS queue, and the hourly schedule fires.
+key, the practice API takes a contact over HTTP, the firm connects QBO, QBT and Xero
+through the providers' OAuth redirects (the simulators), a change made in QuickBooks
+reaches booksync as a signed webhook and a pull, and the hourly schedule fires.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import requests
 
+from local.person import connect
 from local.stack import LocalStack
 from local.template import ROOT
 
@@ -98,46 +100,79 @@ def run(demo: Demo) -> None:
     anon = requests.get(f"{demo.api}/v1/contacts", timeout=30)
     demo.show(f"no key -> {anon.status_code}", anon.json()["detail"])
 
-    demo.step("A pull message goes through the qbo_pull worker from its FIFO queue")
-    sqs, ddb = stack.aws.client("sqs"), stack.aws.client("dynamodb")
-    body = {
-        "v": 1,
-        "type": "pull",
-        "tenant_id": tenant["tenant_id"],
-        "connection_id": "demo-qbo",
-        "provider": "qbo",
-        "reason": "manual",
-        "trigger": f"demo-{time.time()}",
-    }
-    sent = sqs.send_message(
-        QueueUrl=ep["queues"]["QboPullQueue"],
-        MessageBody=json.dumps(body),
-        MessageGroupId="demo-qbo",
-        MessageDeduplicationId=body["trigger"],
-    )
-    demo.show("sent", f"message {sent['MessageId']}")
+    demo.step("The firm connects QBO, QBT and Xero through the real OAuth redirects")
+    for provider in ("qbo", "qbt", "xero"):
+        result = connect(demo.api, key["key"], provider)
+        hop = result.hops[0].split("?")[0] if result.hops else "-"
+        demo.show(provider, f"{result.status} {result.title!r} (provider redirected to {hop})")
+        if result.status != 200:
+            raise SystemExit(f"demo failed: {provider} did not connect")
+    rows = demo.wait("the first pulls", lambda: _all_synced(demo, auth))
+    for row in rows:
+        demo.show(
+            row["provider"],
+            f"{row['status']}, company {row['company_name']!r}, "
+            f"last sync {row['last_successful_sync'][11:19]}",
+        )
+
+    demo.step("A bookkeeper edits a customer in QuickBooks; its webhook triggers a pull")
+    qbo_url = ep["simulators"]["qbo"]
+    company = next(r["company_id"] for r in rows if r["provider"] == "qbo")
+    customers = requests.get(
+        f"{qbo_url}/_sim/companies/{company}/objects/Customer", timeout=30
+    ).json()
+    target = customers["objects"][0]
+    cursor_key = {"connection_id": {"S": _connection_id(stack, "qbo")}, "family": {"S": "_runs"}}
+    table = ep["tables"]["CursorsTable"]
+    ddb = stack.aws.client("dynamodb")
+    runs_before = int(ddb.get_item(TableName=table, Key=cursor_key)["Item"]["runs"]["N"])
+    requests.patch(
+        f"{qbo_url}/_sim/companies/{company}/objects/Customer/{target['Id']}",
+        json={"PrimaryPhone": {"FreeFormNumber": "(555) 010-4242"}},
+        timeout=30,
+    ).raise_for_status()
+    demo.show("edited in QBO", f"customer {target['Id']} {target.get('DisplayName')!r}")
     item = demo.wait(
-        "the pull",
-        lambda: ddb.get_item(
-            TableName=ep["tables"]["CursorsTable"],
-            Key={"connection_id": {"S": "demo-qbo"}, "family": {"S": "_runs"}},
-        ).get("Item"),
+        "the webhook pull",
+        lambda: (
+            i
+            if int((i := ddb.get_item(TableName=table, Key=cursor_key)["Item"])["runs"]["N"])
+            > runs_before
+            else None
+        ),
     )
-    demo.show("processed", f"cursor moved to {item['position']['S']} (runs={item['runs']['N']})")
-    poller = stack.pollers["qbo_pull"]
     demo.show(
-        "worker", f"{poller.invocations} invocation(s), {poller.messages_done} message(s) done"
+        "signed webhook", f"verified; qbo_pull ran (runs {runs_before} -> {item['runs']['N']})"
     )
 
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
     demo.show("scheduler answered", fired["result"])
 
+    demo.step("The firm disconnects QuickBooks Time (tokens deleted, links kept)")
+    gone = requests.post(f"{demo.api}/oauth/qbt/disconnect", headers=auth, timeout=30).json()
+    demo.show("disconnect", gone)
+
     cold = {name: pool.cold_starts[0] for name, pool in stack.pools.items() if pool.cold_starts}
     demo.step("Figures")
     for name, seconds in sorted(cold.items()):
         demo.show(f"cold start {name}", f"{seconds * 1000:.0f} ms")
     demo.show("function logs", str(stack.state_dir / "logs"))
+
+
+def _all_synced(demo: Demo, auth: dict[str, str]) -> list[dict[str, Any]] | None:
+    rows: list[dict[str, Any]] = requests.get(
+        f"{demo.api}/v1/connections", headers=auth, timeout=30
+    ).json()["items"]
+    return rows if all(r["last_successful_sync"] for r in rows) else None
+
+
+def _connection_id(stack: LocalStack, provider: str) -> str:
+    assert stack.aws is not None
+    items = stack.aws.client("dynamodb").scan(
+        TableName=stack.resources["tables"]["ConnectionsTable"]
+    )
+    return next(i["connection_id"]["S"] for i in items["Items"] if i["provider"]["S"] == provider)
 
 
 def main() -> int:

@@ -61,22 +61,21 @@ def _wait(predicate, timeout=30.0):
     raise AssertionError("condition not met in time")
 
 
-def test_queued_pull_is_processed_by_its_worker(stack):
-    sqs, ddb = stack.aws.client("sqs"), stack.aws.client("dynamodb")
+def test_queued_pull_for_an_unknown_connection_is_dropped_not_retried(stack):
+    sqs = stack.aws.client("sqs")
     message = Pull(tenant_id="t-e2e", connection_id="c-e2e", provider="xero", trigger="e2e-1")
+    url = stack.resources["queues"]["XeroPullQueue"]
     sqs.send_message(
-        QueueUrl=stack.resources["queues"]["XeroPullQueue"],
+        QueueUrl=url,
         MessageBody=message.model_dump_json(),
         MessageGroupId=message.group_id(),
         MessageDeduplicationId=message.dedup_id(),
     )
-    table = stack.resources["tables"]["CursorsTable"]
-    item = _wait(
-        lambda: ddb.get_item(
-            TableName=table, Key={"connection_id": {"S": "c-e2e"}, "family": {"S": "_runs"}}
-        ).get("Item")
-    )
-    assert item["runs"]["N"] == "1"
+    poller = stack.pollers["xero_pull"]
+    before = poller.messages_done
+    _wait(lambda: poller.messages_done > before)
+    dlq = stack.resources["dead_letter_queues"]["XeroPullDeadLetterQueue"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=dlq)
 
 
 def test_message_that_keeps_failing_lands_in_the_dead_letter_queue(stack):
@@ -99,13 +98,14 @@ def test_message_that_keeps_failing_lands_in_the_dead_letter_queue(stack):
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
 
 
-def test_schedule_fires_on_demand(stack):
+def test_schedule_fires_on_demand_and_reconciles_every_active_connection(stack):
+    table = stack.resources["tables"]["ConnectionsTable"]
+    items = stack.aws.client("dynamodb").scan(TableName=table)["Items"]
+    active = sum(1 for i in items if i["status"]["S"] == "active")
     reply = requests.post(f"{stack.gateway.url}/_local/schedules/Hourly", timeout=30)
     assert reply.status_code == 200
-    assert reply.json()["result"] == {"enqueued": 0, "skipped": 0}
-    assert (
-        requests.post(f"{stack.gateway.url}/_local/schedules/nope", timeout=30).status_code == 404
-    )
+    assert reply.json()["result"]["enqueued"] == active
+    assert requests.post(f"{stack.gateway.url}/_local/schedules/nope", timeout=30).status_code == 404
 
 
 def test_function_logs_are_json_with_request_ids(stack):
