@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from booksync import leases
 from booksync.errors import SyncFailure
 from booksync.models import Connection, utcnow
@@ -189,6 +191,25 @@ class TokenService:
             extra={"connection_id": conn.connection_id, "token_version": conn.token_version + 1},
         )
         return new
+
+    def call(
+        self,
+        tenant_id: str,
+        provider: str,
+        request: Callable[[str, Connection], requests.Response],
+    ) -> requests.Response:
+        """Make an authorised provider call; on 401 refresh once and retry; a 401 with a
+        freshly refreshed token means the grant is gone: needs_reauth."""
+        token, conn = self.access_token(tenant_id, provider)
+        reply = request(token, conn)
+        if reply.status_code != 401:
+            return reply
+        token, fresh = self.access_token(tenant_id, provider, stale_version=int(conn.token_version))
+        reply = request(token, fresh)
+        if reply.status_code == 401:
+            mark_needs_reauth(fresh, f"HTTP 401 after a token refresh: {reply.text[:300]}")
+            raise SyncFailure(REAUTH_CODE[provider], reply.text[:500], status=401)
+        return reply
 
     def keepalive(self, conn: Connection) -> bool:
         """Refresh a grant that has not been refreshed for a day (scheduler)."""
