@@ -123,6 +123,9 @@ class Record(_Base):
     version = NumberAttribute(default=1)
     origin = UnicodeAttribute(default="practice")  # practice | qbo | qbt | xero
     data = JSONAttribute(default=dict)
+    deleted = NumberAttribute(default=0)  # 1: deleted in the hub (kept for links and history)
+    # audit: the last changes, newest last: {version, origin, at, previous: {field: old}}
+    history = JSONAttribute(default=list)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
