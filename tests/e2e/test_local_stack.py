@@ -105,7 +105,8 @@ def test_schedule_fires_on_demand_and_reconciles_every_active_connection(stack):
     reply = requests.post(f"{stack.gateway.url}/_local/schedules/Hourly", timeout=30)
     assert reply.status_code == 200
     assert reply.json()["result"]["enqueued"] == active
-    assert requests.post(f"{stack.gateway.url}/_local/schedules/nope", timeout=30).status_code == 404
+    unknown = requests.post(f"{stack.gateway.url}/_local/schedules/nope", timeout=30)
+    assert unknown.status_code == 404
 
 
 def test_function_logs_are_json_with_request_ids(stack):
