@@ -34,7 +34,7 @@ class ProviderSession:
     connection: Connection
     tokens: TokenService
     http: requests.Session = field(default_factory=requests.Session)
-    before_call: Callable[[], None] = lambda: None  # the rate budget's take()
+    before_call: Callable[[int], None] = lambda cost: None  # the rate budget's take(cost)
     calls: int = 0  # provider calls made through this session (a tracked figure)
 
     @property
@@ -49,12 +49,13 @@ class ProviderSession:
     def company_id(self) -> str:
         return self.connection.company_id or ""
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str, *, cost: int = 1, **kwargs: Any) -> requests.Response:
+        """`cost`: how many calls the provider counts this as (a QBO batch: its items)."""
         headers = dict(kwargs.pop("headers", None) or {})
         kwargs.setdefault("timeout", TIMEOUT)
 
         def send(token: str, _conn: Connection) -> requests.Response:
-            self.before_call()
+            self.before_call(cost)
             self.calls += 1
             return self.http.request(
                 method, url, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
