@@ -176,6 +176,14 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "Reconnect Xero from the connections page (the authorisation was revoked or unused "
         "for 60 days). Nothing queued is lost.",
     ),
+    ErrorSpec(
+        "qbo.depth_limit",
+        Kind.NEEDS_FIX,
+        "QuickBooks allows sub-customers only five levels deep",
+        "This record would sit more than five levels below its top customer in QuickBooks. "
+        "Attach it to a parent higher up in the practice app (or flatten the levels in "
+        "QuickBooks), then retry.",
+    ),
 )
 
 
