@@ -184,6 +184,14 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "Attach it to a parent higher up in the practice app (or flatten the levels in "
         "QuickBooks), then retry.",
     ),
+    ErrorSpec(
+        "xero.not_authorised",
+        Kind.REAUTH,
+        "Xero refused access to the organisation",
+        "The Xero organisation is no longer connected to booksync (the app was disconnected "
+        "in Xero, or the person who connected it lost access). Reconnect Xero from the "
+        "connections page. Nothing queued is lost.",
+    ),
 )
 
 
