@@ -7,51 +7,18 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from booksync import __version__, connections
 from booksync.api.auth import tenant_of, unauthorized
 from booksync.api.problems import from_problem, from_validation, problem_response
+from booksync.api.records_routes import make_router
 from booksync.api.settings_schemas import SETTINGS_SCHEMAS
 from booksync.errors import Problem, Unauthorized
-from booksync.models import Record, SyncErrorRow
+from booksync.models import SyncErrorRow
 from booksync.observability import logger
-from booksync.records import create_record, get_record, list_records
 from booksync.sync_errors import open_errors
 
 PUBLIC_PATHS = {"/v1/health", "/v1/openapi.json"}
-
-
-class ContactIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    name: str = Field(min_length=1, max_length=255)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class ContactOut(BaseModel):
-    id: str
-    version: int
-    name: str
-    email: str | None = None
-    origin: str
-    updated_at: str
-
-
-class ContactPage(BaseModel):
-    items: list[ContactOut]
-    next_cursor: str | None
-
-
-def _contact(record: Record) -> ContactOut:
-    return ContactOut(
-        id=record.record_id,
-        version=int(record.version),
-        name=record.data.get("name", ""),
-        email=record.data.get("email"),
-        origin=record.origin,
-        updated_at=record.updated_at.isoformat(),
-    )
 
 
 def error_view(row: SyncErrorRow) -> dict[str, Any]:
@@ -102,35 +69,7 @@ def make_app() -> APIGatewayHttpResolver:
             body=app.get_openapi_json_schema(title="booksync practice API", version=__version__),
         )
 
-    @app.post("/v1/contacts")
-    def create_contact(contact: ContactIn) -> Response[str]:
-        record = create_record(tenant(), "contact", contact.model_dump(exclude_none=True))
-        logger.info("contact created", extra={"record_id": record.record_id})
-        out = _contact(record)
-        return Response(
-            status_code=201,
-            content_type="application/json",
-            body=out.model_dump_json(),
-            headers={"Location": f"/v1/contacts/{out.id}", "ETag": f'"{out.version}"'},
-        )
-
-    @app.get("/v1/contacts/<contact_id>")
-    def read_contact(contact_id: str) -> Response[str]:
-        out = _contact(get_record(tenant(), "contact", contact_id))
-        return Response(
-            status_code=200,
-            content_type="application/json",
-            body=out.model_dump_json(),
-            headers={"ETag": f'"{out.version}"'},
-        )
-
-    @app.get("/v1/contacts")
-    def list_contacts(
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Query(max_length=2048)] = None,
-    ) -> ContactPage:
-        records, next_cursor = list_records(tenant(), "contact", limit=limit, cursor=cursor)
-        return ContactPage(items=[_contact(r) for r in records], next_cursor=next_cursor)
+    app.include_router(make_router())
 
     @app.get("/v1/connections")
     def list_connections() -> dict[str, Any]:

@@ -1,0 +1,395 @@
+"""Practice API for hub records: /v1/contacts, /v1/work-items, /v1/users, /v1/contact-types.
+
+Each resource: POST (201, Location, ETag), GET one (ETag), PUT (full) and PATCH (partial)
+and DELETE with `If-Match: "<version>"` (missing: 428; stale: 412 naming the current
+version), GET list (cursor pages, filters), GET history. After every write the record
+is fanned out to the connections that want it.
+
+No `from __future__ import annotations` here: Powertools reads the handlers' annotations
+at run time to validate requests and to write /v1/openapi.json.
+"""
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from pydantic import BaseModel, ConfigDict, create_model
+
+from booksync import hub, records
+from booksync.api.problems import problem_response
+from booksync.aws import make_clients
+from booksync.errors import InvalidInput, Problem
+from booksync.models import Record
+from booksync.observability import logger
+from booksync.queues import Enqueuer
+from booksync.settings import get_settings
+
+EnqueuerFactory = Callable[[], Enqueuer]
+
+
+class PreconditionRequired(Problem):
+    status = 428
+    title = "Precondition required"
+    type_suffix = "precondition-required"
+
+
+# ---------------------------------------------------------------------------- models
+
+
+class _Stored(BaseModel):
+    """What the hub adds to every record's content."""
+
+    id: str
+    version: int
+    origin: str
+    created_at: str
+    updated_at: str
+
+
+class ContactOut(hub.Contact, _Stored):
+    pass
+
+
+class WorkItemOut(hub.WorkItem, _Stored):
+    pass
+
+
+class UserOut(hub.User, _Stored):
+    pass
+
+
+class ContactTypeOut(hub.ContactType, _Stored):
+    pass
+
+
+class ContactPage(BaseModel):
+    items: list[ContactOut]
+    next_cursor: str | None
+
+
+class WorkItemPage(BaseModel):
+    items: list[WorkItemOut]
+    next_cursor: str | None
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    next_cursor: str | None
+
+
+class ContactTypePage(BaseModel):
+    items: list[ContactTypeOut]
+    next_cursor: str | None
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    origin: str
+    at: str
+    previous: dict[str, Any]
+
+
+class History(BaseModel):
+    items: list[HistoryEntry]
+
+
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """`model` with every field optional and no defaults: a PATCH body (unset: unchanged).
+    Each field keeps its constraints; the merged record is validated in full again."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        optional = copy.copy(info)
+        optional.default = None
+        optional.default_factory = None
+        fields[field_name] = (Optional[info.annotation], optional)  # noqa: UP045
+    config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    patch: type[BaseModel] = create_model(name, __config__=config, **fields)
+    return patch
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str  # under /v1
+    kind: str  # hub.KIND_MODELS key
+    label: str  # for people: "work item"
+    model: type[BaseModel]
+    out: type[_Stored]
+    patch: type[BaseModel]
+
+
+def _resource(path: str, kind: str, model: type[BaseModel], out: type[_Stored]) -> Resource:
+    patch = _partial(model, f"{model.__name__}Patch")
+    return Resource(path, kind, kind.replace("_", " "), model, out, patch)
+
+
+RESOURCES = (
+    _resource("contacts", "contact", hub.Contact, ContactOut),
+    _resource("work-items", "work_item", hub.WorkItem, WorkItemOut),
+    _resource("users", "user", hub.User, UserOut),
+    _resource("contact-types", "contact_type", hub.ContactType, ContactTypeOut),
+)
+
+
+def view(resource: Resource, record: Record) -> _Stored:
+    return resource.out.model_validate(
+        {
+            **record.data,
+            "id": record.record_id,
+            "version": int(record.version),
+            "origin": record.origin,
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+        }
+    )
+
+
+def _json(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(),
+        headers=headers or {},
+    )
+
+
+def etag(record: Record) -> str:
+    return f'"{int(record.version)}"'
+
+
+def expected_version(if_match: str | None, current: Callable[[], Record]) -> int:
+    """The version an `If-Match` names; `*` names whatever is current (RFC 9110 13.1.1)."""
+    value = (if_match or "").strip()
+    if not value:
+        raise PreconditionRequired(
+            'send If-Match: "<version>" with the ETag you read, so a change made by someone '
+            "else since is not overwritten",
+            field="If-Match",
+        )
+    if value == "*":
+        return int(current().version)
+    tag = value.removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise InvalidInput(
+            f'If-Match must be an ETag this API gave out, like "3"; got {value}', field="If-Match"
+        )
+    return int(tag)
+
+
+# ---------------------------------------------------------------------------- router
+
+
+def default_enqueuer_factory() -> EnqueuerFactory:
+    """An Enqueuer made on first use, from the settings and an SQS client, then kept."""
+    made: list[Enqueuer] = []
+
+    def factory() -> Enqueuer:
+        if not made:
+            made.append(Enqueuer(make_clients().sqs, get_settings().queues))
+        return made[0]
+
+    return factory
+
+
+def make_router(enqueuer_factory: EnqueuerFactory | None = None) -> Router:
+    router = Router()  # type: ignore[no-untyped-call]
+    enqueuer = enqueuer_factory or default_enqueuer_factory()
+
+    @router.exception_handler(records.VersionMismatch)
+    def _stale(exc: records.VersionMismatch) -> Response[str]:
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            exc.type_suffix,
+            field="If-Match",
+            headers={"ETag": f'"{exc.current_version}"'},
+            current_version=exc.current_version,
+        )
+
+    def tenant() -> str:
+        tenant_id: str = router.context["tenant_id"]
+        return tenant_id
+
+    def written(record: Record, action: str) -> None:
+        providers = records.fanout(enqueuer(), record)
+        logger.info(
+            f"{record.kind} {action}",
+            extra={
+                "record_id": record.record_id,
+                "version": int(record.version),
+                "fanout": providers,
+            },
+        )
+
+    for resource in RESOURCES:
+        _crud(router, resource, tenant, written)
+    _lists(router, tenant)
+    return router
+
+
+def _typed(func: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
+    """Give a handler made in a loop the body model Powertools validates and documents."""
+    func.__annotations__.update(annotations)
+    return func
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='The ETag you read, e.g. "3". Required: 428 without it, 412 if stale.'),
+]
+
+
+def _crud(
+    router: Router,
+    res: Resource,
+    tenant: Callable[[], str],
+    written: Callable[[Record, str], None],
+) -> None:
+    one = f"/v1/{res.path}/<record_id>"
+    ok: dict[str, Any] = {
+        "description": f"the {res.label}",
+        "content": {"application/json": {"model": res.out}},
+    }
+    problem: dict[str, Any] = {"description": "a problem (application/problem+json)"}
+    refusals: dict[int, Any] = {code: problem for code in (400, 404, 409, 412, 428)}
+    writes: dict[int, Any] = {200: ok, **refusals}
+    created: dict[int, Any] = {201: {**ok, "description": f"the new {res.label}"}, **refusals}
+    read_ok: dict[int, Any] = {200: ok, 404: problem}
+    deleted: dict[int, Any] = {204: {"description": "deleted"}, **refusals}
+
+    def current(record_id: str) -> Callable[[], Record]:
+        return lambda: records.get_record(tenant(), res.kind, record_id)
+
+    def save(record_id: str | None, content: dict[str, Any], expected: int | None) -> Record:
+        content = records.check_references(tenant(), res.kind, record_id, content)
+        if record_id is None:
+            return records.create_record(tenant(), res.kind, content)
+        return records.update_record(
+            tenant(), res.kind, record_id, content, origin="practice", expected_version=expected
+        )
+
+    def create(body: BaseModel) -> Response[str]:
+        record = save(None, body.model_dump(mode="json"), None)
+        written(record, "created")
+        return _json(
+            201,
+            view(res, record),
+            {"Location": f"/v1/{res.path}/{record.record_id}", "ETag": etag(record)},
+        )
+
+    def read(record_id: str) -> Response[str]:
+        record = records.get_record(tenant(), res.kind, record_id)
+        return _json(200, view(res, record), {"ETag": etag(record)})
+
+    def replace(record_id: str, body: BaseModel, if_match: IfMatch = None) -> Response[str]:
+        expected = expected_version(if_match, current(record_id))
+        record = save(record_id, body.model_dump(mode="json"), expected)
+        if int(record.version) != expected:
+            written(record, "replaced")
+        return _json(200, view(res, record), {"ETag": etag(record)})
+
+    def patch(record_id: str, body: BaseModel, if_match: IfMatch = None) -> Response[str]:
+        expected = expected_version(if_match, current(record_id))
+        stored = records.get_record(tenant(), res.kind, record_id)
+        if int(stored.version) != expected:
+            raise records.VersionMismatch(res.kind, record_id, expected, int(stored.version))
+        merged = {**stored.data, **body.model_dump(mode="json", exclude_unset=True)}
+        record = save(record_id, records.validate_content(res.kind, merged), expected)
+        if int(record.version) != expected:
+            written(record, "changed")
+        return _json(200, view(res, record), {"ETag": etag(record)})
+
+    def delete(record_id: str, if_match: IfMatch = None) -> Response[str]:
+        expected = expected_version(if_match, current(record_id))
+        records.check_deletable(tenant(), records.get_record(tenant(), res.kind, record_id))
+        record = records.delete_record(
+            tenant(), res.kind, record_id, origin="practice", expected_version=expected
+        )
+        written(record, "deleted")
+        return Response(status_code=204, body="", headers={"ETag": etag(record)})
+
+    def history(record_id: str) -> History:
+        record = records.get_record(tenant(), res.kind, record_id)
+        return History.model_validate({"items": record.history or []})
+
+    label, tags = res.label, [res.path]
+    router.post(
+        f"/v1/{res.path}",
+        summary=f"Create a {label}",
+        tags=tags,
+        responses=created,
+    )(_typed(create, body=res.model))
+    router.get(one, summary=f"Read a {label}", tags=tags, responses=read_ok)(read)
+    router.put(one, summary=f"Replace a {label}", tags=tags, responses=writes)(
+        _typed(replace, body=res.model)
+    )
+    router.patch(one, summary=f"Change some fields of a {label}", tags=tags, responses=writes)(
+        _typed(patch, body=res.patch)
+    )
+    router.delete(
+        one,
+        summary=f"Delete a {label}",
+        tags=tags,
+        responses=deleted,
+    )(delete)
+    router.get(f"{one}/history", summary=f"The last changes of a {label}", tags=tags)(history)
+
+
+Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
+Cursor = Annotated[str | None, Query(max_length=2048, description="next_cursor of the last page")]
+
+
+def _page(
+    resource: Resource, tenant_id: str, limit: int, cursor: str | None, filters: dict[str, Any]
+) -> dict[str, Any]:
+    found, next_cursor = records.list_records(
+        tenant_id, resource.kind, limit=limit, cursor=cursor, filters=filters
+    )
+    return {"items": [view(resource, r) for r in found], "next_cursor": next_cursor}
+
+
+def _lists(router: Router, tenant: Callable[[], str]) -> None:
+    contacts, work_items, users, contact_types = RESOURCES
+
+    @router.get("/v1/contacts", summary="List contacts", tags=["contacts"])
+    def list_contacts(
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        contact_type: Annotated[str | None, Query(max_length=64)] = None,
+        active: Annotated[bool | None, Query()] = None,
+        q: Annotated[
+            str | None, Query(max_length=255, description="name contains (any case)")
+        ] = None,
+        parent_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> ContactPage:
+        filters = {"contact_type": contact_type, "active": active, "q": q, "parent_id": parent_id}
+        return ContactPage.model_validate(_page(contacts, tenant(), limit, cursor, filters))
+
+    @router.get("/v1/work-items", summary="List work items", tags=["work-items"])
+    def list_work_items(
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        contact_id: Annotated[str | None, Query(max_length=64)] = None,
+        status: Annotated[str | None, Query(pattern="^(active|completed|cancelled)$")] = None,
+    ) -> WorkItemPage:
+        filters = {"contact_id": contact_id, "status": status}
+        return WorkItemPage.model_validate(_page(work_items, tenant(), limit, cursor, filters))
+
+    @router.get("/v1/users", summary="List users (staff)", tags=["users"])
+    def list_users(
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        active: Annotated[bool | None, Query()] = None,
+        email: Annotated[str | None, Query(max_length=254)] = None,
+    ) -> UserPage:
+        filters = {"active": active, "email": email}
+        return UserPage.model_validate(_page(users, tenant(), limit, cursor, filters))
+
+    @router.get("/v1/contact-types", summary="List contact types", tags=["contact-types"])
+    def list_contact_types(limit: Limit = 50, cursor: Cursor = None) -> ContactTypePage:
+        records.contact_types(tenant())  # seeds the defaults on a tenant's first access
+        return ContactTypePage.model_validate(_page(contact_types, tenant(), limit, cursor, {}))
