@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from booksync.adapters import ProviderSession
 from booksync.aws import AwsClients, make_clients
+from booksync.budget import Budget
 from booksync.connections import ConnectionManager
 from booksync.engine import WorkContext
-from booksync.models import bind_tables
+from booksync.models import Connection, bind_tables
 from booksync.providers.oauth import ProviderOAuth
 from booksync.queues import Enqueuer
 from booksync.secrets import credentials, state_signing_key
@@ -50,6 +52,11 @@ class Runtime:
             oauth_for=self.oauth_for,
             enqueuer=self.enqueuer,
         )
+
+    def session(self, connection: Connection) -> ProviderSession:
+        """Authorised, rate-budgeted HTTP to one connection's provider account."""
+        budget = Budget(connection.provider, connection.connection_id)
+        return ProviderSession(connection, self.tokens, before_call=budget.take)
 
     def work_context(self, provider: str, direction: str) -> WorkContext:
         return WorkContext(

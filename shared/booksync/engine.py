@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from booksync.errors import Kind, SyncFailure
-from booksync.messages import Pull, PushRecord, decode, direction_of
+from booksync.messages import MessageInvalid, Pull, PushRecord, decode, direction_of
 from booksync.models import Connection, Cursor, SyncErrorRow
 from booksync.observability import logger
 from booksync.sync_errors import upsert_error
@@ -46,6 +46,25 @@ class WorkContext:
 
 class Step(Protocol):
     def __call__(self, ctx: WorkContext, message: Any) -> None: ...
+
+
+class BatchStep(Protocol):
+    """Runs before the per-message loop on all push messages of a batch, so a provider
+    gets one batched call; answers, per message id, None (done) or the failure."""
+
+    def __call__(
+        self, ctx: WorkContext, messages: list[tuple[str, PushRecord]]
+    ) -> dict[str, Exception | None]: ...
+
+
+def _replay_outcome(result: Exception | None) -> Step:
+    """A step that reports what the batch step already did for this message."""
+
+    def step(ctx: WorkContext, message: Any) -> None:
+        if result is not None:
+            raise result
+
+    return step
 
 
 def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
@@ -89,14 +108,33 @@ def record_sync_error(ctx: WorkContext, message: PushRecord | Pull, failure: Syn
 class Worker:
     """Runs the registered step for each message of an SQS batch, in FIFO order."""
 
-    def __init__(self, provider: str, direction: str, steps: Mapping[type, Step]) -> None:
+    def __init__(
+        self,
+        provider: str,
+        direction: str,
+        steps: Mapping[type, Step],
+        batch: BatchStep | None = None,
+    ) -> None:
         self.provider = provider
         self.direction = direction
         self.steps = dict(steps)
+        self.batch = batch
 
     def handle(self, event: dict[str, Any], ctx: WorkContext) -> dict[str, Any]:
         # skip_group_on_error: a failure holds back the rest of that connection's group
         # (order is kept) while other connections in the batch go on.
+        self._outcomes: dict[str, Exception | None] = {}
+        if self.batch is not None:
+            pushes = []
+            for raw in event.get("Records", []):
+                try:
+                    message = decode(raw["body"])
+                except MessageInvalid:
+                    continue  # reported by the per-message loop
+                if isinstance(message, PushRecord) and message.provider == self.provider:
+                    pushes.append((raw["messageId"], message))
+            if pushes:
+                self._outcomes = self.batch(ctx, pushes)
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
         # A batch whose every message failed is still an answer (all retried), not a
         # function error: one throttled message must not page anyone.
@@ -115,11 +153,6 @@ class Worker:
                 f"{message.provider} {direction_of(message)} message on the "
                 f"{self.provider} {self.direction} queue"
             )
-        step = self.steps.get(type(message))
-        if step is None:
-            raise NotImplementedError(
-                f"{self.provider}_{self.direction} has no step for {type(message).__name__}"
-            )
         ids = {
             "tenant_id": message.tenant_id,
             "connection_id": message.connection_id,
@@ -129,8 +162,17 @@ class Worker:
         logger.append_keys(**ids)
         try:
             ctx.connection = self._connection_for(message, record)
-            if ctx.connection is not None:
-                step(ctx, message)
+            if ctx.connection is None:
+                return
+            if record.message_id in self._outcomes:
+                step: Step | None = _replay_outcome(self._outcomes[record.message_id])
+            else:
+                step = self.steps.get(type(message))
+            if step is None:
+                raise NotImplementedError(
+                    f"{self.provider}_{self.direction} has no step for {type(message).__name__}"
+                )
+            step(ctx, message)
         except SyncFailure as failure:
             self._on_failure(record, ctx, message, failure)
         finally:

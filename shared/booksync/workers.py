@@ -1,34 +1,94 @@
 """The Lambda handler of every sync worker, built from (provider, direction).
 
 functions/<provider>_<direction>/app.py is one line that calls `worker_handler`; the
-steps each worker runs are registered here, so a newcomer finds them in one place.
+steps each worker runs are here: push (a batch step: one provider call per batch of
+records, via the adapter registry) and pull (changes since the cursor).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from booksync import registry
 from booksync.boot import Runtime, boot
-from booksync.engine import Step, Worker, record_pull_run
-from booksync.messages import Pull
+from booksync.engine import BatchStep, Step, WorkContext, Worker, record_pull_run
+from booksync.errors import SyncFailure
+from booksync.messages import Pull, PushRecord
+from booksync.models import Connection
 from booksync.observability import logger, metrics, tracer
+from booksync.sync import PullDeps, pull_changes, push_batch
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def steps_for(provider: str, direction: str) -> dict[type, Step]:
-    if direction == "pull":
-        return {Pull: record_pull_run}
-    return {}
+def push_step(rt: Runtime, provider: str) -> BatchStep:
+    def run(
+        ctx: WorkContext, messages: list[tuple[str, PushRecord]]
+    ) -> dict[str, Exception | None]:
+        groups: dict[tuple[str, str, str], list[tuple[str, PushRecord]]] = defaultdict(list)
+        for message_id, message in messages:
+            groups[(message.tenant_id, message.connection_id, message.kind)].append(
+                (message_id, message)
+            )
+        outcomes: dict[str, Exception | None] = {}
+        for (tenant_id, connection_id, kind), group in groups.items():
+            try:
+                conn = Connection.get(tenant_id, provider, consistent_read=True)
+            except Connection.DoesNotExist:
+                continue  # the per-message loop drops it, with a log line
+            if conn.status != "active" or conn.connection_id != connection_id:
+                continue  # the per-message loop parks or drops it
+            adapter = registry.push_adapter(provider, kind, rt.settings, conn.settings or {})
+            if adapter is None:
+                logger.info("no adapter sends this kind", extra={"kind": kind})
+                outcomes.update({mid: None for mid, _ in group})
+                continue
+            session = rt.session(conn)
+            try:
+                outcome = push_batch(session, adapter, group)
+            except SyncFailure as failure:
+                outcomes.update({mid: failure for mid, _ in group})
+                continue
+            outcomes.update(outcome.results)
+            metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
+            metrics.add_metric(name="RecordsPushed", unit=MetricUnit.Count, value=outcome.sent)
+        return outcomes
+
+    return run
+
+
+def pull_step(rt: Runtime, provider: str) -> Step:
+    def run(ctx: WorkContext, message: Pull) -> None:
+        adapter = registry.pull_adapter(provider, rt.settings)
+        if adapter is not None and ctx.connection is not None:
+            from booksync import records
+
+            deps = PullDeps(
+                save_record=records.save_record,
+                fanout=lambda record, exclude: records.fanout(
+                    rt.enqueuer, record, exclude_provider=exclude
+                ),
+                on_new_object=lambda conn, change: registry.adopt(rt, conn, change),
+            )
+            session = rt.session(ctx.connection)
+            pull_changes(session, adapter, message, deps)
+            metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
+        record_pull_run(ctx, message)
+
+    return run
 
 
 def worker_handler(provider: str, direction: str, runtime: Runtime | None = None) -> Handler:
     """Build the handler at cold start; configuration errors fail here, by name."""
     rt = runtime or boot()
-    worker = Worker(provider, direction, steps_for(provider, direction))
+    if direction == "push":
+        worker = Worker(provider, direction, {}, batch=push_step(rt, provider))
+    else:
+        worker = Worker(provider, direction, {Pull: pull_step(rt, provider)})
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)

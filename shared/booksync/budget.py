@@ -1,0 +1,104 @@
+"""A per-connection rate budget shared by every concurrent Lambda: a token bucket kept in
+the Leases table and updated with conditional writes, so booksync slows down before the
+provider throttles it.
+
+Published limits (PROVIDERS.md 1.4, 2.4, 3.4): QBO 500 requests/minute per company (each
+batch item counts); QBT 300 per 5 minutes per token; Xero 60 per minute per organisation.
+The buckets refill a little below those rates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from booksync.errors import SyncFailure
+from booksync.models import Lease
+
+
+@dataclass(frozen=True)
+class Rate:
+    per_second: float
+    burst: float
+
+
+RATES = {
+    "qbo": Rate(per_second=480 / 60, burst=30),
+    "qbt": Rate(per_second=280 / 300, burst=20),
+    "xero": Rate(per_second=55 / 60, burst=5),
+}
+THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_limited"}
+ATTEMPTS = 8
+
+
+@dataclass
+class Budget:
+    provider: str
+    connection_id: str
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    max_wait: float = 2.0  # wait this long in the Lambda; longer waits go back to the queue
+
+    @property
+    def rate(self) -> Rate:
+        return RATES[self.provider]
+
+    def take(self, cost: int = 1) -> None:
+        """Spend `cost` calls; wait briefly if the bucket is nearly there, else raise the
+        provider's throttled SyncFailure with the wait, so the message backs off."""
+        for _ in range(ATTEMPTS):
+            wait = self._try(cost)
+            if wait <= 0:
+                return
+            if wait > self.max_wait:
+                raise SyncFailure(
+                    THROTTLED[self.provider],
+                    f"booksync's own budget for this {self.provider} account is spent",
+                    retry_after=wait,
+                )
+            self.sleep(wait)
+        raise SyncFailure(THROTTLED[self.provider], "rate budget contended", retry_after=1)
+
+    def _try(self, cost: int) -> float:
+        """0 if spent; else seconds until `cost` is available. Conditional on the row's
+        version, so two Lambdas never spend the same token."""
+        pk = f"budget#{self.connection_id}"
+        now = self.clock()
+        rate = self.rate
+        try:
+            row = Lease.get(pk, consistent_read=True)
+        except Lease.DoesNotExist:
+            row = None
+        if row is None:
+            tokens = rate.burst
+        else:
+            value = row.value or {}
+            elapsed = max(0.0, now - float(value.get("at", now)))
+            tokens = min(
+                rate.burst, float(value.get("tokens", rate.burst)) + elapsed * rate.per_second
+            )
+        need = min(float(cost), rate.burst)
+        if tokens < need:
+            return (need - tokens) / rate.per_second
+        value = {"tokens": tokens - need, "at": now}
+        expires = int(now) + 3600
+        try:
+            if row is None:
+                Lease(pk, value=value, version=1, expires_at=expires).save(
+                    condition=Lease.pk.does_not_exist()
+                )
+            else:
+                row.update(
+                    actions=[
+                        Lease.value.set(value),
+                        Lease.version.add(1),
+                        Lease.expires_at.set(expires),
+                    ],
+                    condition=Lease.version == row.version,
+                )
+        except (PutError, UpdateError):
+            return 0.01  # another Lambda spent at the same moment: look again
+        return 0.0

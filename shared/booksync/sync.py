@@ -1,0 +1,292 @@
+"""The generic part of every sync: push hub records to a provider, pull its changes back.
+
+Push (hub -> provider), for a batch of PushRecord messages of one connection and kind:
+load each record and its link; skip what the link already reflects (a repeated
+delivery); derive an idempotency key from (connection, hub id, hub version, operation);
+hand the rest to the provider's adapter in one batched call; write each link right
+after the provider answers, so a retry finds it.
+
+Pull (provider -> hub), for a Pull message: ask the adapter what changed since the
+connection's cursor; for each change, recognise our own echo by its content hash; else
+apply it to the linked record, with the later change winning when both sides changed
+(the loser is kept in the record's audit history); new provider objects go through
+import matching; save the cursor after the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from booksync.adapters import Change, ProviderSession, PullAdapter, PushAdapter, Pushed, PushItem
+from booksync.errors import SyncFailure
+from booksync.hub import KIND_MODELS, content_hash
+from booksync.links import find_by_provider_id, get_link, save_link
+from booksync.messages import Pull, PushRecord
+from booksync.models import Connection, Cursor, Record, utcnow
+from booksync.observability import logger
+
+# provider-managed fields of a contact: what a pull may change in the hub
+PROVIDER_FIELDS = {
+    "contact": (
+        "name",
+        "kind",
+        "first_name",
+        "last_name",
+        "emails",
+        "phones",
+        "physical_address",
+        "mailing_address",
+        "active",
+    ),
+    "user": ("first_name", "last_name", "email", "active"),
+    "work_item": ("name", "status"),
+}
+
+
+def idempotency_key(connection_id: str, hub_id: str, version: int, operation: str) -> str:
+    """Stable per (connection, record, version, operation): a replay sends the same key.
+    36 characters fit QBO's batch requestid limit."""
+    raw = f"{connection_id}|{hub_id}|{version}|{operation}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:36]
+
+
+@dataclass
+class PushOutcome:
+    """Per message id: None = done (sent or nothing to send), else the failure."""
+
+    results: dict[str, Exception | None] = field(default_factory=dict)
+    sent: int = 0
+    skipped: int = 0
+
+
+def push_batch(
+    session: ProviderSession,
+    adapter: PushAdapter,
+    messages: list[tuple[str, PushRecord]],
+) -> PushOutcome:
+    """Push the records of (message id, message) pairs of one connection and kind."""
+    outcome = PushOutcome()
+    conn = session.connection
+    latest: dict[str, tuple[Record, list[str]]] = {}
+    for message_id, message in messages:
+        try:
+            record = Record.get(message.tenant_id, Record.key(message.kind, message.record_id))
+        except Record.DoesNotExist:
+            outcome.results[message_id] = None  # nothing to send: it never existed or was purged
+            outcome.skipped += 1
+            continue
+        known = latest.get(record.record_id)
+        latest[record.record_id] = (record, ([*known[1]] if known else []) + [message_id])
+
+    items: list[PushItem] = []
+    item_messages: list[list[str]] = []
+    for record, message_ids in latest.values():
+        link = get_link(conn.tenant_id, conn.provider, record.kind, record.record_id)
+        if link is not None and link.synced_version >= record.version:
+            for mid in message_ids:
+                outcome.results[mid] = None
+            outcome.skipped += 1
+            continue
+        if record.deleted and link is None:
+            for mid in message_ids:
+                outcome.results[mid] = None
+            outcome.skipped += 1
+            continue
+        content = KIND_MODELS[record.kind].model_validate(record.data)
+        if record.deleted:
+            content = (
+                content.model_copy(update={"active": False})
+                if hasattr(content, "active")
+                else content
+            )
+        operation = "update" if link else "create"
+        items.append(
+            PushItem(
+                record=record,
+                content=content,
+                link=link,
+                idempotency_key=idempotency_key(
+                    conn.connection_id, record.record_id, int(record.version), operation
+                ),
+            )
+        )
+        item_messages.append(message_ids)
+
+    for start in range(0, len(items), adapter.max_batch):
+        chunk = items[start : start + adapter.max_batch]
+        chunk_messages = item_messages[start : start + adapter.max_batch]
+        try:
+            results = adapter.push(session, chunk)
+        except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
+            results = [failure] * len(chunk)
+        for item, result, message_ids in zip(chunk, results, chunk_messages, strict=True):
+            if isinstance(result, Pushed):
+                save_link(
+                    conn.tenant_id,
+                    conn.provider,
+                    item.record.kind,
+                    item.record.record_id,
+                    result.provider_id,
+                    provider_version=result.provider_version,
+                    content_hash=result.content_hash,
+                    synced_version=int(item.record.version),
+                )
+                outcome.sent += 1
+                for mid in message_ids:
+                    outcome.results[mid] = None
+            else:
+                for mid in message_ids:
+                    outcome.results[mid] = result
+    return outcome
+
+
+# ---------------------------------------------------------------------------------- pull
+
+
+@dataclass
+class PullResult:
+    changes: int = 0
+    echoes: int = 0
+    applied: int = 0
+    created: int = 0
+    hub_won: int = 0
+    cursor: str | None = None
+
+
+SaveRecord = Callable[..., Record]
+OnNewObject = Callable[[Connection, Change], Record | None]
+Fanout = Callable[[Record, str | None], Any]
+
+
+@dataclass
+class PullDeps:
+    """What pull needs from the rest of booksync (records API, importer, fan-out)."""
+
+    save_record: SaveRecord  # records.save_record
+    fanout: Fanout  # (record, exclude_provider) -> enqueue pushes
+    on_new_object: OnNewObject  # import matching for an object with no link
+
+
+def pull_changes(
+    session: ProviderSession, adapter: PullAdapter, message: Pull, deps: PullDeps
+) -> PullResult:
+    conn = session.connection
+    family = "changes"
+    try:
+        cursor_row = Cursor.get(conn.connection_id, family, consistent_read=True)
+    except Cursor.DoesNotExist:
+        cursor_row = Cursor(conn.connection_id, family, runs=0)
+    changes, new_cursor = adapter.changes(session, cursor_row.position)
+    result = PullResult(changes=len(changes), cursor=new_cursor)
+    for change in changes:
+        apply_change(conn, change, deps, result)
+    cursor_row.position = new_cursor
+    cursor_row.runs = (cursor_row.runs or 0) + 1
+    cursor_row.last_run_at = utcnow()
+    cursor_row.save()
+    logger.info(
+        "pull applied",
+        extra={
+            "reason": message.reason,
+            "changes": result.changes,
+            "echoes": result.echoes,
+            "applied": result.applied,
+            "created": result.created,
+            "hub_won": result.hub_won,
+        },
+    )
+    return result
+
+
+def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullResult) -> None:
+    link = find_by_provider_id(conn.tenant_id, conn.provider, change.kind, change.provider_id)
+    if link is None:
+        if change.content is not None:
+            record = deps.on_new_object(conn, change)
+            if record is not None:
+                result.created += 1
+        return
+    hub_id = link.hub_key.split("#", 1)[1]
+    try:
+        record = Record.get(conn.tenant_id, Record.key(change.kind, hub_id))
+    except Record.DoesNotExist:
+        return
+    current = _normalized(change.kind, record.data)
+    incoming = dict(change.content) if change.content is not None else {**current, "active": False}
+    managed = PROVIDER_FIELDS.get(change.kind, ())
+    merged = _normalized(
+        change.kind, {**current, **{k: incoming[k] for k in managed if k in incoming}}
+    )
+    new_hash = content_hash(_provider_view(merged, managed))
+    if link.content_hash == new_hash or _provider_view(current, managed) == _provider_view(
+        merged, managed
+    ):
+        # our own write coming back, or nothing the provider manages changed
+        result.echoes += 1
+        if change.provider_version and change.provider_version != link.provider_version:
+            link.update(actions=[type(link).provider_version.set(change.provider_version)])
+        return
+    hub_changed_since_sync = record.version > link.synced_version
+    if hub_changed_since_sync and _aware(record.updated_at) > _aware(change.changed_at):
+        result.hub_won += 1
+        _keep_in_history(record, conn.provider, change, incoming)
+        deps.fanout(record, None)  # the hub's later edit goes out again, to every provider
+        return
+    saved = deps.save_record(
+        conn.tenant_id,
+        change.kind,
+        hub_id,
+        merged,
+        origin=conn.provider,
+        expected_version=int(record.version),
+        changed_at=change.changed_at,
+    )
+    save_link(
+        conn.tenant_id,
+        conn.provider,
+        change.kind,
+        hub_id,
+        change.provider_id,
+        provider_version=change.provider_version,
+        content_hash=new_hash,
+        synced_version=int(saved.version),
+    )
+    result.applied += 1
+    deps.fanout(saved, conn.provider)
+
+
+def _normalized(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The content as the hub model dumps it (defaults filled), so equal means equal."""
+    dumped: dict[str, Any] = KIND_MODELS[kind].model_validate(data).model_dump(mode="json")
+    return dumped
+
+
+def _provider_view(data: dict[str, Any], managed: tuple[str, ...]) -> dict[str, Any]:
+    return {k: data.get(k) for k in managed}
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _keep_in_history(
+    record: Record, provider: str, change: Change, incoming: dict[str, Any]
+) -> None:
+    """The provider's losing edit stays visible in the record's audit history."""
+    history = list(record.history or [])
+    history.append(
+        {
+            "version": int(record.version),
+            "origin": provider,
+            "at": _aware(change.changed_at).isoformat(),
+            "lost_to": "practice",
+            "provider_content": incoming,
+        }
+    )
+    record.update(actions=[Record.history.set(history[-20:])])

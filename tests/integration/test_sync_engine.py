@@ -1,0 +1,278 @@
+"""The engine's generic push and pull through a real worker handler, with a stand-in
+adapter: batching, idempotency, per-record failures, echo suppression, conflicts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from booksync import registry
+from booksync.adapters import Change, Pushed
+from booksync.errors import SyncFailure
+from booksync.hub import content_hash
+from booksync.links import get_link, save_link
+from booksync.messages import Pull, PushRecord
+from booksync.models import Connection, Cursor, Record, SyncErrorRow
+from local.pollers import sqs_event
+from tests.conftest import lambda_context
+
+
+class FakePush:
+    provider = "qbo"
+    kind = "contact"
+    max_batch = 30
+
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail or {}
+
+    def push(self, session, items):
+        self.calls.append([i.record.record_id for i in items])
+        out = []
+        for item in items:
+            if item.record.record_id in self.fail:
+                out.append(self.fail[item.record.record_id])
+            else:
+                pid = item.link.provider_id if item.link else f"p-{item.record.record_id}"
+                out.append(
+                    Pushed(item.record.record_id, pid, "0", content_hash(item.content.model_dump()))
+                )
+        return out
+
+
+@pytest.fixture
+def conn(stack_env):
+    c = Connection("t1", "qbo", connection_id="c1", status="active", company_id="1", settings={})
+    c.save()
+    return c
+
+
+def _record(rid, name, version=1):
+    r = Record(
+        "t1",
+        Record.key("contact", rid),
+        kind="contact",
+        record_id=rid,
+        version=version,
+        data={"name": name, "contact_type": "Client"},
+    )
+    r.save()
+    return r
+
+
+def _event(messages):
+    records = []
+    for i, m in enumerate(messages):
+        records.append(
+            {
+                "MessageId": f"m{i}",
+                "ReceiptHandle": f"r{i}",
+                "Body": m.model_dump_json(),
+                "Attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": m.connection_id},
+            }
+        )
+    return sqs_event(records, "arn:aws:sqs:us-east-1:123456789012:q.fifo")
+
+
+def _push(rid, version=1):
+    return PushRecord(
+        tenant_id="t1",
+        connection_id="c1",
+        provider="qbo",
+        kind="contact",
+        record_id=rid,
+        version=version,
+    )
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    adapter = FakePush()
+    monkeypatch.setattr(
+        registry, "push_adapter", lambda p, k, s, cs: adapter if k == "contact" else None
+    )
+    return adapter
+
+
+def test_a_batch_of_pushes_is_one_provider_call_and_links_every_record(conn, handler, fake):
+    for i in range(10):
+        _record(f"h{i}", f"Client {i}")
+    answer = handler("qbo_push")(_event([_push(f"h{i}") for i in range(10)]), lambda_context())
+    assert answer == {"batchItemFailures": []}
+    assert len(fake.calls) == 1
+    assert len(fake.calls[0]) == 10
+    assert get_link("t1", "qbo", "contact", "h3").provider_id == "p-h3"
+
+
+def test_a_repeated_delivery_sends_nothing_twice(conn, handler, fake):
+    _record("h1", "Once Ltd")
+    fn = handler("qbo_push")
+    fn(_event([_push("h1")]), lambda_context())
+    fn(_event([_push("h1")]), lambda_context())
+    assert fake.calls == [["h1"]]
+
+
+def test_two_versions_of_a_record_in_one_batch_are_sent_once_at_the_latest(conn, handler, fake):
+    _record("h1", "Renamed Ltd", version=2)
+    handler("qbo_push")(_event([_push("h1", 1), _push("h1", 2)]), lambda_context())
+    assert fake.calls == [["h1"]]
+    assert get_link("t1", "qbo", "contact", "h1").synced_version == 2
+
+
+def test_one_record_a_person_must_fix_does_not_hold_back_the_others(conn, handler, fake):
+    fake.fail = {"h1": SyncFailure("qbo.duplicate_name", "Another customer is using 'Acme'")}
+    _record("h1", "Acme")
+    _record("h2", "Bravo")
+    answer = handler("qbo_push")(_event([_push("h1"), _push("h2")]), lambda_context())
+    assert answer == {"batchItemFailures": []}
+    (row,) = list(SyncErrorRow.scan())
+    assert row.code == "qbo.duplicate_name"
+    assert row.record_id == "h1"
+    assert get_link("t1", "qbo", "contact", "h2") is not None
+    assert get_link("t1", "qbo", "contact", "h1") is None
+
+
+def test_a_throttled_push_comes_back_later_and_keeps_fifo_order(conn, handler, fake, stack_env):
+    fake.fail = {"h1": SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=30)}
+    _record("h1", "Slow")
+    _record("h2", "After")
+    sqs = stack_env.client("sqs")
+    url = stack_env.queue_url("QboPushQueue")
+    for m in (_push("h1"), _push("h2")):
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=m.model_dump_json(),
+            MessageGroupId="c1",
+            MessageDeduplicationId=m.dedup_id(),
+        )
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])[
+        "Messages"
+    ]
+    answer = handler("qbo_push")(sqs_event(got, "arn"), lambda_context())
+    failed = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+    assert failed[0] == got[0]["MessageId"]  # the throttled one, and the group behind it
+    assert len(failed) == 2
+    assert list(SyncErrorRow.scan()) == []
+
+
+def test_push_for_a_deleted_record_never_sent_does_nothing(conn, handler, fake):
+    r = _record("h1", "Gone")
+    r.update(actions=[Record.deleted.set(1)])
+    assert handler("qbo_push")(_event([_push("h1")]), lambda_context()) == {"batchItemFailures": []}
+    assert fake.calls == []
+
+
+# ------------------------------------------------------------------ pull
+
+
+class FakePull:
+    provider = "qbo"
+
+    def __init__(self, changes):
+        self._changes = changes
+        self.cursors = []
+
+    def changes(self, session, cursor):
+        self.cursors.append(cursor)
+        return self._changes, "2026-11-26T12:00:00Z"
+
+
+def _pull_event():
+    return _event([Pull(tenant_id="t1", connection_id="c1", provider="qbo", trigger="t")])
+
+
+def _linked(rid, name, synced=1, version=1, updated=None):
+    r = _record(rid, name, version=version)
+    if updated:
+        r.update(actions=[Record.updated_at.set(updated)])
+    save_link(
+        "t1",
+        "qbo",
+        "contact",
+        rid,
+        f"p-{rid}",
+        provider_version="0",
+        content_hash=None,
+        synced_version=synced,
+    )
+    return r
+
+
+def _change(rid, name, at):
+    return Change(
+        kind="contact",
+        provider_id=f"p-{rid}",
+        provider_version="1",
+        content={"name": name, "contact_type": "Client", "active": True},
+        changed_at=at,
+    )
+
+
+@pytest.fixture
+def pull_with(monkeypatch, stack_env):
+    def install(changes):
+        adapter = FakePull(changes)
+        monkeypatch.setattr(registry, "pull_adapter", lambda p, s: adapter)
+        return adapter
+
+    return install
+
+
+def test_an_edit_at_the_provider_updates_the_hub_and_moves_the_cursor(conn, handler, pull_with):
+    _linked("h1", "Old Name")
+    adapter = pull_with([_change("h1", "New Name", datetime.now(UTC))])
+    handler("qbo_pull")(_pull_event(), lambda_context())
+    record = Record.get("t1", "contact#h1")
+    assert record.data["name"] == "New Name"
+    assert record.origin == "qbo"
+    assert record.version == 2
+    assert Cursor.get("c1", "changes").position == "2026-11-26T12:00:00Z"
+    handler("qbo_pull")(_pull_event(), lambda_context())
+    assert adapter.cursors == [None, "2026-11-26T12:00:00Z"]
+
+
+def test_our_own_write_coming_back_is_recognised_and_ignored(conn, handler, pull_with):
+    _linked("h1", "Same Name")
+    pull_with([_change("h1", "Same Name", datetime.now(UTC))])
+    handler("qbo_pull")(_pull_event(), lambda_context())
+    assert Record.get("t1", "contact#h1").version == 1
+
+
+def test_when_both_sides_changed_the_later_change_wins_and_the_other_is_kept(
+    conn, handler, pull_with, stack_env
+):
+    now = datetime.now(UTC)
+    _linked("h1", "Hub Edit", synced=1, version=2, updated=now)  # hub changed after the last sync
+    pull_with([_change("h1", "Provider Edit", now - timedelta(minutes=5))])
+    handler("qbo_pull")(_pull_event(), lambda_context())
+    record = Record.get("t1", "contact#h1")
+    assert record.data["name"] == "Hub Edit"
+    assert record.history[-1]["provider_content"]["name"] == "Provider Edit"
+
+
+def test_a_later_provider_edit_beats_an_earlier_hub_edit(conn, handler, pull_with):
+    now = datetime.now(UTC)
+    _linked("h1", "Hub Edit", synced=1, version=2, updated=now - timedelta(minutes=5))
+    pull_with([_change("h1", "Provider Edit", now)])
+    handler("qbo_pull")(_pull_event(), lambda_context())
+    assert Record.get("t1", "contact#h1").data["name"] == "Provider Edit"
+
+
+def test_a_change_applied_from_qbo_is_sent_to_the_other_providers_not_back(
+    conn, handler, pull_with, stack_env
+):
+    Connection(
+        "t1", "xero", connection_id="c2", status="active", company_id="x", settings={}
+    ).save()
+    _linked("h1", "Old")
+    pull_with([_change("h1", "New", datetime.now(UTC))])
+    handler("qbo_pull")(_pull_event(), lambda_context())
+    sqs = stack_env.client("sqs")
+    xero = sqs.receive_message(
+        QueueUrl=stack_env.queue_url("XeroPushQueue"), MaxNumberOfMessages=10
+    )
+    qbo = sqs.receive_message(QueueUrl=stack_env.queue_url("QboPushQueue"), MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["record_id"] for m in xero.get("Messages", [])] == ["h1"]
+    assert "Messages" not in qbo
