@@ -1,0 +1,293 @@
+"""Xero's wire protocol, nothing else: tenant header, JSON, paging, `/Date()/`, batched
+writes with per-element results, and one place that turns Xero's errors into SyncFailures.
+
+Wire facts (../shared/PROVIDERS.md section 3; Xero-OpenAPI `xero_accounting.yaml`,
+`xero-payroll-uk.yaml`; developer.xero.com/documentation/api/accounting/
+requests-and-responses):
+- Every call names the organisation in `xero-tenant-id` (a wrong or disconnected one is
+  403 `AuthenticationUnsuccessful`) and asks for `Accept: application/json` (XML otherwise).
+- Lists page with `page` (1-based) and `pageSize` (100 default, 1000 max on Contacts); a
+  short page is the last. Payroll UK pages are 100 and take no `pageSize`.
+- `If-Modified-Since` is UTC with second precision and filters on UpdatedDateUTC; Xero
+  compares to the second and misses some edits (contact Balances, IsCustomer), so callers
+  keep a second of overlap.
+- Dates are `/Date(1552326816230+0000)/` (ms since the epoch, UTC; the offset is only a
+  hint); Payroll UK uses naive ISO strings in UTC with up to 7 fractional digits.
+- `summarizeErrors=false` answers 200 with every element carrying
+  `StatusAttributeString` OK|WARNING|ERROR and its `ValidationErrors`; the default (true)
+  answers 400 while still saving the valid elements, without telling us their ids.
+- `Idempotency-Key` (<= 128 characters) on PUT/POST replays the first answer.
+- 429 carries `Retry-After` (seconds) and `X-Rate-Limit-Problem`
+  (minute|day|concurrent|appminute; PROVIDERS.md 3.4).
+- Region: the Payroll UK API (`/payroll.xro/2.0`); its shape (camelCase, ISO dates,
+  `problem`) is the one Payroll NZ and AU v2 share. The Accounting `/Employees` endpoint
+  was removed on 2026-04-28 (PROVIDERS.md 3.3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from booksync.adapters import ProviderSession
+from booksync.errors import SyncFailure
+
+ACCOUNTING = "/api.xro/2.0"
+PAYROLL = "/payroll.xro/2.0"
+CONTACTS_PAGE_SIZE = 1000  # Xero's maximum pageSize on Contacts (PROVIDERS.md 3.2)
+PAYROLL_PAGE_SIZE = 100  # Payroll UK pages are fixed at 100
+MAX_IDEMPOTENCY_KEY = 128
+
+_MS_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d{4})?\)/$")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+# Xero gives a name clash only as text (no code): "The contact name X is already assigned
+# to another contact. The contact name must be unique across all active contacts."
+# (developer.xero.com/documentation/api/accounting/contacts; PROVIDERS.md 3.3).
+_DUPLICATE_NAME = re.compile(r"\bcontact name\b.*\bis already assigned to another contact\b", re.S)
+
+RATE_PROBLEMS = {
+    "minute": "the 60 calls a minute limit for this organisation",
+    "day": "the daily limit of 5,000 calls for this organisation (a rolling 24 hours): "
+    "syncing resumes when Xero allows",
+    "concurrent": "the limit of 5 calls at once for this organisation",
+    "appminute": "booksync's app-wide limit of 10,000 calls a minute",
+}
+
+
+# ------------------------------------------------------------------------------- dates
+
+
+def parse_date(value: str) -> datetime:
+    """An aware UTC datetime from `/Date(ms+0000)/` or an ISO string (naive = UTC)."""
+    text = value.strip()
+    match = _MS_DATE.match(text)
+    if match:
+        return datetime.fromtimestamp(int(match.group("ms")) / 1000, tz=UTC)
+    # Payroll prints 7 fractional digits ("2017-09-05T04:05:18.4009114"); Python reads 6
+    parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def if_modified_since(since: datetime) -> str:
+    """The header value: UTC, to the second, ISO (what xero-python sends)."""
+    return since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def is_duplicate_name(message: str) -> bool:
+    """Xero's duplicate contact name message (text only: the one place it is matched)."""
+    return bool(_DUPLICATE_NAME.search(message))
+
+
+def error_messages(body: Any) -> list[str]:
+    """Xero's own messages from any of its error shapes, verbatim."""
+    if isinstance(body, str):
+        return [body.strip()] if body.strip() else []
+    if not isinstance(body, Mapping):
+        return []
+    messages: list[str] = []
+    for element in body.get("Elements") or []:
+        messages.extend(error_messages(element))
+    for item in body.get("ValidationErrors") or []:
+        if isinstance(item, Mapping) and item.get("Message"):
+            messages.append(str(item["Message"]))
+    problem = body.get("problem")
+    if isinstance(problem, Mapping):  # Payroll UK
+        for field in problem.get("invalidFields") or []:
+            if isinstance(field, Mapping):
+                messages.append(f"{field.get('name')}: {field.get('reason')}")
+        if not messages and problem.get("detail"):
+            messages.append(str(problem["detail"]))
+    if not messages:
+        for key in ("Detail", "Message", "Title"):
+            if body.get(key):
+                messages.append(str(body[key]))
+                break
+    return messages
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = _header(headers, "Retry-After")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def classify(status: int, body: Any, headers: Mapping[str, str]) -> SyncFailure:
+    """The one mapping of a Xero error (HTTP status, error type, per-element errors) to a
+    SyncFailure; Xero's message is kept verbatim.
+
+    `body` is the parsed JSON (a whole answer or one `summarizeErrors=false` element) or
+    the text of a non-JSON answer (503 outages are plain text, PROVIDERS.md 3.5).
+    401 reaches here only if the token service let it through (it refreshes once and
+    marks the connection needs_reauth on a second 401)."""
+    message = "; ".join(error_messages(body))
+    if status == 401:
+        return SyncFailure("xero.token_expired", message, status=status)
+    if status == 403:
+        # wrong or disconnected xero-tenant-id: AuthenticationUnsuccessful (PROVIDERS.md 3.1)
+        return SyncFailure("xero.not_authorised", message, status=status)
+    if status == 429:
+        problem = (_header(headers, "X-Rate-Limit-Problem") or "").strip().lower()
+        what = RATE_PROBLEMS.get(problem, problem or "a rate limit")
+        text = f"{message} (X-Rate-Limit-Problem: {problem or 'not given'}: {what})"
+        return SyncFailure(
+            "xero.rate_limited", text, retry_after=_retry_after(headers), status=status
+        )
+    if status >= 500:
+        return SyncFailure(
+            "xero.unavailable", message, retry_after=_retry_after(headers), status=status
+        )
+    if any(is_duplicate_name(m) for m in error_messages(body)):
+        return SyncFailure("xero.duplicate_name", message, status=status)
+    return SyncFailure("xero.validation", message or f"HTTP {status}", status=status)
+
+
+def element_failure(element: Mapping[str, Any]) -> SyncFailure | None:
+    """The failure of one `summarizeErrors=false` element, or None if Xero saved it."""
+    status = str(element.get("StatusAttributeString") or "").upper()
+    if status == "ERROR" or element.get("ValidationErrors"):
+        return classify(400, element, {})
+    return None
+
+
+# ------------------------------------------------------------------------------ client
+
+
+class XeroClient:
+    """Authorised calls to one organisation (`session.company_id` is its tenant id)."""
+
+    def __init__(
+        self,
+        session: ProviderSession,
+        api_base: str,
+        *,
+        page_size: int = CONTACTS_PAGE_SIZE,
+    ) -> None:
+        self.session = session
+        self.api_base = api_base.rstrip("/")
+        self.page_size = page_size
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        reply = self.session.request(
+            method,
+            f"{self.api_base}{path}",
+            params=dict(params or {}),
+            json=json,
+            headers={
+                "xero-tenant-id": self.session.company_id,
+                "Accept": "application/json",
+                **(headers or {}),
+            },
+        )
+        body = _body(reply)
+        if not 200 <= reply.status_code < 300:
+            raise classify(reply.status_code, body, reply.headers)
+        if not isinstance(body, dict):
+            raise SyncFailure(
+                "xero.unavailable", f"HTTP {reply.status_code}: not JSON: {str(body)[:300]}"
+            )
+        return body
+
+    # -- contacts ------------------------------------------------------------------------
+
+    def contacts(
+        self, *, modified_since: datetime | None = None, include_archived: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Every contact (changed since `modified_since`), page by page."""
+        headers = {"If-Modified-Since": if_modified_since(modified_since)} if modified_since else {}
+        page = 1
+        while True:
+            params: dict[str, str | int] = {"page": page, "pageSize": self.page_size}
+            if include_archived:
+                params["includeArchived"] = "true"
+            body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers=headers)
+            items: list[dict[str, Any]] = list(body.get("Contacts") or [])
+            yield from items
+            if len(items) < self.page_size:
+                return
+            page += 1
+
+    def put_contacts(
+        self, contacts: list[dict[str, Any]], idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        """Create only (PUT): a name clash fails instead of updating the namesake."""
+        return self._write("PUT", contacts, idempotency_key)
+
+    def post_contacts(
+        self, contacts: list[dict[str, Any]], idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        """Create or update (POST; updates carry ContactID). Beware: Xero merges a POSTed
+        contact without ContactID into the active contact of the same name (PROVIDERS.md
+        3.3), so creates that must not merge go through `put_contacts`."""
+        return self._write("POST", contacts, idempotency_key)
+
+    def _write(
+        self, method: str, contacts: list[dict[str, Any]], idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise ValueError("a Xero Idempotency-Key has 1 to 128 characters")
+        body = self._call(
+            method,
+            f"{ACCOUNTING}/Contacts",
+            params={"summarizeErrors": "false"},
+            json={"Contacts": contacts},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        results: list[dict[str, Any]] = list(body.get("Contacts") or [])
+        if len(results) != len(contacts):
+            raise SyncFailure(
+                "xero.unavailable",
+                f"Xero answered {len(results)} contacts for {len(contacts)} sent",
+            )
+        return results
+
+    # -- payroll -------------------------------------------------------------------------
+
+    def employees(self) -> Iterator[dict[str, Any]]:
+        """Every Payroll UK employee, page by page (no If-Modified-Since there)."""
+        page = 1
+        while True:
+            body = self._call("GET", f"{PAYROLL}/Employees", params={"page": page})
+            items: list[dict[str, Any]] = list(body.get("employees") or [])
+            yield from items
+            pagination = body.get("pagination") or {}
+            page_count = pagination.get("pageCount") if isinstance(pagination, dict) else None
+            if len(items) < PAYROLL_PAGE_SIZE or (page_count is not None and page >= page_count):
+                return
+            page += 1
+
+
+def _body(reply: requests.Response) -> Any:
+    try:
+        return reply.json()
+    except ValueError:
+        return reply.text
+
+
+def one_second_before(moment: datetime) -> datetime:
+    """A cursor one second before `moment`, at second precision (If-Modified-Since gaps)."""
+    return (moment - timedelta(seconds=1)).replace(microsecond=0)
