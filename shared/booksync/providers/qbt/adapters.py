@@ -47,6 +47,10 @@ def _model(kind: str, content: Any) -> Any:
 
 
 def _hash(content: BaseModel) -> str:
+    """Hash of the hub content as QBT holds it. For a user that is only the fields a pull
+    maps back (mapping.HUB_USER_FIELDS), so our own write read back is seen as an echo."""
+    if isinstance(content, hub.User):
+        return hub.content_hash(content.model_dump(mode="json", include=mapping.HUB_USER_FIELDS))
     return hub.content_hash(content.model_dump(mode="json"))
 
 
