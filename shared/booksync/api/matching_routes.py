@@ -1,0 +1,124 @@
+"""Routes of contact import, match preview, duplicates review and links (practice API).
+
+The provider side comes in through `sources(tenant_id, provider)`, wired by the caller to
+the QBO and Xero clients; these handlers only parse and shape (logic: booksync.importer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from booksync import importer, links, records
+from booksync.errors import InvalidInput, NotFound
+from booksync.importer import IMPORT_PROVIDERS, ProviderContact, SaveRecord
+from booksync.messages import PROVIDERS
+from booksync.models import Record
+from booksync.observability import logger
+
+Sources = Callable[[str, str], list[ProviderContact]]
+Fanout = Callable[[Record, str | None], Any]  # (record, exclude_provider): enqueue pushes
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Literal["link", "import_as_new", "ignore"]
+    hub_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+def _import_provider(provider: str) -> str:
+    if provider not in IMPORT_PROVIDERS:
+        raise NotFound(f"booksync imports contacts from qbo and xero, not {provider!r}")
+    return provider
+
+
+def make_router(
+    sources: Sources,
+    save_record: SaveRecord = records.save_record,
+    fanout: Fanout | None = None,
+) -> Router:
+    """The routes; `fanout` (optional) enqueues each record the import creates for the
+    tenant's other connections that want it."""
+    router = Router()  # type: ignore[no-untyped-call]
+
+    def tenant() -> str:
+        tenant_id: str = router.context["tenant_id"]
+        return tenant_id
+
+    @router.post("/v1/connections/<provider>/import")
+    def run_import(provider: str) -> dict[str, Any]:
+        _import_provider(provider)
+        tenant_id = tenant()
+        items = sources(tenant_id, provider)
+        company_id, settings = importer.connection_settings(tenant_id, provider)
+        result = importer.run_import(
+            tenant_id,
+            provider,
+            items,
+            str(settings.get("import_contact_type") or "Client"),
+            save_record,
+            company_id=company_id,
+        )
+        if fanout is not None:
+            for record in result.created_records:
+                fanout(record, provider)
+        answer = result.as_dict()
+        logger.info("contacts imported", extra={k: v for k, v in answer.items() if k != "failed"})
+        return answer
+
+    @router.get("/v1/connections/<provider>/match-preview")
+    def match_preview(provider: str) -> dict[str, Any]:
+        _import_provider(provider)
+        tenant_id = tenant()
+        return importer.preview(tenant_id, provider, sources(tenant_id, provider)).as_dict()
+
+    @router.get("/v1/duplicates")
+    def list_duplicates(
+        provider: Annotated[str | None, Query(pattern="^(qbo|xero)$")] = None,
+        status: Annotated[str | None, Query(pattern="^(open|resolved|ignored)$")] = None,
+    ) -> dict[str, Any]:
+        rows = importer.duplicates_of(tenant(), provider)
+        views = [importer.duplicate_view(r) for r in rows]
+        return {"items": [v for v in views if status is None or v["status"] == status]}
+
+    @router.get("/v1/duplicates/<duplicate_id>")
+    def read_duplicate(duplicate_id: str) -> dict[str, Any]:
+        return importer.duplicate_view(importer.get_duplicate(tenant(), duplicate_id))
+
+    @router.post("/v1/duplicates/<duplicate_id>/resolve")
+    def resolve(duplicate_id: str, body: ResolveIn) -> dict[str, Any]:
+        if body.action == "link" and not body.hub_id:
+            raise InvalidInput("linking needs the hub_id of one of the candidates", field="hub_id")
+        row = importer.resolve_duplicate(
+            tenant(), duplicate_id, body.action, save_record=save_record, hub_id=body.hub_id
+        )
+        logger.info("duplicate resolved", extra={"duplicate": duplicate_id, "action": body.action})
+        return importer.duplicate_view(row)
+
+    @router.get("/v1/links")
+    def list_links(
+        provider: Annotated[str | None, Query(pattern="^(qbo|qbt|xero)$")] = None,
+        kind: Annotated[str | None, Query(pattern="^[a-z_]{1,32}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> dict[str, Any]:
+        providers = [provider] if provider else list(PROVIDERS)
+        items, next_cursor = importer.list_links(tenant(), providers, kind, limit, cursor)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @router.delete("/v1/links/<provider>/<kind>/<hub_id>")
+    def remove_link(provider: str, kind: str, hub_id: str) -> Response[str]:
+        if provider not in PROVIDERS:
+            raise NotFound(f"unknown provider {provider!r}")
+        if not links.remove_link(tenant(), provider, kind, hub_id):
+            raise NotFound(f"no {provider} link for {kind} {hub_id}")
+        logger.info("link removed", extra={"provider": provider, "kind": kind, "hub_id": hub_id})
+        return Response(status_code=204, body="")
+
+    return router
