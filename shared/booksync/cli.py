@@ -64,6 +64,30 @@ def cmd_dlq_redrive(rt: Runtime, args: argparse.Namespace) -> None:
     _out({"queue": args.queue, "task": task.get("TaskHandle")})
 
 
+def cmd_errors_list(_rt: Runtime, args: argparse.Namespace) -> None:
+    from booksync.api.errors_routes import error_view
+    from booksync.sync_errors import list_errors
+
+    rows = list_errors(args.tenant_id, args.provider, args.status, args.code)
+    _out([error_view(r) for r in rows])
+
+
+def cmd_errors_act(rt: Runtime, args: argparse.Namespace) -> None:
+    from booksync.api.errors_routes import error_view
+    from booksync.sync_errors import dismiss, get_error, retry, retry_all
+
+    if args.action == "retry-all":
+        _out({"retried": retry_all(args.tenant_id, rt.enqueuer)})
+        return
+    row = get_error(args.tenant_id, args.error_id)
+    if args.action == "show":
+        _out(error_view(row))
+    elif args.action == "retry":
+        _out(error_view(retry(args.tenant_id, row, rt.enqueuer)))
+    else:
+        _out(error_view(dismiss(row)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="booksync", description="booksync operator commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     kr.add_argument("tenant_id")
     kr.add_argument("key_id")
     kr.set_defaults(run=cmd_revoke_key)
+
+    errors = sub.add_parser("errors", help="sync errors of a tenant").add_subparsers(
+        dest="action", required=True
+    )
+    el = errors.add_parser("list", help="list sync errors")
+    el.add_argument("tenant_id")
+    el.add_argument("--provider", choices=["qbo", "qbt", "xero"])
+    el.add_argument("--status", choices=["open", "retrying", "dismissed", "resolved"])
+    el.add_argument("--code")
+    el.set_defaults(run=cmd_errors_list)
+    for action in ("show", "retry", "dismiss"):
+        ea = errors.add_parser(action, help=f"{action} one sync error")
+        ea.add_argument("tenant_id")
+        ea.add_argument("error_id")
+        ea.set_defaults(run=cmd_errors_act)
+    ra = errors.add_parser("retry-all", help="retry every open error (once per 3 minutes)")
+    ra.add_argument("tenant_id")
+    ra.set_defaults(run=cmd_errors_act)
 
     dlq = sub.add_parser("dlq", help="dead-letter queues").add_subparsers(
         dest="action", required=True

@@ -265,3 +265,13 @@ class PreconditionFailed(Problem):
     status = 412
     title = "Precondition failed"
     type_suffix = "precondition-failed"
+
+
+class TooManyRequests(Problem):
+    status = 429
+    title = "Too many requests"
+    type_suffix = "too-many-requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

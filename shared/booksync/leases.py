@@ -20,10 +20,27 @@ def _now() -> int:
     return int(time.time())
 
 
+class Taken(Exception):
+    """put_once found a live row: `expires_at` says when it frees."""
+
+    def __init__(self, expires_at: int) -> None:
+        self.expires_at = expires_at
+        super().__init__(f"taken until {expires_at}")
+
+
 def put_once(pk: str, value: dict[str, Any], ttl_seconds: int) -> None:
-    Lease(pk, value=value, expires_at=_now() + ttl_seconds).save(
-        condition=Lease.pk.does_not_exist()
-    )
+    """Write a row that must not exist yet (an expired one counts as absent); else Taken."""
+    now = _now()
+    try:
+        Lease(pk, value=value, expires_at=now + ttl_seconds).save(
+            condition=Lease.pk.does_not_exist() | (Lease.expires_at < now)
+        )
+    except PutError as exc:
+        try:
+            expires_at = int(Lease.get(pk, consistent_read=True).expires_at)
+        except Lease.DoesNotExist:
+            expires_at = now
+        raise Taken(expires_at) from exc
 
 
 def take(pk: str) -> dict[str, Any] | None:

@@ -63,3 +63,84 @@ def resolve_errors(tenant_id: str, provider: str, code: str) -> int:
             )
             count += 1
     return count
+
+
+# ---------------------------------------------------------------- operators and firms act
+
+RETRY_ALL_EVERY_SECONDS = 180
+
+
+def error_id(row: SyncErrorRow) -> str:
+    """A URL-safe id: the row key with ':' for '#'."""
+    return str(row.error_key).replace("#", ":")
+
+
+def get_error(tenant_id: str, error_id_: str) -> SyncErrorRow:
+    from booksync.errors import NotFound
+
+    try:
+        return SyncErrorRow.get(tenant_id, error_id_.replace(":", "#"))
+    except SyncErrorRow.DoesNotExist as exc:
+        raise NotFound(f"no sync error {error_id_}") from exc
+
+
+def list_errors(
+    tenant_id: str,
+    provider: str | None = None,
+    status: str | None = None,
+    code: str | None = None,
+) -> list[SyncErrorRow]:
+    condition = SyncErrorRow.error_key.startswith(f"{provider}#") if provider else None
+    rows = []
+    for row in SyncErrorRow.query(tenant_id, condition):
+        if row.status == "parked":
+            continue  # parked messages are not errors; the connection's reauth error says why
+        if status and row.status != status:
+            continue
+        if code and row.code != code:
+            continue
+        rows.append(row)
+    return rows
+
+
+def retry(tenant_id: str, row: SyncErrorRow, enqueuer: Any) -> SyncErrorRow:
+    """Send the failed record again (the stored message); the row waits as `retrying`."""
+    from booksync.errors import Conflict
+    from booksync.messages import decode
+
+    if row.status not in ("open", "retrying"):
+        raise Conflict(f"this error is {row.status}; only open errors are retried")
+    if row.code.endswith((".reauth_required", ".token_expired")):
+        raise Conflict("reconnect the provider to clear this error; there is nothing to resend")
+    if not row.message:
+        raise Conflict("this error has no change to resend")
+    enqueuer.send(decode(row.message))
+    row.update(actions=[SyncErrorRow.status.set("retrying"), SyncErrorRow.last_seen.set(utcnow())])
+    return row
+
+
+def retry_all(tenant_id: str, enqueuer: Any) -> int:
+    """Retry every open error, at most once every three minutes per tenant."""
+    from booksync import leases
+    from booksync.errors import TooManyRequests
+
+    try:
+        leases.put_once(
+            f"retry-all#{tenant_id}", {"at": utcnow().isoformat()}, RETRY_ALL_EVERY_SECONDS
+        )
+    except leases.Taken as taken:
+        wait = max(1, taken.expires_at - int(utcnow().timestamp()))
+        raise TooManyRequests(
+            "retry all runs at most once every 3 minutes per firm", retry_after=wait
+        ) from taken
+    count = 0
+    for row in list_errors(tenant_id, status="open"):
+        if row.message and not row.code.endswith((".reauth_required", ".token_expired")):
+            retry(tenant_id, row, enqueuer)
+            count += 1
+    return count
+
+
+def dismiss(row: SyncErrorRow) -> SyncErrorRow:
+    row.update(actions=[SyncErrorRow.status.set("dismissed"), SyncErrorRow.last_seen.set(utcnow())])
+    return row

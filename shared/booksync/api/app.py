@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from booksync import __version__, connections
 from booksync.api.auth import tenant_of, unauthorized
+from booksync.api.errors_routes import make_errors_router
 from booksync.api.problems import from_problem, from_validation, problem_response
-from booksync.api.records_routes import make_router
+from booksync.api.records_routes import default_enqueuer_factory, make_router
 from booksync.api.settings_schemas import SETTINGS_SCHEMAS
 from booksync.errors import Problem, Unauthorized
-from booksync.models import SyncErrorRow
 from booksync.observability import logger
-from booksync.sync_errors import open_errors
 
 PUBLIC_PATHS = {"/v1/health", "/v1/openapi.json"}
-
-
-def error_view(row: SyncErrorRow) -> dict[str, Any]:
-    return {
-        "id": row.error_key,
-        "provider": row.provider,
-        "code": row.code,
-        "title": row.title,
-        "what_to_do": row.fix,
-        "provider_message": row.provider_message,
-        "record": {"kind": row.record_kind, "id": row.record_id},
-        "attempts": int(row.attempts),
-        "first_seen": row.first_seen.isoformat(),
-        "last_seen": row.last_seen.isoformat(),
-        "status": row.status,
-    }
 
 
 def make_app() -> APIGatewayHttpResolver:
@@ -69,7 +51,9 @@ def make_app() -> APIGatewayHttpResolver:
             body=app.get_openapi_json_schema(title="booksync practice API", version=__version__),
         )
 
-    app.include_router(make_router())
+    enqueuer = default_enqueuer_factory()
+    app.include_router(make_router(enqueuer))
+    app.include_router(make_errors_router(enqueuer))
 
     @app.get("/v1/connections")
     def list_connections() -> dict[str, Any]:
@@ -88,13 +72,6 @@ def make_app() -> APIGatewayHttpResolver:
         settings = connections.validate_settings(provider, body, SETTINGS_SCHEMAS[provider])
         connections.save_settings(tenant(), provider, settings)
         return settings
-
-    @app.get("/v1/sync-errors")
-    def list_sync_errors(
-        provider: Annotated[str | None, Query(pattern="^(qbo|qbt|xero)$")] = None,
-    ) -> dict[str, Any]:
-        rows = open_errors(tenant(), provider)
-        return {"items": [error_view(r) for r in rows]}
 
     return app
 

@@ -41,7 +41,9 @@ def problem_response(
 
 
 def from_problem(exc: Problem) -> Response[str]:
-    return problem_response(exc.status, exc.title, exc.detail, exc.type_suffix, exc.field)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return problem_response(exc.status, exc.title, exc.detail, exc.type_suffix, exc.field, headers)
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
