@@ -1,0 +1,420 @@
+"""booksync's QBO client and adapters against the QBO simulator, connected through the
+real OAuth: batched idempotent creates, sparse updates, stale SyncTokens, name clashes,
+sub-customers, throttling, outages and the CDC pull."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from booksync import hub, links
+from booksync.adapters import ProviderSession, Pushed, PushItem
+from booksync.errors import SyncFailure
+from booksync.models import Connection, Link, Record
+from booksync.providers.qbo.adapters import (
+    CustomerPush,
+    EmployeePush,
+    QboPull,
+    WorkItemPush,
+    list_customers,
+)
+from booksync.providers.qbo.client import QboClient
+from booksync.settings import get_settings
+from booksync.tenants import create_api_key, create_tenant
+from tests.integration.oauth_dance import Dance
+
+
+@pytest.fixture
+def stack_env(sim_stack_env):
+    """Here the providers are the simulators (overrides conftest's stack_env)."""
+    return sim_stack_env
+
+
+@dataclass
+class Qbo:
+    url: str
+    realm: str
+    tenant_id: str
+    session: ProviderSession
+
+    @property
+    def sim_objects(self) -> str:
+        return f"{self.url}/_sim/companies/{self.realm}/objects"
+
+    def client(self) -> QboClient:
+        return QboClient(self.session, get_settings().providers.qbo_api_base)
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        reply = requests.get(f"{self.sim_objects}/{kind}", timeout=10)
+        reply.raise_for_status()
+        return list(reply.json()["objects"])
+
+    def customers(self) -> list[dict[str, Any]]:
+        return self.objects("Customer")
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        return next(c for c in self.customers() if c["Id"] == customer_id)
+
+    def ui_change(self, kind: str, object_id: str, **fields: Any) -> dict[str, Any]:
+        reply = requests.patch(f"{self.sim_objects}/{kind}/{object_id}", json=fields, timeout=10)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def ui_create(self, kind: str, **fields: Any) -> dict[str, Any]:
+        reply = requests.post(f"{self.sim_objects}/{kind}", json=fields, timeout=10)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def fault(self, **rule: Any) -> None:
+        requests.post(f"{self.url}/_sim/faults", json=rule, timeout=10).raise_for_status()
+
+    def batch_calls(self) -> int:
+        counts = requests.get(f"{self.url}/_sim/calls", timeout=10).json()["counts"]
+        return sum(n for k, n in counts.items() if k.startswith("POST") and "/batch" in k)
+
+    def clear_calls(self) -> None:
+        requests.delete(f"{self.url}/_sim/calls", timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def qbo(stack_env, handler, sims) -> Qbo:
+    """A firm connected to an empty QBO company through the real OAuth dance."""
+    from booksync.boot import boot
+
+    url = sims["qbo"].url
+    tenant = create_tenant("Harbour Accountants")
+    key = create_api_key(tenant.tenant_id).key
+    reply = requests.post(
+        f"{url}/_sim/companies", json={"name": "Harbour Books", "seed": "empty"}, timeout=10
+    )
+    reply.raise_for_status()
+    realm = str(reply.json()["id"])
+    status, page = Dance(handler("oauth"), key).connect("qbo", sim_company=realm)
+    assert status == 200, page
+    runtime = boot(get_settings())
+    session = ProviderSession(Connection.get(tenant.tenant_id, "qbo"), runtime.tokens)
+    return Qbo(url, realm, tenant.tenant_id, session)
+
+
+def item(
+    qbo: Qbo, kind: str, content: Any, *, hub_id: str | None = None, link: Link | None = None
+) -> PushItem:
+    hub_id = hub_id or uuid.uuid4().hex[:12]
+    record = Record(qbo.tenant_id, Record.key(kind, hub_id), kind=kind, record_id=hub_id, version=1)
+    return PushItem(record, content, link, idempotency_key=f"{hub_id}-v1-{kind}"[:36])
+
+
+def remember(qbo: Qbo, kind: str, pushed: Pushed) -> Link:
+    """What the engine does with a Pushed: write the link."""
+    return links.save_link(
+        qbo.tenant_id,
+        "qbo",
+        kind,
+        pushed.hub_id,
+        pushed.provider_id,
+        provider_version=pushed.provider_version,
+        content_hash=pushed.content_hash,
+        synced_version=1,
+    )
+
+
+def contact(name: str, **fields: Any) -> hub.Contact:
+    return hub.Contact(name=name, **fields)
+
+
+def only_pushed(results: list[Any]) -> list[Pushed]:
+    assert all(isinstance(r, Pushed) for r in results), results
+    return list(results)
+
+
+# ----------------------------------------------------------------------- push: customers
+
+
+def test_thirty_five_new_contacts_become_customers_in_two_batch_calls(qbo):
+    # Given 35 contacts QuickBooks has never seen
+    items = [item(qbo, "contact", contact(f"Client {n:02d} Ltd")) for n in range(35)]
+    qbo.clear_calls()
+    # When they are pushed
+    results = only_pushed(CustomerPush().push(qbo.session, items))
+    # Then each is a customer, and it took two batch calls (30 + 5)
+    assert qbo.batch_calls() == 2
+    names = {c["DisplayName"] for c in qbo.customers()}
+    assert names == {f"Client {n:02d} Ltd" for n in range(35)}
+    assert len({r.provider_id for r in results}) == 35
+    assert [r.hub_id for r in results] == [i.record.record_id for i in items]
+
+
+def test_a_repeated_create_with_the_same_idempotency_keys_creates_nothing_new(qbo):
+    # Given a batch of creates that QuickBooks ran, but whose links were never written
+    items = [item(qbo, "contact", contact(f"Replay {n}")) for n in range(3)]
+    first = only_pushed(CustomerPush().push(qbo.session, items))
+    # When the same message is delivered again
+    again = only_pushed(CustomerPush().push(qbo.session, items))
+    # Then QuickBooks replays its first answer: same customers, no duplicates, no 6240
+    assert [r.provider_id for r in again] == [r.provider_id for r in first]
+    assert len(qbo.customers()) == 3
+
+
+def test_a_single_repeated_create_is_replayed_too(qbo):
+    one = [item(qbo, "contact", contact("Solo Traders"))]
+    first = only_pushed(CustomerPush().push(qbo.session, one))
+    again = only_pushed(CustomerPush().push(qbo.session, one))
+    assert again[0].provider_id == first[0].provider_id
+    assert len(qbo.customers()) == 1
+
+
+def test_update_is_sparse_and_keeps_what_quickbooks_has_that_we_do_not_send(qbo):
+    # Given a customer we created, to which the bookkeeper added notes and a website in QBO
+    it = item(qbo, "contact", contact("Bayside Cafe", emails=[{"address": "a@bayside.test"}]))
+    pushed = only_pushed(CustomerPush().push(qbo.session, [it]))[0]
+    link = remember(qbo, "contact", pushed)
+    qbo.ui_change("Customer", pushed.provider_id, Notes="Pays late", WebAddr={"URI": "x.test"})
+    fresh = links.get_link(qbo.tenant_id, "qbo", "contact", it.record.record_id)
+    # When the practice changes the email
+    changed = contact("Bayside Cafe", emails=[{"address": "accounts@bayside.test"}])
+    update = item(qbo, "contact", changed, hub_id=it.record.record_id, link=fresh or link)
+    # (the link still holds the SyncToken before the bookkeeper's edit)
+    result = CustomerPush().push(qbo.session, [update])[0]
+    # Then the email changed and the bookkeeper's fields are still there
+    assert isinstance(result, Pushed), result
+    stored = qbo.customer(pushed.provider_id)
+    assert stored["PrimaryEmailAddr"]["Address"] == "accounts@bayside.test"
+    assert stored["Notes"] == "Pays late"
+    assert stored["WebAddr"] == {"URI": "x.test"}
+
+
+def test_a_stale_sync_token_is_re_read_and_retried_once(qbo):
+    # Given a linked customer someone edited in QuickBooks after our last write
+    it = item(qbo, "contact", contact("Stale & Co"))
+    pushed = only_pushed(CustomerPush().push(qbo.session, [it]))[0]
+    link = remember(qbo, "contact", pushed)
+    qbo.ui_change("Customer", pushed.provider_id, Notes="edited in QBO")
+    # When we update with our old SyncToken
+    changed = contact("Stale & Co", phones=[{"number": "555-0101"}])
+    result = CustomerPush().push(
+        qbo.session, [item(qbo, "contact", changed, hub_id=it.record.record_id, link=link)]
+    )[0]
+    # Then the update went through with the fresh token
+    assert isinstance(result, Pushed), result
+    stored = qbo.customer(pushed.provider_id)
+    assert stored["PrimaryPhone"]["FreeFormNumber"] == "555-0101"
+    assert result.provider_version == stored["SyncToken"] == "2"
+
+
+def test_a_name_clash_names_the_existing_customer_so_it_can_be_linked(qbo):
+    # Given a customer made in QuickBooks by hand
+    existing = qbo.ui_create("Customer", DisplayName="Harbour Marine")
+    # When a contact with the same name is pushed (as part of a batch)
+    items = [
+        item(qbo, "contact", contact("Harbour Marine")),
+        item(qbo, "contact", contact("Other Client")),
+    ]
+    results = CustomerPush().push(qbo.session, items)
+    # Then that item fails as a duplicate name naming the existing customer; the other is in
+    clash = results[0]
+    assert isinstance(clash, SyncFailure)
+    assert clash.code == "qbo.duplicate_name"
+    assert "Another customer, vendor or employee is already using this name" in (
+        clash.provider_message
+    )
+    assert f"Customer Id={existing['Id']}" in clash.provider_message
+    assert isinstance(results[1], Pushed)
+
+
+def test_a_child_contact_becomes_a_sub_customer_of_its_linked_parent(qbo):
+    parent = item(qbo, "contact", contact("Group Holdings"))
+    remember(qbo, "contact", only_pushed(CustomerPush().push(qbo.session, [parent]))[0])
+    child = item(qbo, "contact", contact("Group Trading", parent_id=parent.record.record_id))
+    result = only_pushed(CustomerPush().push(qbo.session, [child]))[0]
+    stored = qbo.customer(result.provider_id)
+    assert stored["Job"] is True
+    assert stored["FullyQualifiedName"] == "Group Holdings:Group Trading"
+
+
+def test_parent_and_child_in_one_push_go_parent_first(qbo):
+    parent = item(qbo, "contact", contact("Family Trust"))
+    child = item(qbo, "contact", contact("Family Trust Sub", parent_id=parent.record.record_id))
+    results = only_pushed(CustomerPush().push(qbo.session, [child, parent]))
+    assert qbo.customer(results[0].provider_id)["ParentRef"]["value"] == results[1].provider_id
+
+
+def test_a_child_whose_parent_is_not_in_quickbooks_yet_is_retried_later(qbo):
+    orphan = item(qbo, "contact", contact("Orphan Pty", parent_id="never-synced"))
+    result = CustomerPush().push(qbo.session, [orphan])[0]
+    assert isinstance(result, SyncFailure)
+    assert result.code == "qbo.unavailable"
+    assert result.kind == "transient"
+    assert qbo.customers() == []
+
+
+def test_a_sixth_level_sub_customer_is_a_depth_limit_error(qbo):
+    # Given a chain of six linked contacts (levels 0..5)
+    parent_id = None
+    for level in range(6):
+        it = item(qbo, "contact", contact(f"Level {level}", parent_id=parent_id))
+        remember(qbo, "contact", only_pushed(CustomerPush().push(qbo.session, [it]))[0])
+        parent_id = it.record.record_id
+    # When a seventh hangs below level 5
+    too_deep = item(qbo, "contact", contact("Level 6", parent_id=parent_id))
+    result = CustomerPush().push(qbo.session, [too_deep])[0]
+    # Then it is a clear error a person must fix, with QuickBooks' words
+    assert isinstance(result, SyncFailure)
+    assert result.code == "qbo.depth_limit"
+    assert result.kind == "needs_fix"
+    assert "5 levels" in result.provider_message
+
+
+def test_a_work_item_becomes_a_job_under_its_contacts_customer(qbo):
+    client = item(qbo, "contact", contact("Jobs Client"))
+    linked = remember(qbo, "contact", only_pushed(CustomerPush().push(qbo.session, [client]))[0])
+    work = hub.WorkItem(contact_id=client.record.record_id, name="2025 Year End")
+    result = only_pushed(WorkItemPush().push(qbo.session, [item(qbo, "work_item", work)]))[0]
+    stored = qbo.customer(result.provider_id)
+    assert stored["ParentRef"]["value"] == linked.provider_id
+    assert stored["BillWithParent"] is True
+    assert stored["FullyQualifiedName"] == "Jobs Client:2025 Year End"
+
+
+# ----------------------------------------------------------------------- push: staff
+
+
+def test_a_user_is_matched_to_an_existing_employee_by_email_before_creating(qbo):
+    existing = qbo.ui_create(
+        "Employee",
+        GivenName="Sam",
+        FamilyName="Lee",
+        DisplayName="Samuel Lee",
+        PrimaryEmailAddr={"Address": "sam@harbour.test"},
+    )
+    user = hub.User(first_name="Sam", last_name="Lee", email="SAM@harbour.test")
+    result = only_pushed(EmployeePush().push(qbo.session, [item(qbo, "user", user)]))[0]
+    assert result.provider_id == existing["Id"]
+    assert len(qbo.objects("Employee")) == 1
+
+
+def test_a_new_user_becomes_an_employee(qbo):
+    user = hub.User(first_name="Ana", last_name="Ruiz", email="ana@harbour.test")
+    result = only_pushed(EmployeePush().push(qbo.session, [item(qbo, "user", user)]))[0]
+    assert qbo.client().read("Employee", result.provider_id)["DisplayName"] == "Ana Ruiz"
+
+
+# ----------------------------------------------------------------------- errors
+
+
+def test_throttling_is_rate_limited_with_a_wait(qbo):
+    qbo.fault(action="throttle", path="/batch", count=1)
+    items = [item(qbo, "contact", contact(f"Busy {n}")) for n in range(2)]
+    results = CustomerPush().push(qbo.session, items)
+    assert all(isinstance(r, SyncFailure) and r.code == "qbo.throttled" for r in results)
+    assert results[0].kind == "rate_limited"
+    assert results[0].retry_after == 60  # QBO names no Retry-After
+    assert "ThrottleExceeded" in results[0].provider_message
+
+
+def test_a_server_error_is_transient(qbo):
+    qbo.fault(action="error", status=503, path="/customer", count=1)
+    result = CustomerPush().push(qbo.session, [item(qbo, "contact", contact("Down Ltd"))])[0]
+    assert isinstance(result, SyncFailure)
+    assert result.code == "qbo.unavailable"
+    assert result.kind == "transient"
+
+
+def test_a_5010_saying_the_period_is_closed_is_a_period_closed_error(qbo):
+    # python-quickbooks #208: "Account Period Closed" came with code 5010
+    body = {
+        "Fault": {
+            "Error": [
+                {
+                    "Message": "Account Period Closed, Cannot Update Through Services API",
+                    "Detail": "Stale Object Error : The account period has closed",
+                    "code": "5010",
+                }
+            ],
+            "type": "ValidationFault",
+        },
+        "time": "2025-01-01T00:00:00.000-08:00",
+    }
+    qbo.fault(action="error", status=400, path="/customer", count=1, body=body)
+    result = CustomerPush().push(qbo.session, [item(qbo, "contact", contact("Closed Co"))])[0]
+    assert isinstance(result, SyncFailure)
+    assert result.code == "qbo.period_closed"
+    assert result.provider_message.startswith("Account Period Closed")
+
+
+# ----------------------------------------------------------------------- pull
+
+
+def test_first_pull_lists_every_customer_and_employee_active_or_not(qbo):
+    kept = qbo.ui_create("Customer", DisplayName="Kept Ltd")
+    gone = qbo.ui_create("Customer", DisplayName="Gone Ltd")
+    requests.delete(f"{qbo.sim_objects}/Customer/{gone['Id']}", timeout=10).raise_for_status()
+    qbo.ui_create("Employee", GivenName="Pat", FamilyName="Ng")
+    changes, cursor = QboPull().changes(qbo.session, None)
+    by_id = {(c.kind, c.provider_id): c for c in changes}
+    assert by_id[("contact", kept["Id"])].content["active"] is True
+    assert by_id[("contact", gone["Id"])].content["active"] is False
+    assert any(c.kind == "user" and c.content["first_name"] == "Pat" for c in changes)
+    assert datetime.fromisoformat(cursor).tzinfo is not None
+
+
+def test_cdc_pull_sees_a_change_made_in_the_quickbooks_screens_and_a_deactivation(qbo):
+    # Given two customers and a cursor from a first pull
+    a = qbo.ui_create(
+        "Customer",
+        DisplayName="Screen Co",
+        ParentRef=None,
+        PrimaryEmailAddr={"Address": "o@s.test"},
+    )
+    b = qbo.ui_create("Customer", DisplayName="Closing Co")
+    _, cursor = QboPull().changes(qbo.session, None)
+    # When the bookkeeper edits one and deactivates the other in QuickBooks
+    qbo.ui_change(
+        "Customer",
+        a["Id"],
+        PrimaryEmailAddr={"Address": "new@s.test"},
+        Mobile={"FreeFormNumber": "0400 000 000"},
+        ShipAddr={"Line1": "1 Quay St", "City": "Harbour"},
+    )
+    requests.delete(
+        f"{qbo.sim_objects}/Customer/{b['Id']}", params={"action": "archive"}, timeout=10
+    ).raise_for_status()
+    # Then the next pull, from the cursor, carries both changes
+    changes, new_cursor = QboPull().changes(qbo.session, cursor)
+    by_id = {c.provider_id: c for c in changes if c.kind == "contact"}
+    edited = by_id[a["Id"]].content
+    assert edited["emails"] == [{"address": "new@s.test", "label": "primary"}]
+    assert {"number": "0400 000 000", "label": "mobile"} in edited["phones"]
+    assert edited["physical_address"]["line1"] == "1 Quay St"
+    assert by_id[b["Id"]].content["active"] is False
+    assert new_cursor >= cursor or new_cursor != cursor
+
+
+def test_a_cursor_older_than_thirty_days_falls_back_to_a_full_pull(qbo):
+    qbo.ui_create("Customer", DisplayName="Old Friend")
+    old = (datetime.now(UTC) - timedelta(days=45)).isoformat()
+    changes, _ = QboPull().changes(qbo.session, old)
+    assert [c.content["name"] for c in changes if c.kind == "contact"] == ["Old Friend"]
+
+
+def test_our_own_push_pulled_back_hashes_the_same_as_we_sent(qbo):
+    sent = contact(
+        "Echo Ltd",
+        emails=[{"address": "e@echo.test"}],
+        phones=[{"number": "555", "label": "fax"}],
+        mailing_address={"line1": "PO Box 1", "city": "Harbour"},
+    )
+    pushed = only_pushed(CustomerPush().push(qbo.session, [item(qbo, "contact", sent)]))[0]
+    changes, _ = QboPull().changes(qbo.session, None)
+    pulled = next(c for c in changes if c.provider_id == pushed.provider_id)
+    assert hub.content_hash(pulled.content) == pushed.content_hash
+    assert pulled.provider_version == pushed.provider_version
+
+
+def test_list_customers_pages_raw_customers_for_the_importer(qbo):
+    qbo.ui_create("Customer", DisplayName="Import Me")
+    assert [c["DisplayName"] for c in list_customers(qbo.session)] == ["Import Me"]
