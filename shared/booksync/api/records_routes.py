@@ -86,6 +86,17 @@ class ContactTypePage(BaseModel):
     next_cursor: str | None
 
 
+class ProblemDetail(BaseModel):
+    """application/problem+json (RFC 9457), as api/problems.py writes it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    current_version: int | None = None  # 412: the version to send in If-Match
+
+
 class HistoryEntry(BaseModel):
     version: int
     origin: str
@@ -254,7 +265,10 @@ def _crud(
         "description": f"the {res.label}",
         "content": {"application/json": {"model": res.out}},
     }
-    problem: dict[str, Any] = {"description": "a problem (application/problem+json)"}
+    problem: dict[str, Any] = {
+        "description": "a problem naming the field at fault",
+        "content": {"application/problem+json": {"model": ProblemDetail}},
+    }
     refusals: dict[int, Any] = {code: problem for code in (400, 404, 409, 412, 428)}
     writes: dict[int, Any] = {200: ok, **refusals}
     created: dict[int, Any] = {201: {**ok, "description": f"the new {res.label}"}, **refusals}
