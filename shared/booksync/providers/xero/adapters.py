@@ -207,9 +207,10 @@ class XeroPull:
             try:
                 users, latest_employee = self._employees(client, since.employees)
             except SyncFailure as failure:
-                if failure.kind not in (Kind.NEEDS_FIX, Kind.REAUTH):
+                # an organisation without Payroll UK (403, 404): contacts still sync. A 401
+                # is not caught: the token service has already judged the grant.
+                if failure.kind is not Kind.NEEDS_FIX and failure.code != "xero.not_authorised":
                     raise
-                # an organisation without Payroll UK: contacts still sync
                 logger.warning(
                     "xero payroll employees not readable; users skipped",
                     extra={"code": failure.code, "provider_message": failure.provider_message},
