@@ -29,10 +29,20 @@ from booksync.tenants import create_api_key, create_tenant
 from tests.integration.oauth_dance import Dance
 
 
-@pytest.fixture
-def stack_env(sim_stack_env):
-    """Here the providers are the simulators (overrides conftest's stack_env)."""
-    return sim_stack_env
+@pytest.fixture(scope="module")
+def stack(sims):
+    """template.yaml's tables, queues and keys under moto with the providers pointing at
+    the simulators, and the oauth handler: built once for this module (the slow part);
+    each test gets its own firm and its own fresh QBO company."""
+    from tests.conftest import _stack_env, load_handler
+
+    with pytest.MonkeyPatch.context() as mp:
+        for handle in sims.values():
+            requests.post(f"{handle.url}/_sim/reset", timeout=10).raise_for_status()
+        env = _stack_env(mp, {name: h.url for name, h in sims.items()})
+        next(env)
+        yield load_handler("oauth", mp).lambda_handler
+        next(env, None)
 
 
 @dataclass
@@ -82,11 +92,12 @@ class Qbo:
 
 
 @pytest.fixture
-def qbo(stack_env, handler, sims) -> Qbo:
+def qbo(stack, sims) -> Qbo:
     """A firm connected to an empty QBO company through the real OAuth dance."""
     from booksync.boot import boot
 
     url = sims["qbo"].url
+    requests.delete(f"{url}/_sim/faults", timeout=10).raise_for_status()
     tenant = create_tenant("Harbour Accountants")
     key = create_api_key(tenant.tenant_id).key
     reply = requests.post(
@@ -94,7 +105,7 @@ def qbo(stack_env, handler, sims) -> Qbo:
     )
     reply.raise_for_status()
     realm = str(reply.json()["id"])
-    status, page = Dance(handler("oauth"), key).connect("qbo", sim_company=realm)
+    status, page = Dance(stack, key).connect("qbo", sim_company=realm)
     assert status == 200, page
     runtime = boot(get_settings())
     session = ProviderSession(Connection.get(tenant.tenant_id, "qbo"), runtime.tokens)
@@ -384,14 +395,16 @@ def test_cdc_pull_sees_a_change_made_in_the_quickbooks_screens_and_a_deactivatio
         f"{qbo.sim_objects}/Customer/{b['Id']}", params={"action": "archive"}, timeout=10
     ).raise_for_status()
     # Then the next pull, from the cursor, carries both changes
-    changes, new_cursor = QboPull().changes(qbo.session, cursor)
+    # (our own clock is wrong on purpose: the cursor must be QuickBooks' time, not ours)
+    skewed = QboPull(now=lambda: datetime(2001, 1, 1, tzinfo=UTC))
+    changes, new_cursor = skewed.changes(qbo.session, cursor)
     by_id = {c.provider_id: c for c in changes if c.kind == "contact"}
     edited = by_id[a["Id"]].content
     assert edited["emails"] == [{"address": "new@s.test", "label": "primary"}]
     assert {"number": "0400 000 000", "label": "mobile"} in edited["phones"]
     assert edited["physical_address"]["line1"] == "1 Quay St"
     assert by_id[b["Id"]].content["active"] is False
-    assert new_cursor >= cursor or new_cursor != cursor
+    assert datetime.fromisoformat(new_cursor) >= datetime.fromisoformat(cursor)
 
 
 def test_a_cursor_older_than_thirty_days_falls_back_to_a_full_pull(qbo):
