@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from booksync import hub, records
 from booksync.api.problems import problem_response
@@ -98,10 +98,15 @@ class ProblemDetail(BaseModel):
 
 
 class HistoryEntry(BaseModel):
+    """One change: the version it made, who made it, when, and the fields' old values.
+    Other keys are kept as written (the sync engine notes a provider edit that lost)."""
+
+    model_config = ConfigDict(extra="allow")
+
     version: int
     origin: str
     at: str
-    previous: dict[str, Any]
+    previous: dict[str, Any] = Field(default_factory=dict)
 
 
 class History(BaseModel):
