@@ -263,3 +263,42 @@ def test_a_batch_item_fault_is_classified_like_a_reply():
 
 def test_quotes_in_query_values_are_escaped():
     assert quote("O'Brien's") == "'O\\'Brien\\'s'"
+
+
+def test_an_employee_is_matched_to_a_user_by_email_before_display_name():
+    users = {
+        "u1": hub.User(first_name="Sam", last_name="Lee", email="sam.lee@h.test"),
+        "u2": hub.User(first_name="Samuel", last_name="Lee", email="sam@h.test"),
+    }
+    by_email = {"DisplayName": "Sam Lee", "PrimaryEmailAddr": {"Address": "SAM@h.test"}}
+    assert mapping.match_user_for_employee(by_email, users) == "u2"
+    by_name = {"DisplayName": "Sam Lee", "PrimaryEmailAddr": {"Address": "other@h.test"}}
+    assert mapping.match_user_for_employee(by_name, users) == "u1"
+    assert mapping.match_user_for_employee({"DisplayName": "Nobody"}, users) is None
+
+
+def test_a_deleted_object_in_cdc_is_a_change_without_content():
+    from datetime import UTC, datetime
+
+    from booksync.providers.qbo.adapters import _change
+
+    tomb = {
+        "Id": "77",
+        "status": "Deleted",
+        "MetaData": {"LastUpdatedTime": "2025-03-02T11:00:00-08:00"},
+    }
+    change = _change("Customer", tomb, datetime.now(UTC))
+    assert (change.kind, change.provider_id, change.content) == ("contact", "77", None)
+    assert change.changed_at == datetime(2025, 3, 2, 19, 0, tzinfo=UTC)
+
+
+def test_a_sub_customer_change_names_its_parent():
+    from datetime import UTC, datetime
+
+    from booksync.providers.qbo.adapters import _change
+
+    change = _change("Customer", CUSTOMER, datetime.now(UTC))
+    assert change.parent_provider_id == "57"
+    assert change.provider_version == "3"
+    assert change.content is not None
+    assert change.content["active"] is False

@@ -8,6 +8,7 @@ hash of what we sent equals the hash of an unchanged object pulled later (an ech
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -210,3 +211,19 @@ def user_fingerprint(user: hub.User) -> str:
 
 def employee_fingerprint(raw: dict[str, Any]) -> str:
     return hub.content_hash(user_from_employee(raw))
+
+
+def match_user_for_employee(raw: dict[str, Any], users: Mapping[str, hub.User]) -> str | None:
+    """The hub id of the user an Employee is: same email (case-insensitive) first, then the
+    same display name ("First Last"); None when neither matches."""
+    email = str((raw.get("PrimaryEmailAddr") or {}).get("Address") or "").strip().casefold()
+    if email:
+        for hub_id, user in users.items():
+            if user.email.casefold() == email:
+                return hub_id
+    name = display_name(str(raw.get("DisplayName") or "")).casefold()
+    if name:
+        for hub_id, user in users.items():
+            if display_name(f"{user.first_name} {user.last_name}").casefold() == name:
+                return hub_id
+    return None
