@@ -99,7 +99,8 @@ class _QboPush:
                 except _WaitForParent:
                     waiting.append(i)
                     continue
-                except SyncFailure as failure:
+                except (SyncFailure, ValueError) as failure:
+                    # ValueError: content that is not valid hub content (pydantic's error)
                     results[i] = failure
                     continue
                 ready.append(_Planned(i, items[i], body, fingerprint))
