@@ -394,12 +394,18 @@ def check_references(
 ) -> dict[str, Any]:
     """The hub's rules across records, for content about to be written as `record_id`
     (None: a new record). Returns the content with the contact type spelled as the
-    tenant spells it. Raises InvalidInput (400) or Conflict (409) naming the field."""
+    tenant spells it. Raises InvalidInput (400) or Conflict (409) naming the field.
+
+    A reference is checked when it is set or changed: a contact whose parent was deleted
+    since can still be edited without first being moved."""
+    stored = _load_live(tenant_id, kind, record_id) if record_id else None
+    before = stored.data if stored is not None else {}
     if kind == "contact":
-        return _check_contact(tenant_id, record_id, content)
+        return _check_contact(tenant_id, record_id, content, before.get("parent_id"))
     if kind == "work_item":
         contact_id = content["contact_id"]
-        if _load_live(tenant_id, "contact", contact_id) is None:
+        changed = contact_id != before.get("contact_id")
+        if changed and _load_live(tenant_id, "contact", contact_id) is None:
             raise InvalidInput(f"no contact {contact_id}", field="contact_id")
     if kind == "contact_type":
         _check_contact_type(tenant_id, record_id, content)
@@ -412,7 +418,7 @@ def _load_live(tenant_id: str, kind: str, record_id: str) -> Record | None:
 
 
 def _check_contact(
-    tenant_id: str, record_id: str | None, content: dict[str, Any]
+    tenant_id: str, record_id: str | None, content: dict[str, Any], stored_parent: str | None
 ) -> dict[str, Any]:
     known = {str(t.data["name"]).casefold(): str(t.data["name"]) for t in contact_types(tenant_id)}
     spelled = known.get(str(content["contact_type"]).casefold())
@@ -423,7 +429,8 @@ def _check_contact(
             field="contact_type",
         )
     parent_id = content.get("parent_id")
-    ancestor = parent_id
+    # only a new parent can make a loop or point at nothing
+    ancestor = parent_id if parent_id != stored_parent else None
     for _ in range(_MAX_DEPTH):
         if not ancestor:
             break

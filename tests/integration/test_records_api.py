@@ -368,6 +368,26 @@ def test_a_contact_cannot_become_its_own_ancestor(api, api_key):
     assert call(api, "GET", path, api_key)[1]["parent_id"] is None
 
 
+def test_a_contact_whose_parent_was_deleted_can_still_be_edited(api, api_key):
+    group = make(api, api_key, "/v1/contacts", {"name": "Group"})
+    branch = make(api, api_key, "/v1/contacts", {"name": "Branch", "parent_id": group["id"]})
+    call(api, "DELETE", f"/v1/contacts/{group['id']}", api_key, headers=if_match(1))
+    path = f"/v1/contacts/{branch['id']}"
+    status, changed, _ = call(api, "PATCH", path, api_key, {"name": "Leeds"}, headers=if_match(1))
+    assert (status, changed["name"], changed["parent_id"]) == (200, "Leeds", group["id"])
+    # but it cannot be moved under a deleted contact
+    other = make(api, api_key, "/v1/contacts", {"name": "Other"})
+    status, problem, _ = call(
+        api,
+        "PATCH",
+        f"/v1/contacts/{other['id']}",
+        api_key,
+        {"parent_id": group["id"]},
+        headers=if_match(1),
+    )
+    assert (status, problem["field"]) == (400, "parent_id")
+
+
 # ------------------------------------------------------------------ filters and pages
 
 
