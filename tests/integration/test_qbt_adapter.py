@@ -22,9 +22,9 @@ from booksync.providers.qbt.adapters import (
     ensure_custom_fields,
     unmatched_users,
 )
-from booksync.records import create_record, update_record
+from booksync.records import create_record, save_record, update_record
 from booksync.settings import get_settings
-from booksync.sync import push_batch
+from booksync.sync import PullDeps, PullResult, apply_change, push_batch
 from booksync.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, load_handler
 from tests.integration.oauth_dance import Dance
@@ -57,6 +57,7 @@ class Qbt:
     session: ProviderSession
     sim: str
     company: str
+    cursor: str | None = None
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         url = f"{self.sim}/_sim/companies/{self.company}/objects/{kind}"
@@ -108,6 +109,20 @@ class Qbt:
         ]
         outcome = push_batch(self.session, adapter, messages)
         return [outcome.results[mid] for mid, _ in messages]
+
+    def pull(self) -> PullResult:
+        """Pull as the qbt_pull worker does: changes since the cursor applied to the hub
+        by the engine's apply_change (sync.pull_changes minus its cursor row and log line)."""
+        changes, self.cursor = QbtPull().changes(self.session, self.cursor)
+        result = PullResult(changes=len(changes), cursor=self.cursor)
+        deps = PullDeps(
+            save_record=save_record,
+            fanout=lambda record, exclude: None,
+            on_new_object=lambda conn, change: None,
+        )
+        for change in changes:
+            apply_change(self.connection, change, deps, result)
+        return result
 
     def link(self, record: Record) -> str:
         found = links.get_link(self.tenant_id, "qbt", record.kind, record.record_id)
@@ -197,6 +212,22 @@ def test_archived_jobcode_of_the_same_name_is_linked_and_restored(qbt):
     assert qbt.jobcode(old["id"])["active"] is True
 
 
+def test_two_contacts_of_one_name_do_not_share_a_jobcode(qbt):
+    # Given two hub contacts both named "John Smith"
+    first, second = contact(qbt, "John Smith"), contact(qbt, "john smith")
+    # When they are pushed together
+    results = qbt.push(JobcodePush("contact"), [first, second])
+    # Then one gets the jobcode and the other a sync error a person can act on
+    assert results[0] is None
+    assert isinstance(results[1], SyncFailure)
+    assert results[1].code == "qbt.validation"
+    assert len(qbt.named("John Smith")) == 1
+    # And a later push of the second does not take over the first one's jobcode
+    [again] = qbt.push(JobcodePush("contact"), [second])
+    assert isinstance(again, SyncFailure)
+    assert links.get_link(qbt.tenant_id, "qbt", "contact", second.record_id) is None
+
+
 def test_renaming_a_contact_renames_its_jobcode_by_id(qbt):
     # Given a contact pushed as a jobcode
     record = contact(qbt, "Acme Corp")
@@ -212,12 +243,16 @@ def test_renaming_a_contact_renames_its_jobcode_by_id(qbt):
 
 
 def test_renaming_a_jobcode_in_qbt_does_not_reach_the_hub(qbt):
+    # Given a contact pushed as a jobcode, which someone renames in QuickBooks Time
     record = contact(qbt, "Acme Corp")
     qbt.push(JobcodePush("contact"), [record])
     qbt.edit_in_qbt("jobcodes", qbt.link(record), {"name": "ACME (do not use)"})
-    changes, _ = QbtPull().changes(qbt.session, None)
-    assert {c.kind for c in changes} == {"user"}
+    # When the connection is pulled
+    result = qbt.pull()
+    # Then the hub contact keeps its name and nothing but users came back
+    assert result.applied == 0
     assert Record.get(qbt.tenant_id, record.record_key).data["name"] == "Acme Corp"
+    assert Record.get(qbt.tenant_id, record.record_key).version == record.version
 
 
 def test_deactivating_a_contact_archives_its_jobcode_and_reactivating_restores_it(qbt):
@@ -358,6 +393,29 @@ def test_users_are_matched_by_email_and_the_rest_created_with_time_tracking_on(q
     assert casey["permissions"]["time_tracking"] is True
     assert casey["username"] != namesake["username"]  # usernames are unique in QBT
     assert len(users) == 4  # the owner, Blair, the namesake and the new Casey
+
+
+def test_a_pushed_user_read_back_by_the_pull_is_our_own_echo(qbt):
+    # Given a hub user we created in QBT
+    record = hub_user(qbt, "Devon", "Ledger", "devon@harbour.example")
+    assert no_failures(qbt.push(UserPush(), [record]))
+    # When the pull reads the users back
+    result = qbt.pull()
+    # Then ours is recognised as the echo of our write and the hub record is untouched
+    assert result.echoes == 1
+    assert result.applied == 0
+    assert Record.get(qbt.tenant_id, record.record_key).version == record.version
+
+
+def test_a_surname_changed_in_qbt_reaches_the_linked_hub_user(qbt):
+    record = hub_user(qbt, "Devon", "Ledger", "devon@harbour.example")
+    qbt.push(UserPush(), [record])
+    qbt.pull()
+    qbt.advance_clock(5)
+    qbt.edit_in_qbt("users", qbt.link(record), {"last_name": "Ledger-Smith"})
+    result = qbt.pull()
+    assert result.applied == 1
+    assert Record.get(qbt.tenant_id, record.record_key).data["last_name"] == "Ledger-Smith"
 
 
 def test_pushing_users_again_creates_no_one_twice(qbt):
