@@ -45,6 +45,9 @@ class PushRecord(_Message):
     kind: str = Field(min_length=1, max_length=32)
     record_id: str = Field(min_length=1, max_length=64)
     version: int = Field(ge=1)
+    # > 0 when an operator retries a failed sync: a new idempotency key, because QBO
+    # replays the first answer (the old error) for a repeated requestid
+    retry: int = Field(default=0, ge=0)
 
 
 class Pull(_Message):

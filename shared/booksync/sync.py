@@ -47,10 +47,12 @@ PROVIDER_FIELDS = {
 }
 
 
-def idempotency_key(connection_id: str, hub_id: str, version: int, operation: str) -> str:
-    """Stable per (connection, record, version, operation): a replay sends the same key.
-    36 characters fit QBO's batch requestid limit."""
-    raw = f"{connection_id}|{hub_id}|{version}|{operation}"
+def idempotency_key(
+    connection_id: str, hub_id: str, version: int, operation: str, retry: int = 0
+) -> str:
+    """Stable per (connection, record, version, operation, operator retry): a replay sends
+    the same key. 36 characters fit QBO's batch requestid limit."""
+    raw = f"{connection_id}|{hub_id}|{version}|{operation}" + (f"|retry{retry}" if retry else "")
     return hashlib.sha256(raw.encode()).hexdigest()[:36]
 
 
@@ -72,7 +74,9 @@ def push_batch(
     outcome = PushOutcome()
     conn = session.connection
     latest: dict[str, tuple[Record, list[str]]] = {}
+    retries: dict[str, int] = {}
     for message_id, message in messages:
+        retries[message.record_id] = max(retries.get(message.record_id, 0), message.retry)
         try:
             record = Record.get(message.tenant_id, Record.key(message.kind, message.record_id))
         except Record.DoesNotExist:
@@ -110,7 +114,11 @@ def push_batch(
                 content=content,
                 link=link,
                 idempotency_key=idempotency_key(
-                    conn.connection_id, record.record_id, int(record.version), operation
+                    conn.connection_id,
+                    record.record_id,
+                    int(record.version),
+                    operation,
+                    retries.get(record.record_id, 0),
                 ),
             )
         )

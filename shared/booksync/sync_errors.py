@@ -106,7 +106,7 @@ def list_errors(
 def retry(tenant_id: str, row: SyncErrorRow, enqueuer: Any) -> SyncErrorRow:
     """Send the failed record again (the stored message); the row waits as `retrying`."""
     from booksync.errors import Conflict
-    from booksync.messages import decode
+    from booksync.messages import PushRecord, decode
 
     if row.status not in ("open", "retrying"):
         raise Conflict(f"this error is {row.status}; only open errors are retried")
@@ -114,7 +114,10 @@ def retry(tenant_id: str, row: SyncErrorRow, enqueuer: Any) -> SyncErrorRow:
         raise Conflict("reconnect the provider to clear this error; there is nothing to resend")
     if not row.message:
         raise Conflict("this error has no change to resend")
-    enqueuer.send(decode(row.message))
+    message = decode(row.message)
+    if isinstance(message, PushRecord):  # a fresh idempotency key for the provider
+        message = message.model_copy(update={"retry": int(row.attempts)})
+    enqueuer.send(message)
     row.update(actions=[SyncErrorRow.status.set("retrying"), SyncErrorRow.last_seen.set(utcnow())])
     return row
 

@@ -188,12 +188,14 @@ class QboClient:
         *,
         params: dict[str, str] | None = None,
         body: Any = None,
+        cost: int = 1,
     ) -> dict[str, Any]:
         query = {"minorversion": MINOR_VERSION, **(params or {})}
         try:
             reply = self.session.request(
                 method,
                 f"{self.base}/{path}",
+                cost=cost,
                 params=query,
                 headers=JSON_HEADERS,
                 data=json.dumps(body) if body is not None else None,
@@ -294,7 +296,10 @@ class QboClient:
         if len(items) > BATCH_MAX:
             raise ValueError(f"a QBO batch takes at most {BATCH_MAX} items, not {len(items)}")
         params = {"requestid": requestid} if requestid else None
-        data = self._call("POST", "batch", params=params, body={"BatchItemRequest": items})
+        # QBO counts every batch item against the rate limit (PROVIDERS.md 1.3)
+        data = self._call(
+            "POST", "batch", params=params, body={"BatchItemRequest": items}, cost=len(items)
+        )
         answers = {str(a.get("bId")): a for a in data.get("BatchItemResponse") or []}
         out = []
         for item in items:
