@@ -26,7 +26,7 @@ from booksync import links
 from booksync.adapters import Change, ProviderSession
 from booksync.errors import Conflict, InvalidInput, NotFound
 from booksync.hub import content_hash
-from booksync.matching import Candidate, MatchResult, MatchStats, Party, classify
+from booksync.matching import Candidate, MatchStats, Party, classify
 from booksync.models import Connection, Link, Record, utcnow
 from booksync.routing import effective_settings
 
@@ -198,10 +198,14 @@ def _candidate_view(candidate: Candidate) -> dict[str, Any]:
 
 
 def _save_duplicate(
-    tenant_id: str, provider: str, item: ProviderContact, result: MatchResult
-) -> bool:
-    """Open (or refresh) the review row of `item`; False when a person already ignored it."""
-    key = _duplicate_key(provider, item.provider_id)
+    tenant_id: str,
+    provider: str,
+    item: ProviderContact,
+    candidates: Sequence[Candidate],
+    existing: Record | None,
+) -> None:
+    """Open (or refresh) the review row of `item`; `existing`: its row as read by the plan.
+    A row a person ignored never reaches here (the plan leaves the item out)."""
     now = utcnow()
     data = {
         "provider": provider,
@@ -211,19 +215,13 @@ def _save_duplicate(
         "parent_provider_id": item.parent_provider_id,
         "provider_version": item.provider_version,
         "content": item.content,
-        "candidates": [_candidate_view(c) for c in result.candidates],
+        "candidates": [_candidate_view(c) for c in candidates],
         "status": "open",
         "resolution": None,
     }
-    try:
-        existing = Record.get(tenant_id, key, consistent_read=True)
-    except Record.DoesNotExist:
-        existing = None
     if existing is not None:
-        if existing.data.get("status") == "ignored":
-            return False
         if existing.data == data:
-            return True
+            return
         existing.update(
             actions=[
                 Record.data.set(data),
@@ -231,10 +229,10 @@ def _save_duplicate(
                 Record.updated_at.set(now),
             ]
         )
-        return True
+        return
     Record(
         tenant_id,
-        key,
+        _duplicate_key(provider, item.provider_id),
         kind=DUPLICATE_KIND,
         record_id=f"{provider}#{item.provider_id}",
         version=1,
@@ -244,7 +242,6 @@ def _save_duplicate(
         created_at=now,
         updated_at=now,
     ).save()
-    return True
 
 
 def duplicate_view(row: Record) -> dict[str, Any]:
@@ -284,6 +281,7 @@ class Plan:
     decisions: list[Decision]  # parents before children
     hub: dict[str, Record]
     linked: dict[str, str]
+    duplicates: dict[str, Record]  # provider id -> its review row, any status
     stats: MatchStats
 
 
@@ -298,11 +296,8 @@ def plan(
     """What an import would do with each provider contact; reads, never writes."""
     hub = hub_contacts(tenant_id)
     linked = linked_ids(tenant_id, provider)
-    ignored = {
-        row.data["provider_id"]
-        for row in duplicates_of(tenant_id, provider)
-        if row.data.get("status") == "ignored"
-    }
+    duplicates = {row.data["provider_id"]: row for row in duplicates_of(tenant_id, provider)}
+    ignored = {pid for pid, row in duplicates.items() if row.data.get("status") == "ignored"}
     # a record created by an earlier run that died before its link: adopt it as is
     recovered = {
         item.provider_id: hub_id
@@ -354,7 +349,7 @@ def plan(
         decisions[item.provider_id] = decision
         if decision.action in ("link", "create", "already_linked") and decision.hub_id:
             hub_of[item.provider_id] = decision.hub_id
-    return Plan(list(decisions.values()), hub, linked, stats)
+    return Plan(list(decisions.values()), hub, linked, duplicates, stats)
 
 
 def _parents_first(
@@ -524,6 +519,21 @@ class ImportResult:
         }
 
 
+def _link_row(tenant_id: str, provider: str, record: Record, item: ProviderContact) -> Link:
+    """The link a match or a creation writes; the same row links.save_link writes, built
+    here so an import can write its links in batches."""
+    return Link(
+        links.link_key(tenant_id, provider),
+        f"{KIND}#{record.record_id}",
+        provider_key=f"{KIND}#{item.provider_id}",
+        provider_id=item.provider_id,
+        provider_version=item.provider_version,
+        content_hash=link_hash(record.data or {}),
+        synced_version=int(record.version),
+        updated_at=utcnow(),
+    )
+
+
 def _link(tenant_id: str, provider: str, record: Record, item: ProviderContact) -> None:
     links.save_link(
         tenant_id,
@@ -586,48 +596,61 @@ def run_import(
     import goes on; anything else (DynamoDB) raises: re-running resumes safely."""
     the_plan = plan(tenant_id, provider, source_items, company_id)
     result = ImportResult(provider)
-    for decision in the_plan.decisions:
-        item = decision.item
-        if decision.action == "link" and decision.hub_id:
-            _link(tenant_id, provider, the_plan.hub[decision.hub_id], item)
-            result.linked += 1
-        elif decision.action == "create" and decision.hub_id:
-            try:
-                record = create_from(
-                    tenant_id,
-                    provider,
-                    item,
-                    hub_id=decision.hub_id,
-                    parent_hub_id=decision.parent_hub_id,
-                    import_contact_type=import_contact_type,
-                    save_record=save_record,
-                )
-            except InvalidInput as exc:
-                result.failed.append(
-                    {"provider_id": item.provider_id, "name": item.name, "error": exc.detail}
-                )
-                continue
-            result.created += 1
-            result.created_records.append(record)
-        elif decision.action == "review":
-            if _save_duplicate(
+    # Links go out in batches of 25. A crash before a batch is written loses no work: the
+    # next run matches the same pairs again, and finds created records by their derived id.
+    with Link.batch_write() as batch:
+        for decision in the_plan.decisions:
+            _carry_out(
                 tenant_id,
                 provider,
-                item,
-                MatchResult(item.provider_id, "partial", candidates=decision.candidates),
-            ):
-                result.review += 1
-            else:
-                result.ignored += 1
-        elif decision.action == "already_linked":
-            result.already_linked += 1
-        elif decision.action == "ignored":
-            result.ignored += 1
-        elif decision.action == "skip_inactive":
-            result.skipped_inactive += 1
-        elif decision.action == "wait_for_parent":
-            result.waiting_for_parent += 1
+                decision,
+                the_plan,
+                result,
+                batch,
+                import_contact_type,
+                save_record,
+            )
     return result
+
+
+def _carry_out(
+    tenant_id: str,
+    provider: str,
+    decision: Decision,
+    the_plan: Plan,
+    result: ImportResult,
+    batch: Any,
+    import_contact_type: str,
+    save_record: SaveRecord,
+) -> None:
+    item = decision.item
+    if decision.action == "link" and decision.hub_id:
+        batch.save(_link_row(tenant_id, provider, the_plan.hub[decision.hub_id], item))
+        result.linked += 1
+    elif decision.action == "create" and decision.hub_id:
+        content = _new_content(item, import_contact_type, decision.parent_hub_id)
+        try:
+            record = save_record(tenant_id, KIND, decision.hub_id, content, origin=provider)
+        except InvalidInput as exc:
+            result.failed.append(
+                {"provider_id": item.provider_id, "name": item.name, "error": exc.detail}
+            )
+            return
+        batch.save(_link_row(tenant_id, provider, record, item))
+        result.created += 1
+        result.created_records.append(record)
+    elif decision.action == "review":
+        row = the_plan.duplicates.get(item.provider_id)
+        _save_duplicate(tenant_id, provider, item, decision.candidates, row)
+        result.review += 1
+    elif decision.action == "already_linked":
+        result.already_linked += 1
+    elif decision.action == "ignored":
+        result.ignored += 1
+    elif decision.action == "skip_inactive":
+        result.skipped_inactive += 1
+    elif decision.action == "wait_for_parent":
+        result.waiting_for_parent += 1
 
 
 # ---------------------------------------------------------------------------- review

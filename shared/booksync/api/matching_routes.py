@@ -69,7 +69,8 @@ def make_router(
             for record in result.created_records:
                 fanout(record, provider)
         answer = result.as_dict()
-        logger.info("contacts imported", extra={k: v for k, v in answer.items() if k != "failed"})
+        counts = {f"import_{k}": v for k, v in answer.items() if k not in ("provider", "failed")}
+        logger.info("contacts imported", extra={"provider": provider, **counts})
         return answer
 
     @router.get("/v1/connections/<provider>/match-preview")

@@ -1,0 +1,406 @@
+"""Contact import through the practice API: link the exact, review the doubtful, create the
+rest; the match preview writes nothing; duplicates are resolved; links are listed and
+removed. The provider side is a fake source of 300 customers (the QBO/Xero clients plug
+into the same `sources` seam)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from booksync.api.app import handle, make_app
+from booksync.api.matching_routes import make_router
+from booksync.importer import ProviderContact
+from booksync.links import find_by_provider_id
+from booksync.models import Link, Record
+from booksync.records import save_record
+from booksync.tenants import create_api_key, create_tenant
+from tests.conftest import _stack_env, lambda_context, load_event
+
+EXACT, PARTIAL, NEW, CHILDREN = 20, 10, 270, 30
+
+
+def call(app, method, path, key, body=None, query=""):
+    event = load_event("api/health.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["rawQueryString"] = query
+    if query:
+        event["queryStringParameters"] = dict(kv.split("=", 1) for kv in query.split("&"))
+    event["headers"]["authorization"] = f"Bearer {key}"
+    if body is not None:
+        event["body"] = json.dumps(body)
+    answer = handle(app, event, lambda_context("api"))
+    return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+
+def contact(name: str, email: str | None, **more) -> dict:
+    return {"name": name, "emails": [{"address": email}] if email else [], **more}
+
+
+def provider_books(exact=EXACT, partial=PARTIAL, new=NEW, children=CHILDREN):
+    """QBO customers: `exact` equal to hub contacts, `partial` close to one, `new` new of
+    which `children` are sub-customers (listed before their parents, as a paged query
+    may return them). By default the 300 of the issue: 20 / 10 / 270 (30 jobs)."""
+    items = [
+        ProviderContact.from_dump(f"{i}", contact(f"Exact Client {i}", f"exact{i}@x.example"))
+        for i in range(exact)
+    ]
+    items += [
+        ProviderContact.from_dump(
+            f"{100 + i}", contact(f"Partial Client {i} Ltd", f"partial{i}@qbo.example")
+        )
+        for i in range(partial)
+    ]
+    parents = [
+        ProviderContact.from_dump(f"{200 + i}", contact(f"New Client {i}", f"new{i}@x.example"))
+        for i in range(new - children)
+    ]
+    jobs = [
+        ProviderContact.from_dump(
+            f"{900 + i}",
+            contact(f"Job {i}", None),
+            parent_provider_id=f"{200 + i}",
+            provider_version="0",
+        )
+        for i in range(children)
+    ]
+    return items + jobs + parents
+
+
+def make_firm(books, exact=EXACT, partial=PARTIAL):
+    """A tenant with `exact` and `partial` counterparts of the books in the hub, plus 3
+    contacts the provider lacks (2 clients, 1 supplier), and the practice API wired to a
+    fake source of `books`."""
+    tenant = create_tenant("Harbour Accountants")
+    key = create_api_key(tenant.tenant_id).key
+    hub_ids = {}
+
+    def add(label, data):
+        record = save_record(tenant.tenant_id, "contact", None, data, origin="practice")
+        hub_ids[label] = record.record_id
+
+    for i in range(exact):
+        add(f"exact{i}", contact(f"EXACT  client {i}", f"Exact{i}@x.example"))
+    for i in range(partial):
+        add(f"partial{i}", contact(f"Partial Client {i}", f"partial{i}@hub.example"))
+    for name, kind in (
+        ("Only Hub A", "Client"),
+        ("Only Hub B", "Client"),
+        ("Paper Co", "Supplier"),
+    ):
+        add(name, contact(name, None, contact_type=kind))
+
+    asked = []
+
+    def sources(tenant_id: str, provider: str) -> list[ProviderContact]:
+        asked.append((tenant_id, provider))
+        return books
+
+    app = make_app()
+    app.include_router(make_router(sources))
+
+    class Firm:
+        tenant_id = tenant.tenant_id
+        api_key = key
+        hub = hub_ids
+        calls = asked
+
+        def api(self, method, path, body=None, query="", api_key=None):
+            return call(app, method, path, api_key or key, body, query)
+
+    return Firm()
+
+
+@pytest.fixture
+def firm(stack_env):
+    """The 300 customers of the issue, nothing imported yet."""
+    return make_firm(provider_books())
+
+
+@pytest.fixture
+def small_firm(stack_env):
+    """3 exact, 10 close, 12 new (2 jobs), imported: for tests that change the outcome."""
+    firm = make_firm(provider_books(exact=3, partial=10, new=12, children=2), exact=3)
+    status, counts = firm.api("POST", "/v1/connections/qbo/import")
+    assert (status, counts["linked"], counts["review"], counts["created"]) == (200, 3, 10, 12)
+    return firm
+
+
+@pytest.fixture(scope="class")
+def imported(request):
+    """One import of the 300 customers, shared by the tests that only read its outcome."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for _env in _stack_env(monkeypatch, {}):
+            firm = make_firm(provider_books())
+            firm.first = firm.api("POST", "/v1/connections/qbo/import")
+            yield firm
+
+
+def records_of(tenant_id: str, kind: str = "contact") -> dict[str, tuple[int, dict]]:
+    return {
+        r.record_id: (int(r.version), r.data)
+        for r in Record.query(tenant_id, Record.record_key.startswith(f"{kind}#"))
+    }
+
+
+def links_of(tenant_id: str) -> dict[str, str]:
+    return {link.provider_id: link.hub_key for link in Link.query(f"{tenant_id}#qbo")}
+
+
+def snapshot(tenant_id):
+    return records_of(tenant_id), links_of(tenant_id), records_of(tenant_id, "duplicate")
+
+
+def open_duplicates(firm):
+    _, page = firm.api("GET", "/v1/duplicates", query="provider=qbo&status=open")
+    return {d["provider_contact"]["id"]: d for d in page["items"]}
+
+
+def all_links(firm, query):
+    seen, cursor, pages = [], None, 0
+    while True:
+        status, page = firm.api(
+            "GET", "/v1/links", query=query + (f"&cursor={cursor}" if cursor else "")
+        )
+        assert status == 200, page
+        seen += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            return seen, pages
+
+
+# ------------------------------------------------------------------- one import of 300
+
+
+class TestImportOf300Customers:
+    """Given 300 QBO customers (20 equal to hub contacts, 10 close, 270 new with 30 jobs),
+    when the firm imports them once:"""
+
+    def test_20_are_linked_10_sent_to_review_and_270_created(self, imported):
+        status, counts = imported.first
+
+        assert status == 200, counts
+        assert (counts["linked"], counts["review"], counts["created"]) == (20, 10, 270)
+        assert counts["failed"] == []
+        assert len(records_of(imported.tenant_id)) == 33 + 270
+        assert len(links_of(imported.tenant_id)) == 290
+        assert imported.calls == [(imported.tenant_id, "qbo")]
+
+    def test_exact_matches_link_to_the_existing_hub_contact_at_its_version(self, imported):
+        link = find_by_provider_id(imported.tenant_id, "qbo", "contact", "7")
+
+        assert link.hub_key == f"contact#{imported.hub['exact7']}"
+        assert link.synced_version == 1
+
+    def test_new_customers_come_in_with_the_import_contact_type_and_origin_qbo(self, imported):
+        link = find_by_provider_id(imported.tenant_id, "qbo", "contact", "250")
+        record = Record.get(imported.tenant_id, link.hub_key)
+
+        assert record.origin == "qbo"
+        assert record.data["name"] == "New Client 50"
+        assert record.data["contact_type"] == "Client"
+        assert link.synced_version == record.version
+
+    def test_sub_customers_come_in_under_their_parent(self, imported):
+        # customer 900 is a job of customer 200, listed before it
+        job_link = find_by_provider_id(imported.tenant_id, "qbo", "contact", "900")
+        job = Record.get(imported.tenant_id, job_link.hub_key)
+        parent = find_by_provider_id(imported.tenant_id, "qbo", "contact", "200")
+
+        assert f"contact#{job.data['parent_id']}" == parent.hub_key
+
+    def test_each_possible_duplicate_lists_its_candidates_and_why(self, imported):
+        duplicates = open_duplicates(imported)
+
+        assert len(duplicates) == 10
+        [candidate] = duplicates["104"]["candidates"]
+        assert candidate["hub_id"] == imported.hub["partial4"]
+        assert candidate["reasons"] == ["names differ only in a legal suffix (Inc, Ltd, ...)"]
+
+    def test_links_are_listed_page_by_page_with_the_hub_names(self, imported):
+        seen, pages = all_links(imported, "kind=contact&limit=120")
+
+        assert pages == 3
+        assert len({(i["provider"], i["hub_id"]) for i in seen}) == 290
+        names = {i["provider_id"]: i["name"] for i in seen}
+        assert names["7"] == "EXACT  client 7"
+
+    def test_the_preview_then_shows_everything_linked_or_in_review(self, imported):
+        _, preview = imported.api("GET", "/v1/connections/qbo/match-preview")
+
+        counts = preview["provider_side"]["counts"]
+        assert (counts["already_linked"], counts["review"], counts["create"]) == (290, 10, 0)
+
+    def test_running_the_import_again_changes_nothing(self, imported):
+        before = snapshot(imported.tenant_id)
+
+        status, counts = imported.api("POST", "/v1/connections/qbo/import")
+
+        assert status == 200
+        assert (counts["linked"], counts["created"], counts["already_linked"]) == (0, 0, 290)
+        assert counts["review"] == 10
+        assert snapshot(imported.tenant_id) == before
+
+
+# ---------------------------------------------------------------------------- preview
+
+
+def test_match_preview_shows_both_sides_and_writes_nothing(firm):
+    # Given the hub before any import
+    before = snapshot(firm.tenant_id)
+
+    # When the firm previews the match with its 300 QBO customers
+    status, preview = firm.api("GET", "/v1/connections/qbo/match-preview")
+
+    # Then it sees what would be linked, created and reviewed, and what the hub would send
+    assert status == 200
+    counts = preview["provider_side"]["counts"]
+    assert (counts["link"], counts["review"], counts["create"]) == (20, 10, 270)
+    hub = {h["name"]: h for h in preview["hub_side"]["items"]}
+    assert hub["Only Hub A"]["why"] == "would be sent"
+    assert hub["Paper Co"]["why"] == "not sent (contact type not chosen)"
+    assert preview["hub_side"]["counts"] == {"link": 20, "review": 10, "send": 2, "not_sent": 1}
+    review = next(i for i in preview["provider_side"]["items"] if i["provider_id"] == "103")
+    assert review["candidates"][0]["hub_id"] == firm.hub["partial3"]
+    # and nothing was written
+    assert snapshot(firm.tenant_id) == before
+
+
+def test_import_from_a_provider_without_contact_import_is_404(firm):
+    status, problem = firm.api("POST", "/v1/connections/qbt/import")
+
+    assert status == 404
+    assert "qbo and xero" in problem["detail"]
+
+
+# ------------------------------------------------------------------------- duplicates
+
+
+def test_linking_a_duplicate_to_its_candidate_links_it_and_closes_it(small_firm):
+    # Given an open possible duplicate
+    duplicate = open_duplicates(small_firm)["101"]
+
+    # When the firm links it to its candidate
+    status, resolved = small_firm.api(
+        "POST",
+        f"/v1/duplicates/{duplicate['id']}/resolve",
+        {"action": "link", "hub_id": small_firm.hub["partial1"]},
+    )
+
+    # Then the pair is linked and the duplicate is resolved, no longer open
+    assert status == 200, resolved
+    assert resolved["status"] == "resolved"
+    link = find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "101")
+    assert link.hub_key == f"contact#{small_firm.hub['partial1']}"
+    assert "101" not in open_duplicates(small_firm)
+
+
+def test_importing_a_duplicate_as_new_creates_a_hub_contact_and_links_it(small_firm):
+    contacts_before = len(records_of(small_firm.tenant_id))
+
+    status, resolved = small_firm.api(
+        "POST", "/v1/duplicates/qbo:102/resolve", {"action": "import_as_new"}
+    )
+
+    assert status == 200, resolved
+    link = find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "102")
+    record = Record.get(small_firm.tenant_id, link.hub_key)
+    assert record.data["name"] == "Partial Client 2 Ltd"
+    assert len(records_of(small_firm.tenant_id)) == contacts_before + 1
+
+
+def test_resolved_duplicates_stay_resolved_when_the_import_runs_again(small_firm):
+    # Given one duplicate linked, one imported as new and one ignored
+    small_firm.api(
+        "POST",
+        "/v1/duplicates/qbo:101/resolve",
+        {"action": "link", "hub_id": small_firm.hub["partial1"]},
+    )
+    small_firm.api("POST", "/v1/duplicates/qbo:102/resolve", {"action": "import_as_new"})
+    small_firm.api("POST", "/v1/duplicates/qbo:103/resolve", {"action": "ignore"})
+
+    # When the import runs again
+    _, counts = small_firm.api("POST", "/v1/connections/qbo/import")
+
+    # Then the ignored one is not offered again and the others stay linked
+    assert (counts["ignored"], counts["review"], counts["already_linked"]) == (1, 7, 17)
+    _, ignored = small_firm.api("GET", "/v1/duplicates", query="status=ignored")
+    assert [d["id"] for d in ignored["items"]] == ["qbo:103"]
+    assert find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "103") is None
+
+
+def test_linking_a_duplicate_to_a_contact_that_is_not_a_candidate_names_the_field(small_firm):
+    status, problem = small_firm.api(
+        "POST",
+        "/v1/duplicates/qbo:101/resolve",
+        {"action": "link", "hub_id": small_firm.hub["exact1"]},
+    )
+
+    assert status == 400
+    assert problem["field"] == "hub_id"
+
+
+def test_linking_without_a_hub_id_names_the_field(small_firm):
+    status, problem = small_firm.api("POST", "/v1/duplicates/qbo:101/resolve", {"action": "link"})
+
+    assert status == 400
+    assert problem["field"] == "hub_id"
+
+
+def test_an_unknown_action_names_the_field(small_firm):
+    status, problem = small_firm.api("POST", "/v1/duplicates/qbo:101/resolve", {"action": "merge"})
+
+    assert status == 400
+    assert problem["field"] == "action"
+
+
+def test_a_resolved_duplicate_cannot_be_resolved_again(small_firm):
+    small_firm.api("POST", "/v1/duplicates/qbo:105/resolve", {"action": "import_as_new"})
+
+    status, problem = small_firm.api("POST", "/v1/duplicates/qbo:105/resolve", {"action": "ignore"})
+
+    assert status == 409
+    assert "already" in problem["detail"]
+
+
+def test_another_tenant_sees_none_of_the_duplicates(small_firm):
+    stranger = create_api_key(create_tenant("Other Firm").tenant_id).key
+
+    _, page = small_firm.api("GET", "/v1/duplicates", api_key=stranger)
+    status, _ = small_firm.api(
+        "POST", "/v1/duplicates/qbo:101/resolve", {"action": "ignore"}, api_key=stranger
+    )
+
+    assert page["items"] == []
+    assert status == 404
+    assert open_duplicates(small_firm)["101"]["status"] == "open"
+
+
+# ------------------------------------------------------------------------------ links
+
+
+def test_removing_a_link_unlinks_and_deletes_no_record(small_firm):
+    # Given exact customer 1 linked to its hub contact
+    hub_id = small_firm.hub["exact1"]
+    contacts_before = records_of(small_firm.tenant_id)
+
+    # When the firm removes the link
+    status, _ = small_firm.api("DELETE", f"/v1/links/qbo/contact/{hub_id}")
+
+    # Then the pair is unlinked and every record is still there, unchanged
+    assert status == 204
+    assert find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "1") is None
+    assert records_of(small_firm.tenant_id) == contacts_before
+    seen, _ = all_links(small_firm, "provider=qbo&limit=10")
+    assert hub_id not in {i["hub_id"] for i in seen}
+    assert len(seen) == 14
+
+
+def test_removing_a_link_that_does_not_exist_is_404(small_firm):
+    status, problem = small_firm.api("DELETE", "/v1/links/qbo/contact/nope")
+
+    assert status == 404
+    assert problem["title"] == "Not found"
