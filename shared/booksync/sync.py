@@ -203,7 +203,7 @@ def pull_changes(
             "changes": result.changes,
             "echoes": result.echoes,
             "applied": result.applied,
-            "created": result.created,
+            "records_created": result.created,
             "hub_won": result.hub_won,
         },
     )
@@ -222,6 +222,9 @@ def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullR
     try:
         record = Record.get(conn.tenant_id, Record.key(change.kind, hub_id))
     except Record.DoesNotExist:
+        return
+    if record.deleted:
+        logger.info("provider change to a record deleted in the hub; ignored")
         return
     current = _normalized(change.kind, record.data)
     incoming = dict(change.content) if change.content is not None else {**current, "active": False}
