@@ -51,6 +51,11 @@ def _objects(firm, provider, kind):
     return requests.get(url, timeout=30).json()["objects"]
 
 
+def _object_url(firm, provider, kind, object_id):
+    company = firm["companies"][provider]
+    return f"{firm['sims'][provider]}/_sim/companies/{company}/objects/{kind}/{object_id}"
+
+
 KINDS = {
     "qbo": ("Customer", "DisplayName"),
     "xero": ("Contacts", "Name"),
@@ -108,9 +113,9 @@ def test_an_edit_in_qbos_screens_reaches_the_hub_and_a_rename_in_qbt_does_not(st
         )
     )
     stack.drain(timeout=60)
-    qbo = f"{firm['sims']['qbo']}/_sim/companies/{firm['companies']['qbo']}/objects/Customer/{customer['Id']}"
+    qbo = _object_url(firm, "qbo", "Customer", customer["Id"])
     requests.patch(qbo, json={"DisplayName": "Hilltop Farm Ltd"}, timeout=30).raise_for_status()
-    qbt = f"{firm['sims']['qbt']}/_sim/companies/{firm['companies']['qbt']}/objects/jobcodes/{jobcode['id']}"
+    qbt = _object_url(firm, "qbt", "jobcodes", jobcode["id"])
     requests.patch(qbt, json={"name": "Renamed In QBT"}, timeout=30).raise_for_status()
     requests.post(
         f"{api}/_local/schedules/Hourly", timeout=60
