@@ -28,7 +28,7 @@ from booksync.errors import Conflict, InvalidInput, NotFound
 from booksync.hub import content_hash
 from booksync.matching import Candidate, MatchStats, Party, classify
 from booksync.models import Connection, Link, Record, utcnow
-from booksync.routing import effective_settings
+from booksync.routing import effective_settings, wants
 
 KIND = "contact"
 DUPLICATE_KIND = "duplicate"
@@ -451,7 +451,6 @@ def preview(
     matched = {d.hub_id for d in the_plan.decisions if d.action == "link"}
     in_review = {c.hub_id for d in the_plan.decisions for c in d.candidates}
     already = set(the_plan.linked.values())
-    sent_types = set(settings.get("contact_types") or [])
     enabled = bool(settings.get("sync_enabled", True))
     hub_items: list[dict[str, Any]] = []
     for hub_id, record in sorted(the_plan.hub.items()):
@@ -464,7 +463,7 @@ def preview(
             action = "link"
         elif hub_id in in_review:
             action = "review"
-        elif enabled and data.get("contact_type") in sent_types:
+        elif wants(provider, settings, KIND, data):
             action = "send"
             why = "would be sent"
         else:
@@ -628,6 +627,9 @@ def _carry_out(
         batch.save(_link_row(tenant_id, provider, the_plan.hub[decision.hub_id], item))
         result.linked += 1
     elif decision.action == "create" and decision.hub_id:
+        if item.parent_provider_id in {f["provider_id"] for f in result.failed}:
+            result.waiting_for_parent += 1  # its parent was refused just now
+            return
         content = _new_content(item, import_contact_type, decision.parent_hub_id)
         try:
             record = save_record(tenant_id, KIND, decision.hub_id, content, origin=provider)

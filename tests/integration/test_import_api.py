@@ -6,14 +6,17 @@ into the same `sources` seam)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from booksync import importer
+from booksync.adapters import Change
 from booksync.api.app import handle, make_app
 from booksync.api.matching_routes import make_router
 from booksync.importer import ProviderContact
 from booksync.links import find_by_provider_id
-from booksync.models import Link, Record
+from booksync.models import Connection, Link, Record
 from booksync.records import save_record
 from booksync.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, lambda_context, load_event
@@ -404,3 +407,106 @@ def test_removing_a_link_that_does_not_exist_is_404(small_firm):
 
     assert status == 404
     assert problem["title"] == "Not found"
+
+
+# ------------------------------------------------------------------- import, directly
+
+
+def test_a_crash_between_creating_and_linking_is_repaired_without_a_second_record(stack_env):
+    # Given an import that created a hub contact for customer 7 and died before its link
+    tenant_id = create_tenant("Firm").tenant_id
+    item = ProviderContact.from_dump("7", contact("Quay Cakes", None))
+    hub_id = importer.hub_id_for("qbo", "realm-1", "contact", "7")
+    save_record(tenant_id, "contact", hub_id, contact("Quay Cakes", None), origin="qbo")
+
+    # When the import runs again
+    result = importer.run_import(
+        tenant_id, "qbo", [item], "Client", save_record, company_id="realm-1"
+    )
+
+    # Then the existing record is linked and no second one is made
+    assert (result.linked, result.created, result.review) == (1, 0, 0)
+    assert list(records_of(tenant_id)) == [hub_id]
+    assert find_by_provider_id(tenant_id, "qbo", "contact", "7").hub_key == f"contact#{hub_id}"
+
+
+def test_inactive_customers_are_linked_when_exact_but_never_created(stack_env):
+    tenant_id = create_tenant("Firm").tenant_id
+    save_record(tenant_id, "contact", None, contact("Acme", "a@x.example"), origin="practice")
+    gone = [
+        ProviderContact.from_dump("1", contact("Acme", "a@x.example", active=False)),
+        ProviderContact.from_dump("2", contact("Closed Shop", "c@x.example", active=False)),
+    ]
+
+    result = importer.run_import(tenant_id, "qbo", gone, "Client", save_record)
+
+    assert (result.linked, result.created, result.skipped_inactive) == (1, 0, 1)
+
+
+def test_a_job_of_a_customer_in_review_waits_for_its_parent(stack_env):
+    # Given customer 1 close to a hub contact, and its job 2
+    tenant_id = create_tenant("Firm").tenant_id
+    save_record(tenant_id, "contact", None, contact("Acme", "a@x.example"), origin="practice")
+    books = [
+        ProviderContact.from_dump("1", contact("Acme Ltd", "b@x.example")),
+        ProviderContact.from_dump("2", contact("2024 Accounts", None), parent_provider_id="1"),
+    ]
+
+    # When imported, the parent goes to review and the job is not created on its own
+    result = importer.run_import(tenant_id, "qbo", books, "Client", save_record)
+    assert (result.review, result.waiting_for_parent, result.created) == (1, 1, 0)
+
+    # When the parent is imported as new, the next import brings the job in under it
+    importer.resolve_duplicate(tenant_id, "qbo:1", "import_as_new", save_record=save_record)
+    again = importer.run_import(tenant_id, "qbo", books, "Client", save_record)
+
+    assert (again.created, again.already_linked) == (1, 1)
+    job = Record.get(tenant_id, find_by_provider_id(tenant_id, "qbo", "contact", "2").hub_key)
+    parent = find_by_provider_id(tenant_id, "qbo", "contact", "1")
+    assert f"contact#{job.data['parent_id']}" == parent.hub_key
+
+
+def test_the_import_uses_the_connections_contact_type_for_imports(stack_env):
+    # Given a Xero connection whose settings import contacts as Prospects
+    tenant_id = create_tenant("Firm").tenant_id
+    Connection(
+        tenant_id,
+        "xero",
+        connection_id="c1",
+        company_id="org-1",
+        settings={"import_contact_type": "Prospect"},
+    ).save()
+    app = make_app()
+    books = [ProviderContact.from_dump("guid-1", contact("Harbour Bakery", "h@x.example"))]
+    app.include_router(make_router(lambda _tenant, _provider: books))
+    key = create_api_key(tenant_id).key
+
+    # When the Xero contacts are imported
+    status, counts = call(app, "POST", "/v1/connections/xero/import", key)
+
+    # Then the new contact is a Prospect, with the id derived from the Xero organisation
+    assert (status, counts["created"]) == (200, 1)
+    hub_id = importer.hub_id_for("xero", "org-1", "contact", "guid-1")
+    assert records_of(tenant_id)[hub_id][1]["contact_type"] == "Prospect"
+
+
+def test_a_contact_met_by_a_pull_is_matched_like_an_import(stack_env):
+    # Given a hub contact and a QBO connection
+    tenant_id = create_tenant("Firm").tenant_id
+    saved = save_record(
+        tenant_id, "contact", None, contact("Acme", "a@x.example"), origin="practice"
+    )
+    conn = Connection(tenant_id, "qbo", connection_id="c1", company_id="realm-1")
+
+    # When a pull meets two customers it has no link for: one equal, one new
+    def met(provider_id, name, email):
+        return Change("contact", provider_id, "0", contact(name, email), datetime.now(UTC))
+
+    linked = importer.adopt(conn, met("1", "ACME", "a@x.example"), save_record=save_record)
+    created = importer.adopt(conn, met("2", "Quay Cakes", "q@x.example"), save_record=save_record)
+
+    # Then the equal one is linked to the existing record and only the new one is created
+    assert linked is None
+    assert find_by_provider_id(tenant_id, "qbo", "contact", "1").hub_key == saved.record_key
+    assert created is not None
+    assert created.data["name"] == "Quay Cakes"
