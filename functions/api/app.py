@@ -7,7 +7,7 @@ from booksync.boot import boot
 from booksync.observability import logger, metrics, tracer
 
 runtime = boot()
-app = make_app()
+app = make_app(lambda: runtime)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)

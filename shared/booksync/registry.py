@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from booksync.adapters import PullAdapter, PushAdapter
+from booksync import importer
+from booksync.adapters import Change, PullAdapter, PushAdapter
+from booksync.errors import InvalidInput
+from booksync.importer import ProviderContact
+from booksync.links import links_of
+from booksync.models import Connection
 from booksync.providers.qbo import adapters as qbo
 from booksync.providers.qbt import adapters as qbt
 from booksync.providers.xero import adapters as xero
@@ -52,6 +57,115 @@ def pull_adapter(provider: str, settings: Settings) -> PullAdapter | None:
     return None
 
 
-def adopt(rt: Any, conn: Any, change: Any) -> Any:
-    """A provider object with no link: import matching decides (link, review or create)."""
-    return None
+def import_source(rt: Any, conn: Connection) -> list[ProviderContact]:
+    """Every contact at the provider, as the importer reads them (QBO customers, Xero contacts)."""
+    from booksync.providers.qbo import mapping as qbo_mapping
+    from booksync.providers.xero import mapping as xero_mapping
+
+    session = rt.session(conn)
+    p = rt.settings.providers
+    if conn.provider == "qbo":
+        return [
+            ProviderContact.from_dump(
+                str(raw["Id"]),
+                qbo_mapping.contact_from_customer(raw),
+                parent_provider_id=(raw.get("ParentRef") or {}).get("value"),
+                provider_version=str(raw.get("SyncToken", "")),
+            )
+            for raw in qbo.list_customers(session, p.qbo_api_base)
+        ]
+    if conn.provider == "xero":
+        return [
+            ProviderContact.from_dump(
+                str(raw["ContactID"]),
+                xero_mapping.contact_from_xero(raw),
+                provider_version=str(raw.get("UpdatedDateUTC", "")),
+            )
+            for raw in xero.list_contacts(session, p.xero_api_base)
+        ]
+    raise InvalidInput(
+        f"import reads contacts from qbo and xero, not {conn.provider}", field="provider"
+    )
+
+
+def adopt_new(rt: Any, conn: Connection, changes: list[Change]) -> int:
+    """Provider objects with no link, met in a pull: contacts go through import matching
+    (link, review or create), users are matched by email or created. Returns how many hub
+    records were created."""
+    from booksync import records
+
+    created = 0
+    contacts = [
+        ProviderContact.from_dump(
+            c.provider_id,
+            c.content,
+            parent_provider_id=c.parent_provider_id,
+            provider_version=c.provider_version,
+        )
+        for c in changes
+        if c.kind == "contact" and c.content is not None
+    ]
+    if contacts:
+        _, settings = importer.connection_settings(conn.tenant_id, conn.provider)
+        result = importer.run_import(
+            conn.tenant_id,
+            conn.provider,
+            contacts,
+            str(settings.get("import_contact_type") or "Client"),
+            records.save_record,
+            company_id=conn.company_id or "",
+        )
+        for record in result.created_records:
+            records.fanout(rt.enqueuer, record, exclude_provider=conn.provider)
+        created += len(result.created_records)
+    users = [c for c in changes if c.kind == "user" and c.content is not None]
+    if users:
+        created += _adopt_users(rt, conn, users)
+    return created
+
+
+def _adopt_users(rt: Any, conn: Connection, changes: list[Change]) -> int:
+    """Staff from the provider: linked to the hub user with the same email, else created."""
+    from booksync import records
+    from booksync.hub import content_hash
+    from booksync.links import save_link
+    from booksync.models import Record
+
+    by_email = {
+        str(r.data.get("email", "")).lower(): r
+        for r in Record.query(conn.tenant_id, Record.record_key.startswith("user#"))
+        if not r.deleted
+    }
+    linked = {
+        link.hub_key.split("#", 1)[1] for link in links_of(conn.tenant_id, conn.provider, "user")
+    }
+    created = 0
+    for change in changes:
+        assert change.content is not None
+        email = str(change.content.get("email", "")).lower()
+        record = by_email.get(email)
+        if record is not None and record.record_id in linked:
+            continue  # that hub user is already linked to another provider user: leave it
+        if record is None:
+            record = records.save_record(
+                conn.tenant_id,
+                "user",
+                None,
+                change.content,
+                origin=conn.provider,
+                changed_at=change.changed_at,
+            )
+            records.fanout(rt.enqueuer, record, exclude_provider=conn.provider)
+            created += 1
+        save_link(
+            conn.tenant_id,
+            conn.provider,
+            "user",
+            record.record_id,
+            change.provider_id,
+            provider_version=change.provider_version,
+            content_hash=content_hash(change.content),
+            synced_version=int(record.version),
+        )
+        linked.add(record.record_id)
+    return created

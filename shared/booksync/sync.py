@@ -166,7 +166,7 @@ class PullResult:
 
 
 SaveRecord = Callable[..., Record]
-OnNewObject = Callable[[Connection, Change], Record | None]
+AdoptNew = Callable[[Connection, list[Change]], int]
 Fanout = Callable[[Record, str | None], Any]
 
 
@@ -176,7 +176,7 @@ class PullDeps:
 
     save_record: SaveRecord  # records.save_record
     fanout: Fanout  # (record, exclude_provider) -> enqueue pushes
-    on_new_object: OnNewObject  # import matching for an object with no link
+    adopt_new: AdoptNew  # import matching for objects with no link, all at once
 
 
 def pull_changes(
@@ -190,8 +190,12 @@ def pull_changes(
         cursor_row = Cursor(conn.connection_id, family, runs=0)
     changes, new_cursor = adapter.changes(session, cursor_row.position)
     result = PullResult(changes=len(changes), cursor=new_cursor)
+    unlinked: list[Change] = []
     for change in changes:
-        apply_change(conn, change, deps, result)
+        if not apply_change(conn, change, deps, result):
+            unlinked.append(change)
+    if unlinked:
+        result.created += deps.adopt_new(conn, unlinked)
     cursor_row.position = new_cursor
     cursor_row.runs = (cursor_row.runs or 0) + 1
     cursor_row.last_run_at = utcnow()
@@ -210,22 +214,19 @@ def pull_changes(
     return result
 
 
-def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullResult) -> None:
+def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullResult) -> bool:
+    """Apply a change to its linked record; False if the object has no link yet."""
     link = find_by_provider_id(conn.tenant_id, conn.provider, change.kind, change.provider_id)
     if link is None:
-        if change.content is not None:
-            record = deps.on_new_object(conn, change)
-            if record is not None:
-                result.created += 1
-        return
+        return change.content is None  # a deletion of something never linked: done
     hub_id = link.hub_key.split("#", 1)[1]
     try:
         record = Record.get(conn.tenant_id, Record.key(change.kind, hub_id))
     except Record.DoesNotExist:
-        return
+        return True
     if record.deleted:
         logger.info("provider change to a record deleted in the hub; ignored")
-        return
+        return True
     current = _normalized(change.kind, record.data)
     incoming = dict(change.content) if change.content is not None else {**current, "active": False}
     managed = PROVIDER_FIELDS.get(change.kind, ())
@@ -240,13 +241,13 @@ def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullR
         result.echoes += 1
         if change.provider_version and change.provider_version != link.provider_version:
             link.update(actions=[type(link).provider_version.set(change.provider_version)])
-        return
+        return True
     hub_changed_since_sync = record.version > link.synced_version
     if hub_changed_since_sync and _aware(record.updated_at) > _aware(change.changed_at):
         result.hub_won += 1
         _keep_in_history(record, conn.provider, change, incoming)
         deps.fanout(record, None)  # the hub's later edit goes out again, to every provider
-        return
+        return True
     saved = deps.save_record(
         conn.tenant_id,
         change.kind,
@@ -268,6 +269,7 @@ def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullR
     )
     result.applied += 1
     deps.fanout(saved, conn.provider)
+    return True
 
 
 def _normalized(kind: str, data: dict[str, Any]) -> dict[str, Any]:

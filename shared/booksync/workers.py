@@ -72,7 +72,7 @@ def pull_step(rt: Runtime, provider: str) -> Step:
                 fanout=lambda record, exclude: records.fanout(
                     rt.enqueuer, record, exclude_provider=exclude
                 ),
-                on_new_object=lambda conn, change: registry.adopt(rt, conn, change),
+                adopt_new=lambda conn, changes: registry.adopt_new(rt, conn, changes),
             )
             session = rt.session(ctx.connection)
             pull_changes(session, adapter, message, deps)

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from booksync import __version__, connections
+from booksync import __version__, connections, records, registry
 from booksync.api.auth import tenant_of, unauthorized
+from booksync.api.connection_routes import make_connection_router
 from booksync.api.errors_routes import make_errors_router
+from booksync.api.matching_routes import make_router as make_matching_router
 from booksync.api.problems import from_problem, from_validation, problem_response
 from booksync.api.records_routes import default_enqueuer_factory, make_router
 from booksync.api.settings_schemas import SETTINGS_SCHEMAS
-from booksync.errors import Problem, Unauthorized
+from booksync.errors import Conflict, Problem, Unauthorized
 from booksync.observability import logger
 
 PUBLIC_PATHS = {"/v1/health", "/v1/openapi.json"}
 
 
-def make_app() -> APIGatewayHttpResolver:
+def _boot_once() -> Callable[[], Any]:
+    made: list[Any] = []
+
+    def runtime() -> Any:
+        if not made:
+            from booksync.boot import boot
+
+            made.append(boot())
+        return made[0]
+
+    return runtime
+
+
+def make_app(runtime: Callable[[], Any] | None = None) -> APIGatewayHttpResolver:
+    """The practice API; `runtime` gives provider sessions to routes that call providers."""
     app = APIGatewayHttpResolver(enable_validation=True)
 
     @app.exception_handler(Problem)
@@ -54,6 +71,26 @@ def make_app() -> APIGatewayHttpResolver:
     enqueuer = default_enqueuer_factory()
     app.include_router(make_router(enqueuer))
     app.include_router(make_errors_router(enqueuer))
+    rt = runtime or _boot_once()
+    app.include_router(make_connection_router(rt))
+
+    def sources(tenant_id: str, provider: str) -> list[Any]:
+        conn = connections.get_connection(tenant_id, provider)
+        if conn.status != "active":
+            raise Conflict(
+                f"{connections.PROVIDER_NAMES[provider]} is {conn.status}; connect it first"
+            )
+        return registry.import_source(rt(), conn)
+
+    app.include_router(
+        make_matching_router(
+            sources,
+            save_record=records.save_record,
+            fanout=lambda record, exclude: records.fanout(
+                enqueuer(), record, exclude_provider=exclude
+            ),
+        )
+    )
 
     @app.get("/v1/connections")
     def list_connections() -> dict[str, Any]:

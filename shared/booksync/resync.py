@@ -1,0 +1,86 @@
+""" "Save and sync": send every hub record a connection wants, and QBT's one-time setup.
+
+For QBT this first makes sure the two timesheet custom fields (task type and role)
+exist with the hub's lists as their items; with fewer than two of QBT's six custom
+fields free it stops with the sync error "Too many custom fields in QBT".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from booksync.adapters import ProviderSession
+from booksync.errors import Conflict, SyncFailure
+from booksync.messages import PushRecord
+from booksync.models import Connection, Cursor, Record
+from booksync.queues import Enqueuer
+from booksync.routing import wants
+from booksync.sync_errors import upsert_error
+
+KINDS_IN_ORDER = ("contact", "work_item", "user")  # parents before children
+
+
+@dataclass
+class Resync:
+    enqueued: dict[str, int] = field(default_factory=dict)
+    custom_fields: dict[str, Any] | None = None
+
+
+def hub_records(tenant_id: str, kind: str) -> list[Record]:
+    return [
+        r
+        for r in Record.query(tenant_id, Record.record_key.startswith(f"{kind}#"))
+        if not r.deleted
+    ]
+
+
+def setup_qbt(session: ProviderSession, api_base: str) -> dict[str, Any]:
+    """The two custom fields time entries need, their items kept in step with the hub."""
+    from booksync.providers.qbt.adapters import ensure_custom_fields
+
+    conn = session.connection
+    users = hub_records(conn.tenant_id, "user")
+    task_types = sorted({t for u in users for t in u.data.get("task_types", [])})
+    roles = sorted({r for u in users for r in u.data.get("roles", [])})
+    try:
+        ids = ensure_custom_fields(session, task_types, roles, api_base=api_base)
+    except SyncFailure as failure:
+        upsert_error(
+            tenant_id=conn.tenant_id,
+            provider="qbt",
+            connection_id=conn.connection_id,
+            kind="connection",
+            record_id=conn.connection_id,
+            failure=failure,
+        )
+        raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
+    Cursor(conn.connection_id, "qbt_custom_fields", position=json.dumps(ids)).save()
+    return ids
+
+
+def resync(conn: Connection, enqueuer: Enqueuer) -> Resync:
+    """Queue every hub record this connection's settings want (links make it idempotent)."""
+    result = Resync()
+    settings = conn.settings or {}
+    for kind in KINDS_IN_ORDER:
+        count = 0
+        for record in hub_records(conn.tenant_id, kind):
+            if not wants(conn.provider, settings, kind, record.data):
+                continue
+            enqueuer.send(
+                PushRecord.model_validate(
+                    {
+                        "tenant_id": conn.tenant_id,
+                        "connection_id": conn.connection_id,
+                        "provider": conn.provider,
+                        "kind": kind,
+                        "record_id": record.record_id,
+                        "version": int(record.version),
+                    }
+                )
+            )
+            count += 1
+        result.enqueued[kind] = count
+    return result
