@@ -175,6 +175,10 @@ class Worker:
             step(ctx, message)
         except SyncFailure as failure:
             self._on_failure(record, ctx, message, failure)
+        except Exception:
+            # said once here with its ids; the message is retried, then dead-lettered
+            logger.exception("message failed unexpectedly; it will be retried")
+            raise
         finally:
             ctx.connection = None
             logger.remove_keys(list(ids))

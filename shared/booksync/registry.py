@@ -10,6 +10,7 @@ from booksync.errors import InvalidInput
 from booksync.importer import ProviderContact
 from booksync.links import links_of
 from booksync.models import Connection
+from booksync.observability import logger
 from booksync.providers.qbo import adapters as qbo
 from booksync.providers.qbt import adapters as qbt
 from booksync.providers.xero import adapters as xero
@@ -143,18 +144,31 @@ def _adopt_users(rt: Any, conn: Connection, changes: list[Change]) -> int:
     for change in changes:
         assert change.content is not None
         email = str(change.content.get("email", "")).lower()
+        if not email:
+            logger.warning(
+                "provider user without an email is not matched to staff",
+                extra={"provider_id": change.provider_id},
+            )
+            continue
         record = by_email.get(email)
         if record is not None and record.record_id in linked:
             continue  # that hub user is already linked to another provider user: leave it
         if record is None:
-            record = records.save_record(
-                conn.tenant_id,
-                "user",
-                None,
-                change.content,
-                origin=conn.provider,
-                changed_at=change.changed_at,
-            )
+            try:
+                record = records.save_record(
+                    conn.tenant_id,
+                    "user",
+                    None,
+                    change.content,
+                    origin=conn.provider,
+                    changed_at=change.changed_at,
+                )
+            except InvalidInput as exc:
+                logger.warning(
+                    "provider user not taken into the hub",
+                    extra={"provider_id": change.provider_id, "reason": exc.detail},
+                )
+                continue
             records.fanout(rt.enqueuer, record, exclude_provider=conn.provider)
             created += 1
         save_link(

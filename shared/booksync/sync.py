@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from booksync.adapters import Change, ProviderSession, PullAdapter, PushAdapter, Pushed, PushItem
-from booksync.errors import SyncFailure
+from booksync.errors import InvalidInput, SyncFailure
 from booksync.hub import KIND_MODELS, content_hash
 from booksync.links import find_by_provider_id, get_link, save_link
 from booksync.messages import Pull, PushRecord
@@ -162,6 +162,7 @@ class PullResult:
     applied: int = 0
     created: int = 0
     hub_won: int = 0
+    rejected: int = 0
     cursor: str | None = None
 
 
@@ -192,8 +193,21 @@ def pull_changes(
     result = PullResult(changes=len(changes), cursor=new_cursor)
     unlinked: list[Change] = []
     for change in changes:
-        if not apply_change(conn, change, deps, result):
-            unlinked.append(change)
+        try:
+            if not apply_change(conn, change, deps, result):
+                unlinked.append(change)
+        except InvalidInput as exc:
+            # content the hub cannot hold (e.g. an employee without an email): say which
+            # object and why, and go on with the rest of the page
+            result.rejected += 1
+            logger.warning(
+                "provider object not taken into the hub",
+                extra={
+                    "provider_id": change.provider_id,
+                    "kind": change.kind,
+                    "reason": exc.detail,
+                },
+            )
     if unlinked:
         result.created += deps.adopt_new(conn, unlinked)
     cursor_row.position = new_cursor
