@@ -72,6 +72,10 @@ class PushItem:
     content: Any  # the hub model (hub.Contact, hub.User, ...)
     link: Link | None
     idempotency_key: str  # from (connection, hub id, hub version, operation); <= 36 chars
+    # a create of this record was sent before and its answer never recorded (lost reply,
+    # crash before the link): an object at the provider that holds exactly this content
+    # is then our own, to be linked rather than reported as a clash
+    attempted_before: bool = False
 
 
 @dataclass(frozen=True)

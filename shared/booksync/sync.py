@@ -16,8 +16,9 @@ import matching; save the cursor after the page.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from booksync.errors import InvalidInput, SyncFailure
 from booksync.hub import KIND_MODELS, content_hash
 from booksync.links import find_by_provider_id, get_link, save_link
 from booksync.messages import Pull, PushRecord
-from booksync.models import Connection, Cursor, Record, utcnow
+from booksync.models import Connection, Cursor, Lease, Record, utcnow
 from booksync.observability import logger
 
 # provider-managed fields of a contact: what a pull may change in the hub
@@ -124,6 +125,7 @@ def push_batch(
         )
         item_messages.append(message_ids)
 
+    items = _mark_create_attempts(conn, items)
     for start in range(0, len(items), adapter.max_batch):
         chunk = items[start : start + adapter.max_batch]
         chunk_messages = item_messages[start : start + adapter.max_batch]
@@ -150,6 +152,34 @@ def push_batch(
                 for mid in message_ids:
                     outcome.results[mid] = result
     return outcome
+
+
+INTENT_TTL_SECONDS = 7 * 24 * 3600
+
+
+def _intent_key(conn: Connection, item: PushItem) -> str:
+    return f"intent#{conn.connection_id}#{item.record.kind}#{item.record.record_id}"
+
+
+def _mark_create_attempts(conn: Connection, items: list[PushItem]) -> list[PushItem]:
+    """Record that a create is about to be sent, and flag the creates sent before whose
+    outcome never reached a link (the provider may hold them already)."""
+    creates = [item for item in items if item.link is None]
+    if not creates:
+        return items
+    keys = [_intent_key(conn, item) for item in creates]
+    seen = {row.pk for row in Lease.batch_get(keys)}
+    expires = int(time.time()) + INTENT_TTL_SECONDS
+    with Lease.batch_write() as batch:
+        for key in keys:
+            if key not in seen:
+                batch.save(Lease(key, expires_at=expires))
+    return [
+        replace(item, attempted_before=True)
+        if item.link is None and _intent_key(conn, item) in seen
+        else item
+        for item in items
+    ]
 
 
 # ---------------------------------------------------------------------------------- pull

@@ -13,7 +13,6 @@ import pytest
 from booksync import importer
 from booksync.adapters import Change
 from booksync.api.app import handle, make_app
-from booksync.api.matching_routes import make_router
 from booksync.importer import ProviderContact
 from booksync.links import find_by_provider_id
 from booksync.models import Connection, Link, Record
@@ -101,8 +100,7 @@ def make_firm(books, exact=EXACT, partial=PARTIAL):
         asked.append((tenant_id, provider))
         return books
 
-    app = make_app()
-    app.include_router(make_router(sources))
+    app = make_app(sources=sources)
 
     class Firm:
         tenant_id = tenant.tenant_id
@@ -476,9 +474,8 @@ def test_the_import_uses_the_connections_contact_type_for_imports(stack_env):
         company_id="org-1",
         settings={"import_contact_type": "Prospect"},
     ).save()
-    app = make_app()
     books = [ProviderContact.from_dump("guid-1", contact("Harbour Bakery", "h@x.example"))]
-    app.include_router(make_router(lambda _tenant, _provider: books))
+    app = make_app(sources=lambda _tenant, _provider: books)
     key = create_api_key(tenant_id).key
 
     # When the Xero contacts are imported

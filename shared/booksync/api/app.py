@@ -35,8 +35,12 @@ def _boot_once() -> Callable[[], Any]:
     return runtime
 
 
-def make_app(runtime: Callable[[], Any] | None = None) -> APIGatewayHttpResolver:
-    """The practice API; `runtime` gives provider sessions to routes that call providers."""
+def make_app(
+    runtime: Callable[[], Any] | None = None,
+    sources: Callable[[str, str], list[Any]] | None = None,
+) -> APIGatewayHttpResolver:
+    """The practice API; `runtime` gives provider sessions to routes that call providers;
+    `sources` (tests) replaces where imports read the provider's contacts."""
     app = APIGatewayHttpResolver(enable_validation=True)
 
     @app.exception_handler(Problem)
@@ -74,7 +78,7 @@ def make_app(runtime: Callable[[], Any] | None = None) -> APIGatewayHttpResolver
     rt = runtime or _boot_once()
     app.include_router(make_connection_router(rt))
 
-    def sources(tenant_id: str, provider: str) -> list[Any]:
+    def provider_contacts(tenant_id: str, provider: str) -> list[Any]:
         conn = connections.get_connection(tenant_id, provider)
         if conn.status != "active":
             raise Conflict(
@@ -84,7 +88,7 @@ def make_app(runtime: Callable[[], Any] | None = None) -> APIGatewayHttpResolver
 
     app.include_router(
         make_matching_router(
-            sources,
+            sources or provider_contacts,
             save_record=records.save_record,
             fanout=lambda record, exclude: records.fanout(
                 enqueuer(), record, exclude_provider=exclude

@@ -18,6 +18,7 @@ from typing import Any
 from booksync import hub, links
 from booksync.adapters import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
+from booksync.links import find_by_provider_id
 from booksync.providers.qbo import mapping
 from booksync.providers.qbo.client import (
     BATCH_MAX,
@@ -206,7 +207,25 @@ class _QboPush:
             content_hash=p.fingerprint,
         )
 
-    def _name_clash(self, client: QboClient, p: _Planned, failure: SyncFailure) -> SyncFailure:
+    def _our_lost_create(
+        self, client: QboClient, p: _Planned, entity: str, row: dict[str, Any]
+    ) -> bool:
+        """A create whose reply was lost (the connection dropped after QBO committed) and
+        that came back in a batch with another requestid: the clash is with our own
+        object. It is ours when it holds exactly our content and no hub record links it."""
+        if not p.item.attempted_before or p.item.link is not None:
+            return False
+        if entity != self.entity or self.entity != "Customer":
+            return False
+        if mapping.customer_fingerprint(row) != p.fingerprint:
+            return False
+        session = client.session
+        kind = p.item.record.kind
+        return find_by_provider_id(session.tenant_id, "qbo", kind, str(row["Id"])) is None
+
+    def _name_clash(
+        self, client: QboClient, p: _Planned, failure: SyncFailure
+    ) -> SyncFailure | Pushed:
         """6240: name the entry already holding the DisplayName (Customer, Vendor or
         Employee share one pool, inactive ones included), so the error can offer linking."""
         name = str(p.body.get("DisplayName", ""))
@@ -218,6 +237,8 @@ class _QboPush:
                 continue
             if rows:
                 row = rows[0]
+                if self._our_lost_create(client, p, entity, row):
+                    return self._pushed(p, row)
                 state = "" if row.get("Active") is not False else ", inactive"
                 note = (
                     f" [existing QuickBooks {entity} Id={row.get('Id')} "

@@ -74,14 +74,22 @@ class ContactPush:
             raise ValueError(f"at most {self.max_batch} contacts per push")
         client = XeroClient(session, self.api_base)
         results: list[Pushed | Exception | None] = [None] * len(items)
-        creates = [i for i, item in enumerate(items) if item.link is None]
-        updates = [i for i, item in enumerate(items) if item.link is not None]
+        ours = self._already_created(client, [item for item in items if item.link is None])
+        if isinstance(ours, SyncFailure):
+            return [ours] * len(items)
+        creates = [
+            i
+            for i, item in enumerate(items)
+            if item.link is None and item.record.record_id not in ours
+        ]
+        updates = [i for i in range(len(items)) if i not in creates]
+        adopted = {i: ours[items[i].record.record_id] for i in updates if items[i].link is None}
         for method, indexes, send in (
             ("PUT", creates, client.put_contacts),
             ("POST", updates, client.post_contacts),
         ):
             if indexes:
-                self._send(method, [items[i] for i in indexes], send, indexes, results)
+                self._send(method, [items[i] for i in indexes], send, indexes, results, adopted)
         return [r if r is not None else SyncFailure("internal.unexpected") for r in results]
 
     def _send(
@@ -91,12 +99,14 @@ class ContactPush:
         send: Callable[[list[dict[str, Any]], str], list[dict[str, Any]]],
         indexes: list[int],
         results: list[Pushed | Exception | None],
+        adopted: dict[int, str],
     ) -> None:
         bodies: list[dict[str, Any]] = []
-        for item in batch:
+        for i, item in zip(indexes, batch, strict=True):
             body = xero_contact_from(_contact(item.content), item.record.record_id)
-            if item.link is not None:
-                body = {"ContactID": item.link.provider_id, **body}
+            contact_id = item.link.provider_id if item.link is not None else adopted.get(i)
+            if contact_id is not None:
+                body = {"ContactID": contact_id, **body}
             bodies.append(body)
         key = batch_idempotency_key(method, [item.idempotency_key for item in batch])
         try:
@@ -107,6 +117,25 @@ class ContactPush:
             return
         for i, item, body, answer in zip(indexes, batch, bodies, answers, strict=True):
             results[i] = self._result(item, body, answer)
+
+    @staticmethod
+    def _already_created(
+        client: XeroClient, unlinked: list[PushItem]
+    ) -> dict[str, str] | SyncFailure:
+        """Unlinked records Xero already holds (hub id -> ContactID): a create whose reply
+        was lost, found by the hub id booksync writes into ContactNumber. Looking before
+        creating keeps a retry from making a second contact whatever its idempotency key."""
+        names = {item.record.record_id: _contact(item.content).name.casefold() for item in unlinked}
+        try:
+            found = client.contacts_numbered(list(names))
+        except SyncFailure as failure:
+            return failure
+        # ours only if it also holds our name: a number someone typed in Xero is not a claim
+        return {
+            str(c["ContactNumber"]): str(c["ContactID"])
+            for c in found
+            if names.get(str(c.get("ContactNumber"))) == str(c.get("Name", "")).casefold()
+        }
 
     @staticmethod
     def _result(item: PushItem, body: dict[str, Any], answer: dict[str, Any]) -> Pushed | Exception:

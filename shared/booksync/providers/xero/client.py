@@ -231,6 +231,16 @@ class XeroClient:
                 return
             page += 1
 
+    def contacts_numbered(self, numbers: list[str]) -> list[dict[str, Any]]:
+        """Contacts whose ContactNumber is one of `numbers` (booksync writes the hub id
+        there), archived included: one GET with a `where` of ORs."""
+        if not numbers:
+            return []
+        where = " OR ".join(f'ContactNumber=="{n}"' for n in numbers)
+        params: dict[str, str | int] = {"where": where, "includeArchived": "true"}
+        body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers={})
+        return list(body.get("Contacts") or [])
+
     def put_contacts(
         self, contacts: list[dict[str, Any]], idempotency_key: str
     ) -> list[dict[str, Any]]:
