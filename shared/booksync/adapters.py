@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import requests
 
+from booksync.errors import SyncFailure
 from booksync.models import Connection, Link, Record
 from booksync.tokens import TokenService
 
@@ -57,9 +58,16 @@ class ProviderSession:
         def send(token: str, _conn: Connection) -> requests.Response:
             self.before_call(cost)
             self.calls += 1
-            return self.http.request(
-                method, url, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
-            )
+            try:
+                return self.http.request(
+                    method, url, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # no answer: the provider may or may not have done it; retried with the
+                # same idempotency key (or looked up before re-creating)
+                raise SyncFailure(
+                    f"{self.provider}.unavailable", f"{type(exc).__name__}: {exc}"
+                ) from exc
 
         return self.tokens.call(self.tenant_id, self.provider, send)
 

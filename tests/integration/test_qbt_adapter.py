@@ -118,7 +118,7 @@ class Qbt:
         deps = PullDeps(
             save_record=save_record,
             fanout=lambda record, exclude: None,
-            on_new_object=lambda conn, change: None,
+            adopt_new=lambda conn, changes: 0,
         )
         for change in changes:
             apply_change(self.connection, change, deps, result)

@@ -627,6 +627,7 @@ def test_a_contact_change_is_queued_for_exactly_the_connections_that_want_it(
             "kind": "contact",
             "record_id": created["id"],
             "version": 1,
+            "retry": 0,
         }
     ]
     # When it becomes a supplier, then only Xero gets version 2

@@ -32,6 +32,14 @@ def _receive_one(stack_env, queue_logical, body):
 PULL = Pull(tenant_id="t1", connection_id="c1", provider="qbo", trigger="x").model_dump()
 
 
+@pytest.fixture(autouse=True)
+def no_provider_adapter(monkeypatch):
+    """These tests are about the worker loop, not a provider: no pull adapter answers."""
+    from booksync import registry
+
+    monkeypatch.setattr(registry, "pull_adapter", lambda provider, settings: None)
+
+
 @pytest.fixture
 def qbo_connection(stack_env):
     """An active QBO connection c1 of tenant t1 (the table itself is what is set up here)."""

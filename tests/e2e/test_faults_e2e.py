@@ -1,0 +1,97 @@
+"""Faults on every provider at once: 10% 5xx and 5% drop-after-commit on every API call.
+500 contacts must end linked once each at QBO, Xero and QBT: none missing, none twice."""
+
+import time
+from collections import Counter
+
+import pytest
+import requests
+
+from local.person import connect
+from tests.e2e.conftest import operator_cli
+
+pytestmark = pytest.mark.e2e
+
+N = 500
+API_PATHS = {"qbo": "/v3/company/", "xero": "/api.xro/2.0/", "qbt": "/api/v1/(?!authorize|grant)"}
+OBJECTS = {
+    "qbo": ("Customer", "DisplayName"),
+    "xero": ("Contacts", "Name"),
+    "qbt": ("jobcodes", "name"),
+}
+
+
+def _wait(probe, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    return probe()
+
+
+def test_500_contacts_end_linked_once_each_despite_5xx_and_dropped_replies(stack):
+    api = stack.gateway.url
+    sims = stack.endpoints()["simulators"]
+    tenant = operator_cli(stack, "tenants", "create", "Chaos Firm")
+    key = operator_cli(stack, "api-keys", "create", tenant["tenant_id"])["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    companies = {}
+    for provider in ("qbo", "xero", "qbt"):
+        company = requests.post(
+            f"{sims[provider]}/_sim/companies",
+            json={"name": f"Chaos {provider}", "seed": "empty"},
+            timeout=30,
+        ).json()["id"]
+        companies[provider] = str(company)
+        assert connect(api, key, provider, sim_company=str(company)).status == 200
+    stack.drain(timeout=120)
+    for provider, path in API_PATHS.items():
+        for rule in (
+            {"action": "error", "status": 503, "probability": 0.10, "path": path},
+            {"action": "drop_after_commit", "probability": 0.05, "path": path},
+        ):
+            requests.post(f"{sims[provider]}/_sim/faults", json=rule, timeout=30).raise_for_status()
+
+    for i in range(N):
+        reply = requests.post(
+            f"{api}/v1/contacts", headers=auth, timeout=30, json={"name": f"Chaos Client {i:03d}"}
+        )
+        assert reply.status_code == 201
+
+    def linked(provider):
+        page = requests.get(
+            f"{api}/v1/links", params={"provider": provider, "limit": 200}, headers=auth, timeout=60
+        )
+        total, cursor = len(page.json()["items"]), page.json().get("next_cursor")
+        while cursor:
+            page = requests.get(
+                f"{api}/v1/links",
+                params={"provider": provider, "limit": 200, "cursor": cursor},
+                headers=auth,
+                timeout=60,
+            )
+            total, cursor = total + len(page.json()["items"]), page.json().get("next_cursor")
+        return total
+
+    counts = {
+        p: _wait(lambda p=p: linked(p) >= N and linked(p), timeout=420)
+        for p in ("qbo", "xero", "qbt")
+    }
+    for provider in ("qbo", "xero", "qbt"):
+        requests.delete(f"{sims[provider]}/_sim/faults", timeout=30)
+    assert counts == {"qbo": N, "xero": N, "qbt": N}
+    for provider, (kind, field) in OBJECTS.items():
+        objects = requests.get(
+            f"{sims[provider]}/_sim/companies/{companies[provider]}/objects/{kind}", timeout=60
+        )
+        names = Counter(
+            o[field]
+            for o in objects.json()["objects"]
+            if str(o.get(field, "")).startswith("Chaos Client")
+        )
+        assert len(names) == N, provider  # none missing
+        assert set(names.values()) == {1}, provider  # none twice
+    errors = requests.get(f"{api}/v1/sync-errors", headers=auth, timeout=30).json()["items"]
+    assert errors == []
