@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs an interpreter of the Lambda runtime's version (python3.13) on PATH
 PY313   ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin) $(dir $(shell command -v python3.13 2>/dev/null)))
 
-.PHONY: help setup lint test test-fast demo local bench build deploy clean
+.PHONY: help setup lint test test-fast chaos demo local bench build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -35,6 +35,9 @@ test: lint  ## lint, then every test (unit, integration, simulators, e2e)
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q tests/unit tests/integration
+
+chaos: setup  ## the fault-injection e2e test at the issue's size (500 contacts, several minutes)
+	CHAOS_CONTACTS=500 $(BIN)/pytest -q tests/e2e/test_faults_e2e.py
 
 demo: setup  ## start the local stack, run a real sync end to end, print what happened
 	$(BIN)/python -m local.demo
