@@ -84,7 +84,7 @@ def run(demo: Demo) -> None:
         f"{demo.api}/v1/contacts",
         headers=auth,
         timeout=30,
-        json={"name": "Bayside Dental", "email": "accounts@bayside.example"},
+        json={"name": "Bayside Dental", "emails": [{"address": "accounts@bayside.example"}]},
     )
     demo.show(f"POST /v1/contacts -> {created.status_code}", created.json())
     if created.status_code != 201:
@@ -109,45 +109,112 @@ def run(demo: Demo) -> None:
             raise SystemExit(f"demo failed: {provider} did not connect")
     rows = demo.wait("the first pulls", lambda: _all_synced(demo, auth))
     for row in rows:
+        demo.show(row["provider"], f"{row['status']}, company {row['company_name']!r}")
+    stack.drain(timeout=120)
+
+    demo.step("Connecting imported the books: exact matches linked, near ones for review")
+    links = _count_all(demo, "/v1/links", auth)
+    duplicates = requests.get(f"{demo.api}/v1/duplicates", headers=auth, timeout=30).json()["items"]
+    contacts = _count_all(demo, "/v1/contacts", auth)
+    demo.show("hub contacts", f"{contacts} (the sandbox customers and contacts came in)")
+    demo.show("links", f"{links} hub record <-> provider object pairs")
+    demo.show("to review", f"{len(duplicates)} possible duplicate(s)")
+    for dup in duplicates[:3]:
+        why = "; ".join(dup["candidates"][0]["reasons"]) if dup["candidates"] else ""
+        demo.show(f"  {dup['provider']} {dup['provider_contact']['name']!r}", why)
+
+    demo.step("20 new clients in the practice app reach QuickBooks, Xero and QuickBooks Time")
+    sims = ep["simulators"]
+    before = {p: _api_calls(sims[p]) for p in ("qbo", "xero", "qbt")}
+    made = []
+    for i in range(20):
+        reply = requests.post(
+            f"{demo.api}/v1/contacts",
+            headers=auth,
+            timeout=30,
+            json={"name": f"Demo Client {i:02d}", "emails": [{"address": f"c{i}@demo.example"}]},
+        )
+        made.append(reply.json())
+    stack.drain(timeout=180)
+    companies = {r["provider"]: r["company_id"] for r in rows}
+    for provider, (kind, field) in OBJECTS.items():
+        names = _names(sims[provider], companies[provider], kind, field)
+        arrived = sum(1 for c in made if c["name"] in names)
+        calls = _api_calls(sims[provider]) - before[provider]
         demo.show(
-            row["provider"],
-            f"{row['status']}, company {row['company_name']!r}, "
-            f"last sync {row['last_successful_sync'][11:19]}",
+            provider, f"{arrived}/20 arrived; {calls} API calls = {calls / 20:.2f} per record"
         )
 
-    demo.step("A bookkeeper edits a customer in QuickBooks; its webhook triggers a pull")
-    qbo_url = ep["simulators"]["qbo"]
-    company = next(r["company_id"] for r in rows if r["provider"] == "qbo")
-    customers = requests.get(
-        f"{qbo_url}/_sim/companies/{company}/objects/Customer", timeout=30
-    ).json()
-    target = customers["objects"][0]
-    cursor_key = {"connection_id": {"S": _connection_id(stack, "qbo")}, "family": {"S": "_runs"}}
-    table = ep["tables"]["CursorsTable"]
-    ddb = stack.aws.client("dynamodb")
-    runs_before = int(ddb.get_item(TableName=table, Key=cursor_key)["Item"]["runs"]["N"])
+    demo.step("A rename in the practice app renames all three")
+    first = made[0]
+    current = requests.get(f"{demo.api}/v1/contacts/{first['id']}", headers=auth, timeout=30)
     requests.patch(
-        f"{qbo_url}/_sim/companies/{company}/objects/Customer/{target['Id']}",
-        json={"PrimaryPhone": {"FreeFormNumber": "(555) 010-4242"}},
+        f"{demo.api}/v1/contacts/{first['id']}",
+        headers={**auth, "If-Match": current.headers["ETag"]},
+        json={"name": "Demo Client 00 Ltd"},
         timeout=30,
     ).raise_for_status()
-    demo.show("edited in QBO", f"customer {target['Id']} {target.get('DisplayName')!r}")
-    item = demo.wait(
+    stack.drain(timeout=60)
+    for provider, (kind, field) in OBJECTS.items():
+        renamed = "Demo Client 00 Ltd" in _names(sims[provider], companies[provider], kind, field)
+        demo.show(provider, "renamed" if renamed else "NOT renamed")
+
+    demo.step("A bookkeeper renames the client in QuickBooks; its signed webhook updates the hub")
+    qbo_url = sims["qbo"]
+    target = next(
+        c
+        for c in _objects(qbo_url, companies["qbo"], "Customer")
+        if c["DisplayName"] == "Demo Client 01"
+    )
+    requests.patch(
+        f"{qbo_url}/_sim/companies/{companies['qbo']}/objects/Customer/{target['Id']}",
+        json={"DisplayName": "Demo Client 01 (Harbour)"},
+        timeout=30,
+    ).raise_for_status()
+    hub = demo.wait(
         "the webhook pull",
         lambda: (
-            i
-            if int((i := ddb.get_item(TableName=table, Key=cursor_key)["Item"])["runs"]["N"])
-            > runs_before
+            r
+            if (
+                r := requests.get(
+                    f"{demo.api}/v1/contacts/{made[1]['id']}", headers=auth, timeout=30
+                ).json()
+            )["name"]
+            == "Demo Client 01 (Harbour)"
             else None
         ),
     )
-    demo.show(
-        "signed webhook", f"verified; qbo_pull ran (runs {runs_before} -> {item['runs']['N']})"
+    demo.show("hub contact", f"{hub['name']!r}, version {hub['version']}, origin {hub['origin']}")
+    stack.drain(timeout=60)
+    in_xero = "Demo Client 01 (Harbour)" in _names(
+        sims["xero"], companies["xero"], "Contacts", "Name"
     )
+    demo.show("passed on to Xero", "yes" if in_xero else "no")
+
+    demo.step("A rename made in QuickBooks Time does not change the hub (the link is the id)")
+    jobcode = next(
+        j
+        for j in _objects(sims["qbt"], companies["qbt"], "jobcodes")
+        if j["name"] == "Demo Client 02"
+    )
+    requests.patch(
+        f"{sims['qbt']}/_sim/companies/{companies['qbt']}/objects/jobcodes/{jobcode['id']}",
+        json={"name": "Renamed in QBT"},
+        timeout=30,
+    ).raise_for_status()
+    requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=60)
+    stack.drain(timeout=60)
+    still = requests.get(f"{demo.api}/v1/contacts/{made[2]['id']}", headers=auth, timeout=30).json()
+    demo.show("hub contact", f"{still['name']!r} (unchanged)")
 
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
     demo.show("scheduler answered", fired["result"])
+    open_errors = requests.get(f"{demo.api}/v1/sync-errors", headers=auth, timeout=30).json()
+    open_errors = open_errors["items"]
+    demo.show("open sync errors", str(len(open_errors)))
+    for error in open_errors[:3]:
+        demo.show(f"  {error['code']}", f"{error['title']}: {error['what_to_do'][:70]}")
 
     demo.step("The firm disconnects QuickBooks Time (tokens deleted, links kept)")
     gone = requests.post(f"{demo.api}/oauth/qbt/disconnect", headers=auth, timeout=30).json()
@@ -158,6 +225,45 @@ def run(demo: Demo) -> None:
     for name, seconds in sorted(cold.items()):
         demo.show(f"cold start {name}", f"{seconds * 1000:.0f} ms")
     demo.show("function logs", str(stack.state_dir / "logs"))
+
+
+OBJECTS = {
+    "qbo": ("Customer", "DisplayName"),
+    "xero": ("Contacts", "Name"),
+    "qbt": ("jobcodes", "name"),
+}
+API_PREFIXES = ("/v3/company/", "/api.xro/", "/payroll.xro/", "/api/v1/")
+
+
+def _objects(sim: str, company: str, kind: str) -> list[dict[str, Any]]:
+    reply = requests.get(f"{sim}/_sim/companies/{company}/objects/{kind}", timeout=30)
+    objects: list[dict[str, Any]] = reply.json()["objects"]
+    return objects
+
+
+def _names(sim: str, company: str, kind: str, field: str) -> set[str]:
+    return {str(o.get(field)) for o in _objects(sim, company, kind)}
+
+
+def _api_calls(sim: str) -> int:
+    """API calls the simulator answered (OAuth and identity calls not counted)."""
+    counts = requests.get(f"{sim}/_sim/calls", timeout=30).json()["counts"]
+    return sum(
+        n
+        for k, n in counts.items()
+        if any(p in k for p in API_PREFIXES) and "/authorize" not in k and "/grant" not in k
+    )
+
+
+def _count_all(demo: Demo, path: str, auth: dict[str, str]) -> int:
+    total, cursor = 0, None
+    while True:
+        query = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{demo.api}{path}", params=query, headers=auth, timeout=60).json()
+        total += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return total
 
 
 def _all_synced(demo: Demo, auth: dict[str, str]) -> list[dict[str, Any]] | None:
