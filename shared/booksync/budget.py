@@ -81,9 +81,9 @@ class Budget:
                 rate.burst, float(value.get("tokens", rate.burst)) + elapsed * rate.per_second
             )
         need = min(float(cost), rate.burst)
-        if tokens < need:
-            return (need - tokens) / rate.per_second
-        value = {"tokens": tokens - need, "at": now}
+        if tokens + 1e-6 < need:
+            return (need - tokens) / rate.per_second + 0.001  # a hair more: floats round down
+        value = {"tokens": max(0.0, tokens - need), "at": now}
         expires = int(now) + 3600
         try:
             if row is None:

@@ -1,0 +1,66 @@
+"""The per-connection rate budget shared by every Lambda (a bucket row in DynamoDB)."""
+
+import pytest
+
+from booksync.budget import RATES, Budget
+from booksync.errors import SyncFailure
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_800_000_000.0
+        self.slept = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept += seconds
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(stack_env):
+    return Clock()
+
+
+def test_a_burst_past_the_budget_backs_off_with_the_wait_before_the_provider_says_429(clock):
+    budget = Budget("xero", "c1", clock=clock, sleep=clock.sleep)
+    for _ in range(int(RATES["xero"].burst)):
+        budget.take()
+    with pytest.raises(SyncFailure) as info:
+        Budget("xero", "c1", clock=clock, sleep=clock.sleep, max_wait=0).take()
+    assert info.value.code == "xero.rate_limited"
+    assert 0 < info.value.retry_after <= 60 / 55 + 0.01
+
+
+def test_two_lambdas_share_one_bucket(clock):
+    first = Budget("qbt", "c1", clock=clock, sleep=clock.sleep, max_wait=0)
+    second = Budget("qbt", "c1", clock=clock, sleep=clock.sleep, max_wait=0)
+    burst = int(RATES["qbt"].burst)
+    for i in range(burst):
+        (first if i % 2 else second).take()
+    with pytest.raises(SyncFailure):
+        first.take()
+
+
+def test_the_bucket_refills_at_the_providers_rate(clock):
+    budget = Budget("qbo", "c1", clock=clock, sleep=clock.sleep, max_wait=0)
+    budget.take(int(RATES["qbo"].burst))
+    with pytest.raises(SyncFailure):
+        budget.take(8)
+    clock.now += 1.0  # QBO refills 8 a second (480 a minute)
+    budget.take(8)
+
+
+def test_a_short_wait_is_slept_in_the_lambda_a_long_one_goes_back_to_the_queue(clock):
+    budget = Budget("xero", "c2", clock=clock, sleep=clock.sleep, max_wait=2.0)
+    for _ in range(int(RATES["xero"].burst)):
+        budget.take()
+    budget.take()  # about a second: waited here
+    assert 0.5 < clock.slept < 2.0
+
+
+def test_connections_have_their_own_buckets(clock):
+    Budget("xero", "a", clock=clock, max_wait=0).take(int(RATES["xero"].burst))
+    Budget("xero", "b", clock=clock, max_wait=0).take()
