@@ -34,6 +34,8 @@ PROVIDERS = ("qbo", "xero", "qbt")
 # contacts; QBT 300 calls per 5 minutes of up to 50 objects.
 BOUND = {"qbo": 500, "xero": 60 * 50, "qbt": 60 * 50}
 API = ("/v3/company/", "/api.xro/", "/api/v1/")
+# a naive loop must run past the provider's limit window for the limit to show
+NAIVE_SAMPLE = {"qbo": 600, "xero": 90, "qbt": 350}
 
 
 def cli(stack: LocalStack, *args: str) -> dict[str, Any]:
@@ -109,7 +111,13 @@ def naive(sim: str, provider: str, token: str, company: str, sample: int) -> flo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync")
     parser.add_argument("--records", type=int, default=5000)
-    parser.add_argument("--naive-sample", type=int, default=60)
+    parser.add_argument(
+        "--naive-sample",
+        type=int,
+        default=0,
+        help="records per naive loop (default: past each provider's limit window: "
+        "QBO 600, Xero 90, QBT 350, so the limit shows)",
+    )
     args = parser.parse_args(argv)
     stack = LocalStack(
         state_dir=Path(tempfile.mkdtemp(prefix="booksync-bench-")),
