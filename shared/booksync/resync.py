@@ -13,7 +13,7 @@ from typing import Any
 
 from booksync.adapters import ProviderSession
 from booksync.errors import Conflict, SyncFailure
-from booksync.messages import PushRecord
+from booksync.messages import Pull, PushRecord
 from booksync.models import Connection, Cursor, Record
 from booksync.queues import Enqueuer
 from booksync.routing import wants
@@ -65,22 +65,19 @@ def resync(conn: Connection, enqueuer: Enqueuer) -> Resync:
     result = Resync()
     settings = conn.settings or {}
     for kind in KINDS_IN_ORDER:
-        count = 0
-        for record in hub_records(conn.tenant_id, kind):
-            if not wants(conn.provider, settings, kind, record.data):
-                continue
-            enqueuer.send(
-                PushRecord.model_validate(
-                    {
-                        "tenant_id": conn.tenant_id,
-                        "connection_id": conn.connection_id,
-                        "provider": conn.provider,
-                        "kind": kind,
-                        "record_id": record.record_id,
-                        "version": int(record.version),
-                    }
-                )
+        messages: list[PushRecord | Pull] = [
+            PushRecord.model_validate(
+                {
+                    "tenant_id": conn.tenant_id,
+                    "connection_id": conn.connection_id,
+                    "provider": conn.provider,
+                    "kind": kind,
+                    "record_id": record.record_id,
+                    "version": int(record.version),
+                }
             )
-            count += 1
-        result.enqueued[kind] = count
+            for record in hub_records(conn.tenant_id, kind)
+            if wants(conn.provider, settings, kind, record.data)
+        ]
+        result.enqueued[kind] = enqueuer.send_many(messages)
     return result
