@@ -1,8 +1,8 @@
 """Faults on every provider at once: 10% 5xx and 5% drop-after-commit on every API call.
 Every contact must end linked once each at QBO, Xero and QBT: none missing, none twice.
 
-`make test` runs it with 150 contacts (the providers' rate limits make it minutes long);
-`make chaos` with the issue's 500."""
+It runs for minutes (the providers' rate limits), so `make chaos` runs it (500 contacts,
+the issue's size) on a stack of its own; `make test` leaves it out."""
 
 import os
 import time
@@ -14,9 +14,15 @@ import requests
 from local.person import connect
 from tests.e2e.conftest import operator_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(
+        N == 0, reason="set CHAOS_CONTACTS (make chaos) to run the fault-injection test"
+    ),
+]
 
-N = int(os.environ.get("CHAOS_CONTACTS", "150"))
+N = int(os.environ.get("CHAOS_CONTACTS", "0"))
 API_PATHS = {"qbo": "/v3/company/", "xero": "/api.xro/2.0/", "qbt": "/api/v1/(?!authorize|grant)"}
 OBJECTS = {
     "qbo": ("Customer", "DisplayName"),

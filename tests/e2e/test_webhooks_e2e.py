@@ -8,6 +8,9 @@ import uuid
 import pytest
 import requests
 
+from local.person import connect
+from tests.e2e.conftest import operator_cli
+
 pytestmark = pytest.mark.e2e
 
 
@@ -22,22 +25,18 @@ def _wait(predicate, timeout=30.0):
 
 
 def _add_connection(stack, provider: str, company_id: str) -> str:
-    """An active connection for the company, as OAuth callback leaves it (until OAuth lands)."""
-    connection_id = f"c-{uuid.uuid4().hex[:12]}"
-    stack.aws.client("dynamodb").put_item(
+    """A tenant connected to the company through the real OAuth redirects; returns the
+    connection id once its first pull has run."""
+    tenant = operator_cli(stack, "tenants", "create", f"Webhook Firm {uuid.uuid4().hex[:6]}")
+    key = operator_cli(stack, "api-keys", "create", tenant["tenant_id"])["key"]
+    assert connect(stack.gateway.url, key, provider, sim_company=company_id).status == 200
+    item = stack.aws.client("dynamodb").get_item(
         TableName=stack.resources["tables"]["ConnectionsTable"],
-        Item={
-            "tenant_id": {"S": f"t-{uuid.uuid4().hex[:8]}"},
-            "provider": {"S": provider},
-            "connection_id": {"S": connection_id},
-            "company_key": {"S": f"{provider}#{company_id}"},
-            "company_id": {"S": company_id},
-            "status": {"S": "active"},
-            "token_version": {"N": "0"},
-            "settings": {"S": "{}"},
-            "updated_at": {"S": "2026-11-26T14:00:00.000000+0000"},
-        },
-    )
+        Key={"tenant_id": {"S": tenant["tenant_id"]}, "provider": {"S": provider}},
+    )["Item"]
+    connection_id = item["connection_id"]["S"]
+    _wait(lambda: _runs(stack, connection_id) >= 1)
+    stack.drain(timeout=60)
     return connection_id
 
 
@@ -76,6 +75,7 @@ def test_customer_changed_in_qbo_runs_a_pull_for_its_connection(stack):
     qbo = stack.simulators["qbo"].url
     realm = _company(qbo, "Harbour Dental (QBO)")
     connection_id = _add_connection(stack, "qbo", realm)
+    before = _runs(stack, connection_id)
     customer_id = _objects(qbo, realm, "Customer")[0]["Id"]
 
     # When someone renames a customer in QBO's screens
@@ -87,7 +87,7 @@ def test_customer_changed_in_qbo_runs_a_pull_for_its_connection(stack):
     assert reply.status_code == 200
 
     # Then QBO's signed notification is accepted and the pull worker runs for the connection
-    assert _wait(lambda: _runs(stack, connection_id) >= 1)
+    assert _wait(lambda: _runs(stack, connection_id) >= before + 1)
     statuses = [d["status"] for d in _deliveries(qbo)]
     assert statuses
     assert set(statuses) == {200}  # every attempt answered at once, none left to retry
@@ -98,6 +98,7 @@ def test_qbo_cloudevents_notification_runs_a_pull_for_its_connection(stack):
     qbo = stack.simulators["qbo"].url
     realm = _company(qbo, "Harbour Dental (QBO CloudEvents)")
     connection_id = _add_connection(stack, "qbo", realm)
+    before = _runs(stack, connection_id)
     customer_id = _objects(qbo, realm, "Customer")[0]["Id"]
     fmt = f"{qbo}/_sim/qbo/webhook-format"
     requests.put(fmt, json={"format": "cloudevents"}, timeout=10).raise_for_status()
@@ -111,7 +112,7 @@ def test_qbo_cloudevents_notification_runs_a_pull_for_its_connection(stack):
         assert reply.status_code == 200
 
         # Then the array of CloudEvents is accepted and the pull worker runs
-        assert _wait(lambda: _runs(stack, connection_id) >= 1)
+        assert _wait(lambda: _runs(stack, connection_id) >= before + 1)
         mine = [d for d in _deliveries(qbo) if realm in d["body"]]
         assert [(d["body"][:1], d["status"]) for d in mine] == [("[", 200)]
     finally:
@@ -123,6 +124,7 @@ def test_contact_changed_in_xero_runs_a_pull_for_its_connection(stack):
     xero = stack.simulators["xero"].url
     org = _company(xero, "Harbour Dental (Xero)")
     connection_id = _add_connection(stack, "xero", org)
+    before = _runs(stack, connection_id)
     contact = _objects(xero, org, "Contacts")[0]
 
     # When someone edits a contact in Xero's screens
@@ -134,7 +136,7 @@ def test_contact_changed_in_xero_runs_a_pull_for_its_connection(stack):
     assert reply.status_code == 200
 
     # Then the pull worker runs for that connection
-    assert _wait(lambda: _runs(stack, connection_id) >= 1)
+    assert _wait(lambda: _runs(stack, connection_id) >= before + 1)
 
 
 def test_xero_intent_to_receive_check_passes(stack):
