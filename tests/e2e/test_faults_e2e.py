@@ -14,6 +14,8 @@ import requests
 from local.person import connect
 from tests.e2e.conftest import operator_cli
 
+N = int(os.environ.get("CHAOS_CONTACTS", "0"))
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(900),
@@ -22,7 +24,6 @@ pytestmark = [
     ),
 ]
 
-N = int(os.environ.get("CHAOS_CONTACTS", "0"))
 API_PATHS = {"qbo": "/v3/company/", "xero": "/api.xro/2.0/", "qbt": "/api/v1/(?!authorize|grant)"}
 OBJECTS = {
     "qbo": ("Customer", "DisplayName"),
