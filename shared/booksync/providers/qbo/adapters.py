@@ -17,7 +17,7 @@ from typing import Any
 
 from booksync import hub, links
 from booksync.adapters import Change, ProviderSession, Pushed, PushItem
-from booksync.errors import SyncFailure
+from booksync.errors import Kind, SyncFailure
 from booksync.links import find_by_provider_id
 from booksync.providers.qbo import mapping
 from booksync.providers.qbo.client import (
@@ -233,7 +233,11 @@ class _QboPush:
         for entity in ("Customer", "Employee", "Vendor"):
             try:
                 rows = client.query(entity, where)
-            except SyncFailure:
+            except SyncFailure as lookup:
+                if lookup.kind in (Kind.TRANSIENT, Kind.RATE_LIMITED):
+                    # the look-up itself failed: decide on a later try, not now (this
+                    # may be our own create whose reply was lost)
+                    return lookup
                 continue
             if rows:
                 row = rows[0]
