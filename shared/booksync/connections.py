@@ -31,7 +31,7 @@ from booksync.providers.oauth import (
     TokenSet,
 )
 from booksync.queues import Enqueuer
-from booksync.sync_errors import open_errors, resolve_errors
+from booksync.sync_errors import list_errors, resolve_errors
 from booksync.tokens import REAUTH_CODE, TokenVault
 
 STATE_TTL = 600
@@ -337,7 +337,7 @@ def forget_links(tenant_id: str, provider: str) -> int:
 def describe(tenant_id: str) -> list[dict[str, Any]]:
     """GET /v1/connections: every provider, connected or not."""
     by_provider = {c.provider: c for c in Connection.query(tenant_id)}
-    errors = open_errors(tenant_id)
+    errors = list_errors(tenant_id, status="open")
     out = []
     for provider in PROVIDERS:
         conn = by_provider.get(provider)

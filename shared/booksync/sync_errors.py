@@ -48,15 +48,10 @@ def upsert_error(
     return row
 
 
-def open_errors(tenant_id: str, provider: str | None = None) -> list[SyncErrorRow]:
-    condition = SyncErrorRow.error_key.startswith(f"{provider}#") if provider else None
-    return [row for row in SyncErrorRow.query(tenant_id, condition) if row.status == "open"]
-
-
 def resolve_errors(tenant_id: str, provider: str, code: str) -> int:
     """Mark the open errors of a code resolved (e.g. reauth after a reconnect)."""
     count = 0
-    for row in open_errors(tenant_id, provider):
+    for row in list_errors(tenant_id, provider, status="open"):
         if row.code == code:
             row.update(
                 actions=[SyncErrorRow.status.set("resolved"), SyncErrorRow.last_seen.set(utcnow())]
