@@ -738,6 +738,8 @@ def test_failed_webhook_delivery_is_retried_on_the_scaled_schedule(sim, api, rec
     assert receiver.event.wait(5)
     assert len(receiver.got) == 3
     assert receiver.got[0][0] == receiver.got[2][0]  # the same body each time
+    # the receiver answers before the simulator logs the attempt: wait for the log
+    assert requests.post(sim.url + "/_sim/webhooks/flush", json={"timeout": 5}).ok
     attempts = requests.get(sim.url + "/_sim/webhooks").json()["deliveries"]
     assert [a["attempt"] for a in attempts] == [1, 2, 3]
 
