@@ -23,7 +23,15 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from booksync.errors import Kind, SyncFailure
-from booksync.messages import MessageInvalid, Pull, PushRecord, decode, direction_of
+from booksync.messages import (
+    Message,
+    MessageInvalid,
+    Pull,
+    PushRecord,
+    PushRecords,
+    decode,
+    direction_of,
+)
 from booksync.models import Connection, Cursor, SyncErrorRow
 from booksync.observability import logger
 from booksync.sync_errors import upsert_error
@@ -67,6 +75,14 @@ def _replay_outcome(result: Exception | None) -> Step:
     return step
 
 
+_RETRIED = (Kind.TRANSIENT, Kind.RATE_LIMITED)
+
+
+def _part_id(message_id: str, index: int) -> str:
+    """The id under which the batch step answers for one record of a PushRecords."""
+    return f"{message_id}#{index}"
+
+
 def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
     """Exponential backoff with jitter, or the provider's Retry-After when it names one."""
     if retry_after is not None:
@@ -75,7 +91,7 @@ def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
     return int(base / 2 + random.uniform(0, base / 2))
 
 
-def park(message: PushRecord | Pull, message_id: str) -> None:
+def park(message: Message, message_id: str) -> None:
     """Keep a message that cannot be sent until the firm reconnects."""
     SyncErrorRow(
         message.tenant_id,
@@ -92,7 +108,7 @@ def park(message: PushRecord | Pull, message_id: str) -> None:
     ).save()
 
 
-def record_sync_error(ctx: WorkContext, message: PushRecord | Pull, failure: SyncFailure) -> None:
+def record_sync_error(ctx: WorkContext, message: Message, failure: SyncFailure) -> None:
     upsert_error(
         tenant_id=message.tenant_id,
         provider=message.provider,
@@ -131,8 +147,14 @@ class Worker:
                     message = decode(raw["body"])
                 except MessageInvalid:
                     continue  # reported by the per-message loop
-                if isinstance(message, PushRecord) and message.provider == self.provider:
+                if message.provider != self.provider:
+                    continue
+                if isinstance(message, PushRecord):
                     pushes.append((raw["messageId"], message))
+                elif isinstance(message, PushRecords):
+                    pushes.extend(
+                        (_part_id(raw["messageId"], i), one) for i, one in enumerate(message.each())
+                    )
             if pushes:
                 self._outcomes = self.batch(ctx, pushes)
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -166,6 +188,8 @@ class Worker:
                 return
             if record.message_id in self._outcomes:
                 step: Step | None = _replay_outcome(self._outcomes[record.message_id])
+            elif isinstance(message, PushRecords) and self.batch is not None:
+                step = self._replay_parts(record.message_id)
             else:
                 step = self.steps.get(type(message))
             if step is None:
@@ -183,7 +207,38 @@ class Worker:
             ctx.connection = None
             logger.remove_keys(list(ids))
 
-    def _connection_for(self, message: PushRecord | Pull, record: SQSRecord) -> Connection | None:
+    def _replay_parts(self, message_id: str) -> Step:
+        """What the batch step did for each record of a PushRecords: a failure a person
+        must fix becomes that record's sync error; a transient one sends the whole
+        message back (the records already sent are skipped by their links next time)."""
+
+        def step(ctx: WorkContext, message: PushRecords) -> None:
+            again: list[Exception] = []
+            for i, one in enumerate(message.each()):
+                result = self._outcomes.get(_part_id(message_id, i))
+                if result is None:
+                    continue
+                if isinstance(result, SyncFailure) and result.kind not in _RETRIED:
+                    logger.error(
+                        "sync failed; a person must act",
+                        extra={"code": result.code, "record_id": one.record_id},
+                    )
+                    record_sync_error(ctx, one, result)
+                else:
+                    again.append(result)
+            if again:
+                # an unexpected error first (retried, then dead-lettered), else the
+                # failure with the longest Retry-After
+                unexpected = [e for e in again if not isinstance(e, SyncFailure)]
+                raise (
+                    unexpected[0]
+                    if unexpected
+                    else max(again, key=lambda e: getattr(e, "retry_after", None) or 0)
+                )
+
+        return step
+
+    def _connection_for(self, message: Message, record: SQSRecord) -> Connection | None:
         """The message's connection if the worker may call the provider now.
 
         needs_reauth: the message is parked (kept with the connection's error) and sent
@@ -207,9 +262,9 @@ class Worker:
         return conn
 
     def _on_failure(
-        self, record: SQSRecord, ctx: WorkContext, message: PushRecord | Pull, failure: SyncFailure
+        self, record: SQSRecord, ctx: WorkContext, message: Message, failure: SyncFailure
     ) -> None:
-        if failure.kind in (Kind.TRANSIENT, Kind.RATE_LIMITED):
+        if failure.kind in _RETRIED:
             receive_count = int(record.attributes.approximate_receive_count or 1)
             delay = backoff_seconds(receive_count, failure.retry_after)
             logger.warning(

@@ -164,26 +164,38 @@ def connection_settings(tenant_id: str, provider: str) -> tuple[str, dict[str, A
 # ------------------------------------------------------------------------ duplicates
 
 
-def duplicate_id(provider: str, provider_id: str) -> str:
-    """The public id of a possible duplicate: "<provider>:<provider id>"."""
-    return f"{provider}:{provider_id}"
+def _local_id(provider_id: str, kind: str) -> str:
+    """A contact's provider id as is (the ids public before staff were reviewed too);
+    another kind's prefixed, since QBO numbers customers and employees separately."""
+    return provider_id if kind == KIND else f"{kind}:{provider_id}"
 
 
-def _duplicate_key(provider: str, provider_id: str) -> str:
-    return Record.key(DUPLICATE_KIND, f"{provider}#{provider_id}")
+def duplicate_id(provider: str, provider_id: str, kind: str = KIND) -> str:
+    """The public id of a possible duplicate: "<provider>:<provider id>" for a contact,
+    "<provider>:user:<provider id>" for a member of staff."""
+    return f"{provider}:{_local_id(provider_id, kind)}"
 
 
-def duplicates_of(tenant_id: str, provider: str | None = None) -> list[Record]:
+def _duplicate_key(provider: str, provider_id: str, kind: str = KIND) -> str:
+    return Record.key(DUPLICATE_KIND, f"{provider}#{_local_id(provider_id, kind)}")
+
+
+def duplicates_of(
+    tenant_id: str, provider: str | None = None, kind: str | None = None
+) -> list[Record]:
+    """Review rows, of one provider and of one kind (contact, user) when given."""
     prefix = f"{DUPLICATE_KIND}#{provider}#" if provider else f"{DUPLICATE_KIND}#"
-    return list(Record.query(tenant_id, Record.record_key.startswith(prefix)))
+    rows = Record.query(tenant_id, Record.record_key.startswith(prefix))
+    return [r for r in rows if kind is None or (r.data or {}).get("kind", KIND) == kind]
 
 
 def get_duplicate(tenant_id: str, public_id: str) -> Record:
-    provider, _, provider_id = public_id.partition(":")
-    if provider not in IMPORT_PROVIDERS or not provider_id:
+    provider, _, local_id = public_id.partition(":")
+    if provider not in IMPORT_PROVIDERS or not local_id:
         raise NotFound(f"no possible duplicate {public_id}")
+    key = Record.key(DUPLICATE_KIND, f"{provider}#{local_id}")
     try:
-        return Record.get(tenant_id, _duplicate_key(provider, provider_id), consistent_read=True)
+        return Record.get(tenant_id, key, consistent_read=True)
     except Record.DoesNotExist as exc:
         raise NotFound(f"no possible duplicate {public_id}") from exc
 
@@ -203,11 +215,13 @@ def _save_duplicate(
     item: ProviderContact,
     candidates: Sequence[Candidate],
     existing: Record | None,
+    kind: str = KIND,
 ) -> None:
     """Open (or refresh) the review row of `item`; `existing`: its row as read by the plan.
     A row a person ignored never reaches here (the plan leaves the item out)."""
     now = utcnow()
     data = {
+        "kind": kind,
         "provider": provider,
         "provider_id": item.provider_id,
         "name": item.name,
@@ -232,9 +246,9 @@ def _save_duplicate(
         return
     Record(
         tenant_id,
-        _duplicate_key(provider, item.provider_id),
+        _duplicate_key(provider, item.provider_id, kind),
         kind=DUPLICATE_KIND,
-        record_id=f"{provider}#{item.provider_id}",
+        record_id=f"{provider}#{_local_id(item.provider_id, kind)}",
         version=1,
         origin=provider,
         data=data,
@@ -246,10 +260,12 @@ def _save_duplicate(
 
 def duplicate_view(row: Record) -> dict[str, Any]:
     data = row.data or {}
+    kind = data.get("kind", KIND)
     return {
-        "id": duplicate_id(data["provider"], data["provider_id"]),
+        "id": duplicate_id(data["provider"], data["provider_id"], kind),
+        "kind": kind,
         "provider": data["provider"],
-        "provider_contact": {
+        ("provider_contact" if kind == KIND else "provider_user"): {
             "id": data["provider_id"],
             "name": data.get("name"),
             "email": data.get("email"),
@@ -296,7 +312,7 @@ def plan(
     """What an import would do with each provider contact; reads, never writes."""
     hub = hub_contacts(tenant_id)
     linked = linked_ids(tenant_id, provider)
-    duplicates = {row.data["provider_id"]: row for row in duplicates_of(tenant_id, provider)}
+    duplicates = {row.data["provider_id"]: row for row in duplicates_of(tenant_id, provider, KIND)}
     ignored = {pid for pid, row in duplicates.items() if row.data.get("status") == "ignored"}
     # a record created by an earlier run that died before its link: adopt it as is
     recovered = {
@@ -674,6 +690,10 @@ def resolve_duplicate(
     A resolved duplicate cannot be resolved again (409); an ignored one can."""
     row = get_duplicate(tenant_id, public_id)
     data = dict(row.data or {})
+    if data.get("kind", KIND) != KIND:
+        from booksync.staff import resolve_staff_duplicate
+
+        return resolve_staff_duplicate(row, action, save_record=save_record, hub_id=hub_id)
     provider, provider_id = data["provider"], data["provider_id"]
     if data.get("status") == "resolved":
         raise Conflict(f"possible duplicate {public_id} is already resolved")

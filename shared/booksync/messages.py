@@ -50,6 +50,78 @@ class PushRecord(_Message):
     retry: int = Field(default=0, ge=0)
 
 
+class RecordRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    record_id: str = Field(min_length=1, max_length=64)
+    version: int = Field(ge=1)
+
+
+MAX_BUNDLE = 50  # the largest provider write (Xero, QBT); QBO's is 30
+
+
+class PushRecords(_Message):
+    """Send several hub records of one kind: what bulk work queues ("save and sync", an
+    import's new contacts), so one message fills a provider batch (QBO 30, Xero and QBT
+    50) where one message per record would stop at SQS's ten messages per batch."""
+
+    type: Literal["push_many"] = "push_many"
+    kind: str = Field(min_length=1, max_length=32)
+    records: tuple[RecordRef, ...] = Field(min_length=1, max_length=MAX_BUNDLE)
+
+    def each(self) -> list[PushRecord]:
+        """One PushRecord per record: what the push step and sync error rows work on."""
+        return [
+            PushRecord(
+                tenant_id=self.tenant_id,
+                connection_id=self.connection_id,
+                provider=self.provider,
+                kind=self.kind,
+                record_id=ref.record_id,
+                version=ref.version,
+            )
+            for ref in self.records
+        ]
+
+
+def push_messages(
+    tenant_id: str,
+    connection_id: str,
+    provider: Provider,
+    kind: str,
+    records: list[tuple[str, int]],
+    bundle_size: int,
+) -> list[PushRecord | PushRecords]:
+    """The messages that push (record id, version) pairs: bundles of `bundle_size`, and a
+    plain PushRecord for a bundle of one."""
+    size = max(1, min(bundle_size, MAX_BUNDLE))
+    out: list[PushRecord | PushRecords] = []
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
+        if len(chunk) == 1:
+            out.append(
+                PushRecord(
+                    tenant_id=tenant_id,
+                    connection_id=connection_id,
+                    provider=provider,
+                    kind=kind,
+                    record_id=chunk[0][0],
+                    version=chunk[0][1],
+                )
+            )
+        else:
+            out.append(
+                PushRecords(
+                    tenant_id=tenant_id,
+                    connection_id=connection_id,
+                    provider=provider,
+                    kind=kind,
+                    records=tuple(RecordRef(record_id=rid, version=v) for rid, v in chunk),
+                )
+            )
+    return out
+
+
 class Pull(_Message):
     """Pull what changed at the provider since the connection's cursor."""
 
@@ -60,22 +132,23 @@ class Pull(_Message):
     trigger: str = Field(default="", max_length=128)
 
 
-QueueMessage = Annotated[PushRecord | Pull, Field(discriminator="type")]
+Message = PushRecord | PushRecords | Pull
+QueueMessage = Annotated[Message, Field(discriminator="type")]
 
 
 class _Envelope(BaseModel):
     message: QueueMessage
 
 
-def direction_of(message: PushRecord | Pull) -> str:
-    return "push" if isinstance(message, PushRecord) else "pull"
+def direction_of(message: Message) -> str:
+    return "pull" if isinstance(message, Pull) else "push"
 
 
-def encode(message: PushRecord | Pull) -> str:
+def encode(message: Message) -> str:
     return message.model_dump_json()
 
 
-def decode(body: str | bytes | dict[str, Any]) -> PushRecord | Pull:
+def decode(body: str | bytes | dict[str, Any]) -> Message:
     """Parse and validate a message body; MessageInvalid says what is wrong."""
     try:
         raw = body if isinstance(body, dict) else json.loads(body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from booksync.messages import Pull, PushRecord, direction_of, encode
+from booksync.messages import Message, direction_of, encode
 from booksync.settings import Queues
 
 
@@ -15,7 +15,7 @@ class Enqueuer:
         self._sqs = sqs
         self._queues = queues
 
-    def send(self, message: PushRecord | Pull) -> str:
+    def send(self, message: Message) -> str:
         url = self._queues.url(message.provider, direction_of(message))
         reply = self._sqs.send_message(
             QueueUrl=url,
@@ -26,13 +26,13 @@ class Enqueuer:
         message_id: str = reply["MessageId"]
         return message_id
 
-    def send_many(self, messages: list[PushRecord | Pull]) -> int:
+    def send_many(self, messages: list[Message]) -> int:
         """Send in batches of ten (SQS's most per call); returns how many were sent.
         A message SQS refuses raises, naming it, so nothing is dropped unseen."""
         sent = 0
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
-            by_queue: dict[str, list[PushRecord | Pull]] = {}
+            by_queue: dict[str, list[Message]] = {}
             for message in chunk:
                 url = self._queues.url(message.provider, direction_of(message))
                 by_queue.setdefault(url, []).append(message)

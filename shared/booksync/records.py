@@ -23,10 +23,10 @@ from pynamodb.expressions.update import Action
 
 from booksync.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from booksync.hub import DEFAULT_CONTACT_TYPES, KIND_MODELS
-from booksync.messages import PushRecord
+from booksync.messages import Message, push_messages
 from booksync.models import Connection, Record, utcnow
 from booksync.queues import Enqueuer
-from booksync.routing import wants
+from booksync.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
 
 ORIGINS = ("practice", "qbo", "qbt", "xero")
 HISTORY_KEEP = 20
@@ -479,21 +479,37 @@ def fanout(enqueuer: Enqueuer, record: Record, exclude_provider: str | None = No
     """Enqueue a push of `record` at its version for every active connection of its tenant
     whose settings want it (routing.wants), except `exclude_provider` (where the change
     came from). Returns the providers enqueued."""
+    return fanout_many(enqueuer, [record], exclude_provider)
+
+
+def fanout_many(
+    enqueuer: Enqueuer, records: list[Record], exclude_provider: str | None = None
+) -> list[str]:
+    """`fanout` for many records of one tenant (an import's new contacts): each connection
+    gets them in bundles the size of its provider's batch, parents' kinds first."""
+    if not records:
+        return []
     sent: list[str] = []
-    for connection in Connection.query(record.tenant_id):
+    for connection in Connection.query(records[0].tenant_id):
         if connection.status != "active" or connection.provider == exclude_provider:
             continue
-        if not wants(connection.provider, connection.settings or {}, record.kind, record.data):
-            continue
-        enqueuer.send(
-            PushRecord(
-                tenant_id=record.tenant_id,
-                connection_id=connection.connection_id,
-                provider=connection.provider,  # type: ignore[arg-type]  # checked by wants
-                kind=record.kind,
-                record_id=record.record_id,
-                version=int(record.version),
+        settings = connection.settings or {}
+        messages: list[Message] = []
+        for kind in KINDS_IN_ORDER:
+            wanted = [
+                (r.record_id, int(r.version))
+                for r in records
+                if r.kind == kind and wants(connection.provider, settings, kind, r.data)
+            ]
+            messages += push_messages(
+                connection.tenant_id,
+                connection.connection_id,
+                connection.provider,  # type: ignore[arg-type]  # checked by wants
+                kind,
+                wanted,
+                BUNDLE_SIZE[connection.provider],
             )
-        )
-        sent.append(connection.provider)
+        if messages:
+            enqueuer.send_many(messages)
+            sent.append(connection.provider)
     return sent

@@ -8,9 +8,7 @@ from booksync import importer
 from booksync.adapters import Change, PullAdapter, PushAdapter
 from booksync.errors import InvalidInput
 from booksync.importer import ProviderContact
-from booksync.links import links_of
 from booksync.models import Connection
-from booksync.observability import logger
 from booksync.providers.qbo import adapters as qbo
 from booksync.providers.qbt import adapters as qbt
 from booksync.providers.xero import adapters as xero
@@ -116,8 +114,7 @@ def adopt_new(rt: Any, conn: Connection, changes: list[Change]) -> int:
             records.save_record,
             company_id=conn.company_id or "",
         )
-        for record in result.created_records:
-            records.fanout(rt.enqueuer, record, exclude_provider=conn.provider)
+        records.fanout_many(rt.enqueuer, result.created_records, exclude_provider=conn.provider)
         created += len(result.created_records)
     users = [c for c in changes if c.kind == "user" and c.content is not None]
     if users:
@@ -126,60 +123,14 @@ def adopt_new(rt: Any, conn: Connection, changes: list[Change]) -> int:
 
 
 def _adopt_users(rt: Any, conn: Connection, changes: list[Change]) -> int:
-    """Staff from the provider: linked to the hub user with the same email, else created."""
-    from booksync import records
-    from booksync.hub import content_hash
-    from booksync.links import save_link
-    from booksync.models import Record
+    """Staff from the provider, matched to hub users by staff.adopt_users."""
+    from booksync import records, staff
 
-    by_email = {
-        str(r.data.get("email", "")).lower(): r
-        for r in Record.query(conn.tenant_id, Record.record_key.startswith("user#"))
-        if not r.deleted
-    }
-    linked = {
-        link.hub_key.split("#", 1)[1] for link in links_of(conn.tenant_id, conn.provider, "user")
-    }
-    created = 0
-    for change in changes:
-        assert change.content is not None
-        email = str(change.content.get("email", "")).lower()
-        if not email:
-            logger.warning(
-                "provider user without an email is not matched to staff",
-                extra={"provider_id": change.provider_id},
-            )
-            continue
-        record = by_email.get(email)
-        if record is not None and record.record_id in linked:
-            continue  # that hub user is already linked to another provider user: leave it
-        if record is None:
-            try:
-                record = records.save_record(
-                    conn.tenant_id,
-                    "user",
-                    None,
-                    change.content,
-                    origin=conn.provider,
-                    changed_at=change.changed_at,
-                )
-            except InvalidInput as exc:
-                logger.warning(
-                    "provider user not taken into the hub",
-                    extra={"provider_id": change.provider_id, "reason": exc.detail},
-                )
-                continue
-            records.fanout(rt.enqueuer, record, exclude_provider=conn.provider)
-            created += 1
-        save_link(
-            conn.tenant_id,
-            conn.provider,
-            "user",
-            record.record_id,
-            change.provider_id,
-            provider_version=change.provider_version,
-            content_hash=content_hash(change.content),
-            synced_version=int(record.version),
-        )
-        linked.add(record.record_id)
-    return created
+    return staff.adopt_users(
+        conn,
+        changes,
+        save_record=records.save_record,
+        fanout=lambda created, exclude: records.fanout_many(
+            rt.enqueuer, created, exclude_provider=exclude
+        ),
+    )

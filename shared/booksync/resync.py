@@ -13,13 +13,11 @@ from typing import Any
 
 from booksync.adapters import ProviderSession
 from booksync.errors import Conflict, SyncFailure
-from booksync.messages import Pull, PushRecord
+from booksync.messages import push_messages
 from booksync.models import Connection, Cursor, Record
 from booksync.queues import Enqueuer
-from booksync.routing import wants
+from booksync.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
 from booksync.sync_errors import upsert_error
-
-KINDS_IN_ORDER = ("contact", "work_item", "user")  # parents before children
 
 
 @dataclass
@@ -61,23 +59,25 @@ def setup_qbt(session: ProviderSession, api_base: str) -> dict[str, Any]:
 
 
 def resync(conn: Connection, enqueuer: Enqueuer) -> Resync:
-    """Queue every hub record this connection's settings want (links make it idempotent)."""
+    """Queue every hub record this connection's settings want (links make it idempotent),
+    in bundles the size of the provider's batch."""
     result = Resync()
     settings = conn.settings or {}
     for kind in KINDS_IN_ORDER:
-        messages: list[PushRecord | Pull] = [
-            PushRecord.model_validate(
-                {
-                    "tenant_id": conn.tenant_id,
-                    "connection_id": conn.connection_id,
-                    "provider": conn.provider,
-                    "kind": kind,
-                    "record_id": record.record_id,
-                    "version": int(record.version),
-                }
-            )
+        wanted = [
+            (record.record_id, int(record.version))
             for record in hub_records(conn.tenant_id, kind)
             if wants(conn.provider, settings, kind, record.data)
         ]
-        result.enqueued[kind] = enqueuer.send_many(messages)
+        enqueuer.send_many(
+            push_messages(
+                conn.tenant_id,
+                conn.connection_id,
+                conn.provider,  # type: ignore[arg-type]  # a connection's provider is one
+                kind,
+                wanted,
+                BUNDLE_SIZE[conn.provider],
+            )
+        )
+        result.enqueued[kind] = len(wanted)
     return result

@@ -11,6 +11,13 @@ from typing import Any
 
 from booksync.api.settings_schemas import SETTINGS_SCHEMAS
 
+# records per provider write call, so one bulk message fills one provider batch; the
+# adapters' max_batch (QBO 30, Xero 50, QBT 50) is the authority, and a unit test
+# keeps these equal to it
+BUNDLE_SIZE = {"qbo": 30, "qbt": 50, "xero": 50}
+
+KINDS_IN_ORDER = ("contact", "work_item", "user")  # parents before children
+
 
 def effective_settings(provider: str, settings: dict[str, Any] | None) -> dict[str, Any]:
     """The connection's settings over the schema defaults of its provider."""

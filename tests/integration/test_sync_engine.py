@@ -13,7 +13,7 @@ from booksync.adapters import Change, Pushed
 from booksync.errors import SyncFailure
 from booksync.hub import content_hash
 from booksync.links import get_link, save_link
-from booksync.messages import Pull, PushRecord
+from booksync.messages import Pull, PushRecord, push_messages
 from booksync.models import Connection, Cursor, Record, SyncErrorRow
 from local.pollers import sqs_event
 from tests.conftest import lambda_context
@@ -155,6 +155,58 @@ def test_a_throttled_push_comes_back_later_and_keeps_fifo_order(conn, handler, f
     assert failed[0] == got[0]["MessageId"]  # the throttled one, and the group behind it
     assert len(failed) == 2
     assert list(SyncErrorRow.scan()) == []
+
+
+def _bundle(rids):
+    (message,) = push_messages("t1", "c1", "qbo", "contact", [(r, 1) for r in rids], 50)
+    return message
+
+
+def test_bundles_fill_the_providers_batch_instead_of_stopping_at_ten_messages(conn, handler, fake):
+    for i in range(60):
+        _record(f"h{i}", f"Client {i}")
+    bundles = [_bundle([f"h{i}" for i in range(0, 40)]), _bundle([f"h{i}" for i in range(40, 60)])]
+    answer = handler("qbo_push")(_event(bundles), lambda_context())
+    assert answer == {"batchItemFailures": []}
+    assert [len(call) for call in fake.calls] == [30, 30]  # QBO's batch of 30, twice
+    assert all(get_link("t1", "qbo", "contact", f"h{i}") for i in range(60))
+
+
+def test_in_a_bundle_one_record_to_fix_is_its_own_error_and_a_throttled_one_comes_back(
+    conn, handler, fake, stack_env
+):
+    fake.fail = {
+        "h1": SyncFailure("qbo.duplicate_name", "Another customer is using 'Acme'"),
+        "h2": SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=1),
+    }
+    for rid, name in (("h1", "Acme"), ("h2", "Bravo"), ("h3", "Charlie")):
+        _record(rid, name)
+    sqs = stack_env.client("sqs")
+    url = stack_env.queue_url("QboPushQueue")
+    bundle = _bundle(["h1", "h2", "h3"])
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=bundle.model_dump_json(),
+        MessageGroupId="c1",
+        MessageDeduplicationId=bundle.dedup_id(),
+    )
+
+    def deliver():
+        got = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], WaitTimeSeconds=2)
+        return handler("qbo_push")(sqs_event(got["Messages"], "arn"), lambda_context())
+
+    answer = deliver()
+    assert len(answer["batchItemFailures"]) == 1  # the bundle goes back, for h2
+    (row,) = list(SyncErrorRow.scan())
+    assert (row.record_id, row.code) == ("h1", "qbo.duplicate_name")
+    assert row.message["record_id"] == "h1"  # an operator's retry resends h1 alone
+    assert get_link("t1", "qbo", "contact", "h3") is not None
+
+    fake.fail = {"h1": fake.fail["h1"]}  # the throttle is over
+    fake.calls.clear()
+    assert deliver() == {"batchItemFailures": []}
+    assert fake.calls == [["h1", "h2"]]  # h3 is not sent twice
+    assert get_link("t1", "qbo", "contact", "h2") is not None
 
 
 def test_push_for_a_deleted_record_never_sent_does_nothing(conn, handler, fake):

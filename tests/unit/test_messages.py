@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from booksync.messages import MessageInvalid, Pull, PushRecord, decode, encode
+from booksync.messages import MessageInvalid, Pull, PushRecord, decode, encode, push_messages
 
 
 def test_push_message_round_trips_through_its_encoding():
@@ -53,3 +53,20 @@ def test_unexpected_field_is_refused_so_tokens_cannot_ride_along():
     body["access_token"] = "secret"
     with pytest.raises(MessageInvalid, match="access_token"):
         decode(json.dumps(body))
+
+
+def test_bulk_pushes_are_bundled_to_the_providers_batch_and_a_bundle_of_one_is_plain():
+    refs = [(f"r{i}", 1) for i in range(61)]
+    messages = push_messages("t1", "c1", "qbo", "contact", refs, 30)
+    assert [type(m).__name__ for m in messages] == ["PushRecords", "PushRecords", "PushRecord"]
+    assert [len(m.each()) for m in messages[:2]] == [30, 30]
+    assert messages[2].record_id == "r60"
+    assert decode(encode(messages[0])) == messages[0]
+    assert [p.record_id for p in messages[1].each()][:2] == ["r30", "r31"]
+
+
+def test_a_bundle_larger_than_any_provider_batch_is_refused():
+    refs = [{"record_id": f"r{i}", "version": 1} for i in range(51)]
+    body = {"v": 1, "type": "push_many", "tenant_id": "t", "connection_id": "c"}
+    with pytest.raises(MessageInvalid, match="records"):
+        decode({**body, "provider": "xero", "kind": "contact", "records": refs})

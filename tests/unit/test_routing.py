@@ -61,3 +61,15 @@ def test_contact_types_stay_in_the_hub(provider):
 def test_an_unknown_provider_or_kind_wants_nothing():
     assert not wants("sage", {"contact_types": ["Client"]}, "contact", CLIENT)
     assert not wants("qbo", {}, "invoice", {"contact_type": "Client"})
+
+
+@pytest.mark.parametrize("provider", ["qbo", "qbt", "xero"])
+def test_a_bulk_message_bundles_exactly_one_provider_batch(provider):
+    from booksync import registry
+    from booksync.routing import BUNDLE_SIZE
+    from booksync.settings import settings_from
+    from tests.unit.test_settings import _template_env
+
+    settings = settings_from(_template_env())
+    adapter = registry.push_adapter(provider, "contact", settings, {})
+    assert BUNDLE_SIZE[provider] == adapter.max_batch

@@ -90,8 +90,8 @@ def make_app(
         make_matching_router(
             sources or provider_contacts,
             save_record=records.save_record,
-            fanout=lambda record, exclude: records.fanout(
-                enqueuer(), record, exclude_provider=exclude
+            fanout=lambda created, exclude: records.fanout_many(
+                enqueuer(), created, exclude_provider=exclude
             ),
         )
     )

@@ -22,7 +22,8 @@ from booksync.models import Record
 from booksync.observability import logger
 
 Sources = Callable[[str, str], list[ProviderContact]]
-Fanout = Callable[[Record, str | None], Any]  # (record, exclude_provider): enqueue pushes
+# (records, exclude_provider): enqueue their pushes to the tenant's other connections
+Fanout = Callable[[list[Record], str | None], Any]
 
 
 class ResolveIn(BaseModel):
@@ -66,8 +67,7 @@ def make_router(
             company_id=company_id,
         )
         if fanout is not None:
-            for record in result.created_records:
-                fanout(record, provider)
+            fanout(result.created_records, provider)
         answer = result.as_dict()
         counts = {f"import_{k}": v for k, v in answer.items() if k not in ("provider", "failed")}
         logger.info("contacts imported", extra={"provider": provider, **counts})
@@ -83,8 +83,10 @@ def make_router(
     def list_duplicates(
         provider: Annotated[str | None, Query(pattern="^(qbo|xero)$")] = None,
         status: Annotated[str | None, Query(pattern="^(open|resolved|ignored)$")] = None,
+        kind: Annotated[str | None, Query(pattern="^(contact|user)$")] = None,
     ) -> dict[str, Any]:
-        rows = importer.duplicates_of(tenant(), provider)
+        """Possible duplicates: provider contacts (and staff: kind=user) a person decides on."""
+        rows = importer.duplicates_of(tenant(), provider, kind)
         views = [importer.duplicate_view(r) for r in rows]
         return {"items": [v for v in views if status is None or v["status"] == status]}
 
@@ -99,6 +101,10 @@ def make_router(
         row = importer.resolve_duplicate(
             tenant(), duplicate_id, body.action, save_record=save_record, hub_id=body.hub_id
         )
+        if body.action == "import_as_new" and fanout is not None:
+            data = row.data or {}
+            hub_key = Record.key(data.get("kind", "contact"), data["resolution"]["hub_id"])
+            fanout([Record.get(row.tenant_id, hub_key)], data["provider"])
         logger.info("duplicate resolved", extra={"duplicate": duplicate_id, "action": body.action})
         return importer.duplicate_view(row)
 
