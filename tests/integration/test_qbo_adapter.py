@@ -291,6 +291,28 @@ def test_a_work_item_becomes_a_job_under_its_contacts_customer(qbo):
     assert stored["FullyQualifiedName"] == "Jobs Client:2025 Year End"
 
 
+def test_a_job_made_from_a_work_item_comes_back_as_that_work_item_not_a_new_contact(qbo):
+    # Given a work item sent as a job, and a plain sub-customer made in QuickBooks
+    client = item(qbo, "contact", contact("Jobs Client"))
+    parent = remember(qbo, "contact", only_pushed(CustomerPush().push(qbo.session, [client]))[0])
+    work = hub.WorkItem(contact_id=client.record.record_id, name="2025 Year End")
+    job = only_pushed(WorkItemPush().push(qbo.session, [item(qbo, "work_item", work)]))[0]
+    remember(qbo, "work_item", job)
+    theirs = qbo.ui_create(
+        "Customer", DisplayName="Their Job", Job=True, ParentRef={"value": parent.provider_id}
+    )
+    # When the bookkeeper renames our job in QuickBooks and the pull runs
+    qbo.ui_change("Customer", job.provider_id, DisplayName="2025 Year End Accounts")
+    changes, _ = QboPull().changes(qbo.session, None)
+    by_id = {c.provider_id: c for c in changes}
+    # Then our job is a work item change carrying the new name only (status stays the
+    # hub's), and the sub-customer we did not make is a contact as before
+    assert by_id[job.provider_id].kind == "work_item"
+    assert by_id[job.provider_id].content == {"name": "2025 Year End Accounts"}
+    assert by_id[theirs["Id"]].kind == "contact"
+    assert by_id[theirs["Id"]].parent_provider_id == parent.provider_id
+
+
 # ----------------------------------------------------------------------- push: staff
 
 

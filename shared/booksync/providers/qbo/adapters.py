@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -374,8 +374,31 @@ def _change(entity: str, raw: dict[str, Any], fallback: datetime) -> Change:
     )
 
 
+def _as_work_items(session: ProviderSession, changes: list[Change]) -> list[Change]:
+    """Sub-customers booksync made from work items come back as work item changes, not as
+    new contacts. Only the name is taken (a rename in QBO renames the job); a job's
+    status is kept in the hub, since QBO has only active or not."""
+    if not any(c.kind == "contact" and c.parent_provider_id for c in changes):
+        return changes
+    jobs = {
+        link.provider_key.split("#", 1)[1]
+        for link in links.links_of(session.tenant_id, PROVIDER, "work_item")
+    }
+    return [
+        replace(
+            c,
+            kind="work_item",
+            content=None if c.content is None else {"name": c.content["name"]},
+        )
+        if c.kind == "contact" and c.provider_id in jobs
+        else c
+        for c in changes
+    ]
+
+
 class QboPull:
-    """Customers (contacts, sub-customers included) and employees (users) changed in QBO."""
+    """Customers (contacts, sub-customers included; jobs made from work items as work
+    items) and employees (users) changed in QBO."""
 
     provider = PROVIDER
     entities = ("Customer", "Employee")
@@ -387,7 +410,10 @@ class QboPull:
         self._now = now or (lambda: datetime.now(UTC))
 
     def changes(self, session: ProviderSession, cursor: str | None) -> tuple[list[Change], str]:
-        client = QboClient(session, _api_base(self._api_base))
+        changes, new_cursor = self._read(QboClient(session, _api_base(self._api_base)), cursor)
+        return _as_work_items(session, changes), new_cursor
+
+    def _read(self, client: QboClient, cursor: str | None) -> tuple[list[Change], str]:
         if cursor is not None:
             since = _parse_time(cursor)
             if self._now() - since < timedelta(days=CDC_DAYS) - CDC_SAFETY:
