@@ -53,9 +53,10 @@ class Runtime:
             enqueuer=self.enqueuer,
         )
 
-    def session(self, connection: Connection) -> ProviderSession:
-        """Authorised, rate-budgeted HTTP to one connection's provider account."""
-        budget = Budget(connection.provider, connection.connection_id)
+    def session(self, connection: Connection, deadline: float | None = None) -> ProviderSession:
+        """Authorised, rate-budgeted HTTP to one connection's provider account; with a
+        `deadline` (a worker's), it paces itself to the budget until then."""
+        budget = Budget(connection.provider, connection.connection_id, deadline=deadline)
         return ProviderSession(connection, self.tokens, before_call=budget.take)
 
     def work_context(self, provider: str, direction: str) -> WorkContext:

@@ -32,6 +32,10 @@ RATES = {
 }
 THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_limited"}
 ATTEMPTS = 8
+# A worker paces itself (sleeps) for waits up to this long, as long as its invocation's
+# deadline allows: a throttled message sent back to its queue counts a receive against its
+# dead-letter limit, and with FIFO order holds back every message behind it.
+PACE_SECONDS = 30.0
 
 
 @dataclass
@@ -41,6 +45,9 @@ class Budget:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     max_wait: float = 2.0  # wait this long in the Lambda; longer waits go back to the queue
+    # a worker's: the time by which its provider calls must be done (epoch seconds); it
+    # then waits up to PACE_SECONDS at a time, never past the deadline
+    deadline: float | None = None
 
     @property
     def rate(self) -> Rate:
@@ -53,7 +60,7 @@ class Budget:
             wait = self._try(cost)
             if wait <= 0:
                 return
-            if wait > self.max_wait:
+            if wait > self._may_wait():
                 raise SyncFailure(
                     THROTTLED[self.provider],
                     f"booksync's own budget for this {self.provider} account is spent",
@@ -61,6 +68,11 @@ class Budget:
                 )
             self.sleep(wait)
         raise SyncFailure(THROTTLED[self.provider], "rate budget contended", retry_after=1)
+
+    def _may_wait(self) -> float:
+        if self.deadline is None:
+            return self.max_wait
+        return max(self.max_wait, min(PACE_SECONDS, self.deadline - self.clock()))
 
     def _try(self, cost: int) -> float:
         """0 if spent; else seconds until `cost` is available. Conditional on the row's

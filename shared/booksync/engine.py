@@ -4,8 +4,11 @@ Every worker Lambda (qbo_push, qbo_pull, ...) is `Worker(provider, direction, st
 A step is the code for one message type; the engine owns what is common to all of
 them: decoding, FIFO order, logging context, and what each kind of failure means
 (errors.Kind): a person must fix it -> a sync error row, message done; transient or
-rate limited -> back on the queue after a backoff (visibility change, never a sleep);
-anything unexpected -> retried, then the dead-letter queue.
+rate limited by the provider -> back on the queue after a backoff (a visibility change,
+not a sleep); anything unexpected -> retried, then the dead-letter queue. booksync's
+own rate budget is the one wait spent inside the invocation (budget.py: up to 30 s at a
+time, never past the invocation's deadline), so a bulk sync paces itself instead of
+spending its messages' receives.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class WorkContext:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     extras: dict[str, Any] = field(default_factory=dict)
     connection: Connection | None = None  # set by the engine before each step
+    # epoch seconds by which provider calls must end (the invocation's time less a margin
+    # for writing links and answering); None: no pacing, as in the practice API
+    deadline: float | None = None
 
 
 class Step(Protocol):

@@ -7,6 +7,7 @@ records, via the adapter registry) and pull (changes since the cursor).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from booksync.observability import logger, metrics, tracer
 from booksync.sync import PullDeps, pull_changes, push_batch
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# what an invocation keeps after its last provider call: links, error rows, the answer
+DEADLINE_MARGIN_SECONDS = 20
 
 
 def push_step(rt: Runtime, provider: str) -> BatchStep:
@@ -47,7 +50,7 @@ def push_step(rt: Runtime, provider: str) -> BatchStep:
                 logger.info("no adapter sends this kind", extra={"kind": kind})
                 outcomes.update({mid: None for mid, _ in group})
                 continue
-            session = rt.session(conn)
+            session = rt.session(conn, ctx.deadline)
             try:
                 outcome = push_batch(session, adapter, group)
             except SyncFailure as failure:
@@ -74,7 +77,7 @@ def pull_step(rt: Runtime, provider: str) -> Step:
                 ),
                 adopt_new=lambda conn, changes: registry.adopt_new(rt, conn, changes),
             )
-            session = rt.session(ctx.connection)
+            session = rt.session(ctx.connection, ctx.deadline)
             pull_changes(session, adapter, message, deps)
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
         record_pull_run(ctx, message)
@@ -95,7 +98,10 @@ def worker_handler(provider: str, direction: str, runtime: Runtime | None = None
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.append_keys(provider=provider, direction=direction)
-        result = worker.handle(event, rt.work_context(provider, direction))
+        ctx = rt.work_context(provider, direction)
+        remaining = context.get_remaining_time_in_millis() / 1000
+        ctx.deadline = time.time() + remaining - DEADLINE_MARGIN_SECONDS
+        result = worker.handle(event, ctx)
         failed = len(result.get("batchItemFailures", []))
         total = len(event.get("Records", []))
         metrics.add_dimension(name="worker", value=f"{provider}_{direction}")

@@ -64,3 +64,17 @@ def test_a_short_wait_is_slept_in_the_lambda_a_long_one_goes_back_to_the_queue(c
 def test_connections_have_their_own_buckets(clock):
     Budget("xero", "a", clock=clock, max_wait=0).take(int(RATES["xero"].burst))
     Budget("xero", "b", clock=clock, max_wait=0).take()
+
+
+def test_a_worker_paces_a_bulk_sync_to_the_budget_until_its_deadline(clock):
+    # A worker with a minute and a half left sends QBO batches of 30 back to back
+    worker = Budget("qbo", "c3", clock=clock, sleep=clock.sleep, deadline=clock.now + 90)
+    for _ in range(10):
+        worker.take(30)  # each refill (about 4 s) is waited for, not thrown back
+    assert 30 < clock.slept < 40  # 270 of the 300 at 8 a second
+    # near its deadline the worker no longer waits: the message goes back to its queue
+    worker.deadline = clock.now + 1
+    with pytest.raises(SyncFailure) as info:
+        worker.take(30)
+    assert info.value.code == "qbo.throttled"
+    assert info.value.retry_after > 1
