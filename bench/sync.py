@@ -183,9 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                 json={"company_id": companies[provider]},
                 timeout=30,
             ).json()["access_token"]
-            naive_rate = naive(
-                sims[provider], provider, token, companies[provider], args.naive_sample
-            )
+            sample = args.naive_sample or NAIVE_SAMPLE[provider]
+            naive_rate = naive(sims[provider], provider, token, companies[provider], sample)
             print(
                 f"  {provider:<8} {args.records / minutes:>12.0f} {BOUND[provider]:>12} "
                 f"{calls / args.records:>13.2f} {naive_rate:>14.0f}",

@@ -100,31 +100,103 @@ def run(demo: Demo) -> None:
     anon = requests.get(f"{demo.api}/v1/contacts", timeout=30)
     demo.show(f"no key -> {anon.status_code}", anon.json()["detail"])
 
-    demo.step("The firm connects QBO, QBT and Xero through the real OAuth redirects")
-    for provider in ("qbo", "qbt", "xero"):
+    demo.step("The firm's QuickBooks holds 300 customers; the practice app knows 30 of them")
+    sims = ep["simulators"]
+    qbo_company = str(
+        requests.post(
+            f"{sims['qbo']}/_sim/companies",
+            json={"name": "Harbour & Co Books", "seed": "empty"},
+            timeout=30,
+        ).json()["id"]
+    )
+    for i in range(300):  # as a bookkeeper made them, in QuickBooks' own screens
+        requests.post(
+            f"{sims['qbo']}/_sim/companies/{qbo_company}/objects/Customer",
+            json={
+                "DisplayName": f"Customer {i:03d}",
+                "PrimaryEmailAddr": {"Address": f"c{i}@books.example"},
+            },
+            timeout=30,
+        ).raise_for_status()
+    for i in range(30):
+        exact = i < 20  # same name and email (other case and spacing); else another email
+        email = f"C{i}@books.example" if exact else f"old{i}@elsewhere.example"
+        requests.post(
+            f"{demo.api}/v1/contacts",
+            headers=auth,
+            timeout=30,
+            json={
+                "name": f"customer  {i:03d}" if exact else f"Customer {i:03d}",
+                "emails": [{"address": email}],
+            },
+        ).raise_for_status()
+    demo.show("QuickBooks", "300 customers")
+    demo.show("practice app", "20 with the same name and email, 10 with the name only")
+
+    demo.step("The firm connects QuickBooks (OAuth redirects); connecting imports the books")
+    result = connect(demo.api, key["key"], "qbo", sim_company=qbo_company)
+    hop = result.hops[0].split("?")[0] if result.hops else "-"
+    demo.show("qbo", f"{result.status} {result.title!r} (provider redirected to {hop})")
+    if result.status != 200:
+        raise SystemExit("demo failed: qbo did not connect")
+    stack.drain(timeout=120)
+    duplicates = requests.get(
+        f"{demo.api}/v1/duplicates", params={"status": "open"}, headers=auth, timeout=30
+    ).json()["items"]
+    linked = _count_all(demo, "/v1/links", auth, provider="qbo", kind="contact")
+    imported = _count_all(demo, "/v1/contacts", auth, origin="qbo")
+    demo.show("linked", f"{linked - imported} exact matches")
+    demo.show("to review", f"{len(duplicates)} possible duplicates")
+    demo.show("created in the hub", f"{imported} (no match; import never writes to QuickBooks)")
+    for dup in duplicates[:2]:
+        why = "; ".join(dup["candidates"][0]["reasons"]) if dup["candidates"] else ""
+        demo.show(f"  e.g. {dup['provider_contact']['name']!r}", why)
+
+    demo.step("A person resolves the 10 possible duplicates through the API: link each")
+    for dup in duplicates:
+        requests.post(
+            f"{demo.api}/v1/duplicates/{dup['id']}/resolve",
+            headers=auth,
+            timeout=30,
+            json={"action": "link", "hub_id": dup["candidates"][0]["hub_id"]},
+        ).raise_for_status()
+    demo.show(
+        "qbo links",
+        f"{_count_all(demo, '/v1/links', auth, provider='qbo', kind='contact')} of 300 customers",
+    )
+
+    demo.step("The firm connects QuickBooks Time and Xero (Xero's contacts are imported too)")
+    for provider in ("qbt", "xero"):
         result = connect(demo.api, key["key"], provider)
-        hop = result.hops[0].split("?")[0] if result.hops else "-"
-        demo.show(provider, f"{result.status} {result.title!r} (provider redirected to {hop})")
+        demo.show(provider, f"{result.status} {result.title!r}")
         if result.status != 200:
             raise SystemExit(f"demo failed: {provider} did not connect")
     rows = demo.wait("the first pulls", lambda: _all_synced(demo, auth))
-    for row in rows:
-        demo.show(row["provider"], f"{row['status']}, company {row['company_name']!r}")
     stack.drain(timeout=120)
+    companies = {r["provider"]: r["company_id"] for r in rows}
+    for row in rows:
+        demo.show(f"  {row['provider']}", f"{row['status']}, company {row['company_name']!r}")
 
-    demo.step("Connecting imported the books: exact matches linked, near ones for review")
-    links = _count_all(demo, "/v1/links", auth)
-    duplicates = requests.get(f"{demo.api}/v1/duplicates", headers=auth, timeout=30).json()["items"]
-    contacts = _count_all(demo, "/v1/contacts", auth)
-    demo.show("hub contacts", f"{contacts} (the sandbox customers and contacts came in)")
-    demo.show("links", f"{links} hub record <-> provider object pairs")
-    demo.show("to review", f"{len(duplicates)} possible duplicate(s)")
-    for dup in duplicates[:3]:
-        why = "; ".join(dup["candidates"][0]["reasons"]) if dup["candidates"] else ""
-        demo.show(f"  {dup['provider']} {dup['provider_contact']['name']!r}", why)
+    demo.step("'Save and sync' sends every client to QuickBooks Time and Xero, in full batches")
+    before = {p: _api_calls(sims[p]) for p in ("qbt", "xero")}
+    for provider in ("qbt", "xero"):
+        reply = requests.post(
+            f"{demo.api}/v1/connections/{provider}/sync", headers=auth, timeout=60
+        )
+        reply.raise_for_status()
+        demo.show(f"POST .../{provider}/sync", f"{reply.json()['enqueued']['contact']} queued")
+    stack.drain(timeout=300)
+    hub_total = _count_all(demo, "/v1/contacts", auth)
+    for provider in ("qbt", "xero"):
+        sent = _count_all(demo, "/v1/links", auth, provider=provider, kind="contact")
+        calls = _api_calls(sims[provider]) - before[provider]
+        demo.show(
+            provider,
+            f"{sent}/{hub_total} hub contacts linked; {calls} API calls "
+            f"= {calls / max(sent, 1):.2f} per record",
+        )
 
     demo.step("20 new clients in the practice app reach QuickBooks, Xero and QuickBooks Time")
-    sims = ep["simulators"]
     before = {p: _api_calls(sims[p]) for p in ("qbo", "xero", "qbt")}
     made = []
     for i in range(20):
@@ -136,7 +208,6 @@ def run(demo: Demo) -> None:
         )
         made.append(reply.json())
     stack.drain(timeout=180)
-    companies = {r["provider"]: r["company_id"] for r in rows}
     for provider, (kind, field) in OBJECTS.items():
         names = _names(sims[provider], companies[provider], kind, field)
         arrived = sum(1 for c in made if c["name"] in names)
@@ -255,10 +326,10 @@ def _api_calls(sim: str) -> int:
     )
 
 
-def _count_all(demo: Demo, path: str, auth: dict[str, str]) -> int:
+def _count_all(demo: Demo, path: str, auth: dict[str, str], **filters: str) -> int:
     total, cursor = 0, None
     while True:
-        query = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        query = {"limit": 200, **filters, **({"cursor": cursor} if cursor else {})}
         page = requests.get(f"{demo.api}{path}", params=query, headers=auth, timeout=60).json()
         total += len(page["items"])
         cursor = page.get("next_cursor")

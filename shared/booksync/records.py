@@ -147,6 +147,7 @@ def list_records(
     limit: int = 50,
     cursor: str | None = None,
     filters: Mapping[str, Any] | None = None,
+    origin: str | None = None,
 ) -> tuple[list[Record], str | None]:
     """One page of a tenant's live records of a kind that match `filters`, in id order,
     and the cursor of the next page (None: this was the last).
@@ -158,7 +159,7 @@ def list_records(
     query = Record.query(
         tenant_id,
         Record.record_key.startswith(f"{kind}#"),
-        filter_condition=_LIVE,
+        filter_condition=_LIVE if origin is None else _LIVE & (Record.origin == origin),
         last_evaluated_key=(
             {"tenant_id": {"S": tenant_id}, "record_key": {"S": start}} if start else None
         ),

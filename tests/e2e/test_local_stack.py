@@ -88,9 +88,9 @@ def test_message_that_keeps_failing_lands_in_the_dead_letter_queue(stack):
         MessageGroupId="bad",
         MessageDeduplicationId="bad-1",
     )
-    # maxReceiveCount is 5 and the local visibility timeout 2 s: about 10 s
+    # maxReceiveCount is 12 and the local visibility timeout 2 s: about 30 s
     dead = _wait(
-        lambda: sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"]).get("Messages"), 40
+        lambda: sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"]).get("Messages"), 90
     )
     assert dead[0]["Body"] == '{"v": 99}'
     assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= 1

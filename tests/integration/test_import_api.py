@@ -299,6 +299,16 @@ def test_linking_a_duplicate_to_its_candidate_links_it_and_closes_it(small_firm)
     assert "101" not in open_duplicates(small_firm)
 
 
+def test_contacts_list_by_origin_shows_what_the_import_created(small_firm):
+    status, page = small_firm.api("GET", "/v1/contacts", query="origin=qbo&limit=200")
+    assert status == 200
+    assert len(page["items"]) == 12  # the 12 new customers, not the hub's own contacts
+    assert {c["origin"] for c in page["items"]} == {"qbo"}
+    status, page = small_firm.api("GET", "/v1/contacts", query="origin=practice&limit=200")
+    assert len(page["items"]) == 3 + 10 + 3  # exact, close and the hub's own
+    assert small_firm.api("GET", "/v1/contacts", query="origin=elsewhere")[0] == 400
+
+
 def test_importing_a_duplicate_as_new_creates_a_hub_contact_and_links_it(small_firm):
     contacts_before = len(records_of(small_firm.tenant_id))
 

@@ -363,10 +363,15 @@ Cursor = Annotated[str | None, Query(max_length=2048, description="next_cursor o
 
 
 def _page(
-    resource: Resource, tenant_id: str, limit: int, cursor: str | None, filters: dict[str, Any]
+    resource: Resource,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    filters: dict[str, Any],
+    origin: str | None = None,
 ) -> dict[str, Any]:
     found, next_cursor = records.list_records(
-        tenant_id, resource.kind, limit=limit, cursor=cursor, filters=filters
+        tenant_id, resource.kind, limit=limit, cursor=cursor, filters=filters, origin=origin
     )
     return {"items": [view(resource, r) for r in found], "next_cursor": next_cursor}
 
@@ -384,9 +389,17 @@ def _lists(router: Router, tenant: Callable[[], str]) -> None:
             str | None, Query(max_length=255, description="name contains (any case)")
         ] = None,
         parent_id: Annotated[str | None, Query(max_length=64)] = None,
+        origin: Annotated[
+            str | None,
+            Query(
+                pattern="^(practice|qbo|qbt|xero)$",
+                description="where the contact was created: practice, or imported from",
+            ),
+        ] = None,
     ) -> ContactPage:
         filters = {"contact_type": contact_type, "active": active, "q": q, "parent_id": parent_id}
-        return ContactPage.model_validate(_page(contacts, tenant(), limit, cursor, filters))
+        page = _page(contacts, tenant(), limit, cursor, filters, origin)
+        return ContactPage.model_validate(page)
 
     @router.get("/v1/work-items", summary="List work items", tags=["work-items"])
     def list_work_items(
