@@ -56,6 +56,7 @@ class WorkContext:
     # epoch seconds by which provider calls must end (the invocation's time less a margin
     # for writing links and answering); None: no pacing, as in the practice API
     deadline: float | None = None
+    sent_at: datetime | None = None  # the current message's SQS SentTimestamp
 
 
 class Step(Protocol):
@@ -189,6 +190,8 @@ class Worker:
         }
         logger.append_keys(**ids)
         try:
+            sent = record.attributes.get("SentTimestamp")  # always there from SQS
+            ctx.sent_at = datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
             ctx.connection = self._connection_for(message, record)
             if ctx.connection is None:
                 return

@@ -176,6 +176,8 @@ class Cursor(_Base):
     position = UnicodeAttribute(null=True)  # changedSince / If-Modified-Since / modified_since
     runs = NumberAttribute(default=0)
     last_run_at = UTCDateTimeAttribute(null=True)
+    # when the last completed pull began: a notice sent before it is already covered
+    started_at = UTCDateTimeAttribute(null=True)
 
 
 class SyncErrorRow(_Base):

@@ -19,7 +19,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from booksync.adapters import Change, ProviderSession, PullAdapter, PushAdapter, Pushed, PushItem
@@ -210,15 +210,33 @@ class PullDeps:
     adopt_new: AdoptNew  # import matching for objects with no link, all at once
 
 
+PULL_FAMILY = "changes"
+
+
+def covered_by_a_later_pull(connection_id: str, sent_at: datetime | None) -> bool:
+    """True when a pull that began after this notice was sent has completed: it read
+    everything the notice is about. A burst of webhooks (a bulk push echoing back) then
+    costs one pull, not one each."""
+    if sent_at is None:
+        return False
+    try:
+        row = Cursor.get(connection_id, PULL_FAMILY, consistent_read=True)
+    except Cursor.DoesNotExist:
+        return False
+    # a second's margin for the clocks of SQS and of the worker
+    margin = timedelta(seconds=1)
+    return row.started_at is not None and _aware(row.started_at) > _aware(sent_at) + margin
+
+
 def pull_changes(
     session: ProviderSession, adapter: PullAdapter, message: Pull, deps: PullDeps
 ) -> PullResult:
     conn = session.connection
-    family = "changes"
+    started = utcnow()
     try:
-        cursor_row = Cursor.get(conn.connection_id, family, consistent_read=True)
+        cursor_row = Cursor.get(conn.connection_id, PULL_FAMILY, consistent_read=True)
     except Cursor.DoesNotExist:
-        cursor_row = Cursor(conn.connection_id, family, runs=0)
+        cursor_row = Cursor(conn.connection_id, PULL_FAMILY, runs=0)
     changes, new_cursor = adapter.changes(session, cursor_row.position)
     result = PullResult(changes=len(changes), cursor=new_cursor)
     unlinked: list[Change] = []
@@ -243,6 +261,7 @@ def pull_changes(
     cursor_row.position = new_cursor
     cursor_row.runs = (cursor_row.runs or 0) + 1
     cursor_row.last_run_at = utcnow()
+    cursor_row.started_at = started
     cursor_row.save()
     logger.info(
         "pull applied",

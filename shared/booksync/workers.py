@@ -21,7 +21,7 @@ from booksync.errors import SyncFailure
 from booksync.messages import Pull, PushRecord
 from booksync.models import Connection
 from booksync.observability import logger, metrics, tracer
-from booksync.sync import PullDeps, pull_changes, push_batch
+from booksync.sync import PullDeps, covered_by_a_later_pull, pull_changes, push_batch
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # what an invocation keeps after its last provider call: links, error rows, the answer
@@ -67,6 +67,11 @@ def push_step(rt: Runtime, provider: str) -> BatchStep:
 def pull_step(rt: Runtime, provider: str) -> Step:
     def run(ctx: WorkContext, message: Pull) -> None:
         adapter = registry.pull_adapter(provider, rt.settings)
+        if ctx.connection is not None and covered_by_a_later_pull(
+            ctx.connection.connection_id, ctx.sent_at
+        ):
+            logger.info("a pull that began after this notice has run; nothing to do")
+            return
         if adapter is not None and ctx.connection is not None:
             from booksync import records
 

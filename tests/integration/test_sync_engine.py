@@ -285,6 +285,26 @@ def test_an_edit_at_the_provider_updates_the_hub_and_moves_the_cursor(conn, hand
     assert adapter.cursors == [None, "2026-11-26T12:00:00Z"]
 
 
+def test_a_burst_of_webhook_notices_costs_one_pull_not_one_each(conn, handler, pull_with):
+    adapter = pull_with([])
+    sent = int((datetime.now(UTC) - timedelta(seconds=10)).timestamp() * 1000)
+    burst = [
+        Pull(tenant_id="t1", connection_id="c1", provider="qbo", reason="webhook", trigger=f"w{i}")
+        for i in range(5)
+    ]
+    event = _event(burst)
+    for record in event["Records"]:
+        record["attributes"]["SentTimestamp"] = str(sent)  # all sent before the first pull
+    assert handler("qbo_pull")(event, lambda_context()) == {"batchItemFailures": []}
+    assert len(adapter.cursors) == 1  # the first pull read what all five are about
+    # a notice sent after that pull began is not covered: it pulls again
+    later = _pull_event()
+    later_sent = int((datetime.now(UTC) + timedelta(seconds=2)).timestamp() * 1000)
+    later["Records"][0]["attributes"]["SentTimestamp"] = str(later_sent)
+    handler("qbo_pull")(later, lambda_context())
+    assert len(adapter.cursors) == 2
+
+
 def test_our_own_write_coming_back_is_recognised_and_ignored(conn, handler, pull_with):
     _linked("h1", "Same Name")
     pull_with([_change("h1", "Same Name", datetime.now(UTC))])
