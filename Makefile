@@ -32,7 +32,7 @@ lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
 
 test: lint  ## lint, then every test (unit, integration, simulators; then e2e in its own process)
 	$(BIN)/pytest -q tests/unit tests/integration tests/simulators
-	$(BIN)/pytest -q tests/e2e
+	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) $(BIN)/pytest -q tests/e2e
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q tests/unit tests/integration

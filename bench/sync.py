@@ -52,13 +52,15 @@ def cli(stack: LocalStack, *args: str) -> dict[str, Any]:
     return result
 
 
-def api_calls(sim: str) -> int:
-    counts = requests.get(f"{sim}/_sim/calls", timeout=30).json()["counts"]
-    return sum(
+def api_calls(sim: str) -> tuple[int, int]:
+    """(API calls so far, of which answered 429), OAuth and identity calls not counted."""
+    log = requests.get(f"{sim}/_sim/calls", timeout=30).json()
+    calls = sum(
         n
-        for k, n in counts.items()
+        for k, n in log["counts"].items()
         if any(p in k for p in API) and "/authorize" not in k and "/grant" not in k
     )
+    return calls, sum(1 for e in log["calls"] if e["status"] == 429)
 
 
 def linked(api: str, auth: dict[str, str], provider: str) -> int:
@@ -166,10 +168,13 @@ def main(argv: list[str] | None = None) -> int:
                 json={"contact_types": ["Client"]},
             ).raise_for_status()
         print(f"\nSync of {args.records} contacts per provider, simulators' rate limits on")
-        header = ("provider", "records/min", "limit bound", "calls/record", "naive rec/min")
-        print(f"  {header[0]:<8} {header[1]:>12} {header[2]:>12} {header[3]:>13} {header[4]:>14}")
+        header = ("provider", "records/min", "limit bound", "calls/record", "429s", "naive rec/min")
+        print(
+            f"  {header[0]:<8} {header[1]:>12} {header[2]:>12} {header[3]:>13} {header[4]:>6}"
+            f" {header[5]:>14}"
+        )
         for provider in PROVIDERS:
-            before = api_calls(sims[provider])
+            before, throttled_before = api_calls(sims[provider])
             began = time.monotonic()
             requests.post(
                 f"{api}/v1/connections/{provider}/sync", headers=auth, timeout=120
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             while linked(api, auth, provider) < args.records:
                 time.sleep(2)
             minutes = (time.monotonic() - began) / 60
-            calls = api_calls(sims[provider]) - before
+            after, throttled_after = api_calls(sims[provider])
+            calls, throttled = after - before, throttled_after - throttled_before
             token = requests.post(
                 f"{sims[provider]}/_sim/oauth/tokens",
                 json={"company_id": companies[provider]},
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             naive_rate = naive(sims[provider], provider, token, companies[provider], sample)
             print(
                 f"  {provider:<8} {args.records / minutes:>12.0f} {BOUND[provider]:>12} "
-                f"{calls / args.records:>13.2f} {naive_rate:>14.0f}",
+                f"{calls / args.records:>13.2f} {throttled:>6} {naive_rate:>14.0f}",
                 flush=True,
             )
     finally:
