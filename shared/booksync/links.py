@@ -22,6 +22,14 @@ def get_link(tenant_id: str, provider: str, kind: str, hub_id: str) -> Link | No
         return None
 
 
+def get_links(tenant_id: str, provider: str, kind: str, hub_ids: list[str]) -> dict[str, Link]:
+    """get_link for many records in batched reads (100 keys a call): hub id -> link."""
+    keys = [(link_key(tenant_id, provider), f"{kind}#{hub_id}") for hub_id in set(hub_ids)]
+    return {
+        link.hub_key.split("#", 1)[1]: link for link in Link.batch_get(keys, consistent_read=True)
+    }
+
+
 def find_by_provider_id(tenant_id: str, provider: str, kind: str, provider_id: str) -> Link | None:
     for link in Link.by_provider_id.query(
         link_key(tenant_id, provider), Link.provider_key == f"{kind}#{provider_id}", limit=1

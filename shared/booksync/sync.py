@@ -25,7 +25,7 @@ from typing import Any
 from booksync.adapters import Change, ProviderSession, PullAdapter, PushAdapter, Pushed, PushItem
 from booksync.errors import InvalidInput, SyncFailure
 from booksync.hub import KIND_MODELS, content_hash
-from booksync.links import find_by_provider_id, get_link, save_link
+from booksync.links import find_by_provider_id, get_links, save_link
 from booksync.messages import Pull, PushRecord
 from booksync.models import Connection, Cursor, Lease, Record, utcnow
 from booksync.observability import logger
@@ -76,11 +76,14 @@ def push_batch(
     conn = session.connection
     latest: dict[str, tuple[Record, list[str]]] = {}
     retries: dict[str, int] = {}
+    # batched, consistent reads: a bundle is up to 500 records per invocation, and a stale
+    # read of a record just changed would look already synced
+    keys = {(m.tenant_id, Record.key(m.kind, m.record_id)) for _, m in messages}
+    stored = {r.record_key: r for r in Record.batch_get(list(keys), consistent_read=True)}
     for message_id, message in messages:
         retries[message.record_id] = max(retries.get(message.record_id, 0), message.retry)
-        try:
-            record = Record.get(message.tenant_id, Record.key(message.kind, message.record_id))
-        except Record.DoesNotExist:
+        record = stored.get(Record.key(message.kind, message.record_id))
+        if record is None:
             outcome.results[message_id] = None  # nothing to send: it never existed or was purged
             outcome.skipped += 1
             continue
@@ -89,8 +92,17 @@ def push_batch(
 
     items: list[PushItem] = []
     item_messages: list[list[str]] = []
+    links = {
+        kind: get_links(
+            conn.tenant_id,
+            conn.provider,
+            kind,
+            [r.record_id for r, _ in latest.values() if r.kind == kind],
+        )
+        for kind in {r.kind for r, _ in latest.values()}
+    }
     for record, message_ids in latest.values():
-        link = get_link(conn.tenant_id, conn.provider, record.kind, record.record_id)
+        link = links[record.kind].get(record.record_id)
         if link is not None and link.synced_version >= record.version:
             for mid in message_ids:
                 outcome.results[mid] = None
