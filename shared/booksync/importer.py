@@ -209,7 +209,7 @@ def _candidate_view(candidate: Candidate) -> dict[str, Any]:
     }
 
 
-def _save_duplicate(
+def save_duplicate(
     tenant_id: str,
     provider: str,
     item: ProviderContact,
@@ -659,7 +659,7 @@ def _carry_out(
         result.created_records.append(record)
     elif decision.action == "review":
         row = the_plan.duplicates.get(item.provider_id)
-        _save_duplicate(tenant_id, provider, item, decision.candidates, row)
+        save_duplicate(tenant_id, provider, item, decision.candidates, row)
         result.review += 1
     elif decision.action == "already_linked":
         result.already_linked += 1
@@ -715,7 +715,7 @@ def resolve_duplicate(
         if links.get_link(tenant_id, provider, KIND, record.record_id) is not None:
             raise Conflict(f"hub contact {hub_id} is already linked to another {provider} contact")
         resolution["hub_id"] = record.record_id
-        _claim(row, data, resolution, status="resolved")
+        claim_duplicate(row, data, resolution, status="resolved")
         _link(tenant_id, provider, record, item)
     elif action == "import_as_new":
         company_id, settings = connection_settings(tenant_id, provider)
@@ -729,7 +729,7 @@ def resolve_duplicate(
                 )
             parent_hub_id = parent.hub_key.split("#", 1)[1]
         resolution["hub_id"] = hub_id_for(provider, company_id, KIND, provider_id)
-        _claim(row, data, resolution, status="resolved")
+        claim_duplicate(row, data, resolution, status="resolved")
         create_from(
             tenant_id,
             provider,
@@ -740,7 +740,7 @@ def resolve_duplicate(
             save_record=save_record,
         )
     else:
-        _claim(row, data, resolution, status="ignored")
+        claim_duplicate(row, data, resolution, status="ignored")
     return row
 
 
@@ -754,7 +754,9 @@ def _live_contact(tenant_id: str, hub_id: str | None) -> Record:
     return record
 
 
-def _claim(row: Record, data: dict[str, Any], resolution: dict[str, Any], status: str) -> None:
+def claim_duplicate(
+    row: Record, data: dict[str, Any], resolution: dict[str, Any], status: str
+) -> None:
     """Mark the row resolved/ignored if nobody else did since it was read (else 409)."""
     version = int(row.version)
     try:

@@ -94,7 +94,7 @@ def adopt_users(
         if review is not None and (review.data or {}).get("status") == "ignored":
             continue
         if result.status == "partial":
-            importer._save_duplicate(
+            importer.save_duplicate(
                 tenant_id, provider, _review_item(change), result.candidates, review, kind=KIND
             )
             logger.info("provider staff sent to review: a possible duplicate", extra=extra)
@@ -192,7 +192,7 @@ def resolve_staff_duplicate(
         if get_link(tenant_id, provider, KIND, record.record_id) is not None:
             raise Conflict(f"hub user {hub_id} is already linked to another {provider} employee")
         resolution["hub_id"] = record.record_id
-        importer._claim(row, data, resolution, status="resolved")
+        importer.claim_duplicate(row, data, resolution, status="resolved")
         _link(conn, record, item)
     elif action == "import_as_new":
         validate_content(KIND, item.content)  # refused here, before the row is claimed
@@ -206,8 +206,8 @@ def resolve_staff_duplicate(
         resolution["hub_id"] = importer.hub_id_for(
             provider, conn.company_id or "", KIND, provider_id
         )
-        importer._claim(row, data, resolution, status="resolved")
+        importer.claim_duplicate(row, data, resolution, status="resolved")
         _create(conn, change, save_record)
     else:
-        importer._claim(row, data, resolution, status="ignored")
+        importer.claim_duplicate(row, data, resolution, status="ignored")
     return row
