@@ -25,9 +25,9 @@ from typing import Any
 from booksync.adapters import Change, ProviderSession, PullAdapter, PushAdapter, Pushed, PushItem
 from booksync.errors import InvalidInput, SyncFailure
 from booksync.hub import KIND_MODELS, content_hash
-from booksync.links import find_by_provider_id, get_links, save_link
+from booksync.links import find_by_provider_id, get_links, link_key, save_link
 from booksync.messages import Pull, PushRecord
-from booksync.models import Connection, Cursor, Lease, Record, utcnow
+from booksync.models import Connection, Cursor, Lease, Link, Record, utcnow
 from booksync.observability import logger
 
 # provider-managed fields of a contact: what a pull may change in the hub
@@ -251,10 +251,17 @@ def pull_changes(
         cursor_row = Cursor(conn.connection_id, PULL_FAMILY, runs=0)
     changes, new_cursor = adapter.changes(session, cursor_row.position)
     result = PullResult(changes=len(changes), cursor=new_cursor)
+    latest: dict[tuple[str, str], Change] = {}
+    for change in changes:  # an object met twice in one read: its later state only
+        key = (change.kind, change.provider_id)
+        if key not in latest or _aware(change.changed_at) >= _aware(latest[key].changed_at):
+            latest[key] = change
+    changes = list(latest.values())
+    known = _linked_records(conn, changes)
     unlinked: list[Change] = []
     for change in changes:
         try:
-            if not apply_change(conn, change, deps, result):
+            if not apply_change(conn, change, deps, result, known):
                 unlinked.append(change)
         except InvalidInput as exc:
             # content the hub cannot hold (e.g. an employee without an email): say which
@@ -289,15 +296,53 @@ def pull_changes(
     return result
 
 
-def apply_change(conn: Connection, change: Change, deps: PullDeps, result: PullResult) -> bool:
-    """Apply a change to its linked record; False if the object has no link yet."""
-    link = find_by_provider_id(conn.tenant_id, conn.provider, change.kind, change.provider_id)
+# past this many changes a pull reads the connection's links in one pass, not one by one
+# (a bulk push echoes back as a page of up to 1,000 changes)
+LINKS_IN_ONE_PASS = 25
+Known = dict[tuple[str, str], tuple[Link, Record | None]]
+
+
+def _linked_records(conn: Connection, changes: list[Change]) -> Known:
+    """(kind, provider id) -> (its link, its hub record or None), for the linked ones."""
+    wanted = {(c.kind, c.provider_id) for c in changes}
+    found: list[Link] = []
+    if len(wanted) > LINKS_IN_ONE_PASS:
+        keys = {f"{kind}#{pid}" for kind, pid in wanted}
+        found = [
+            link
+            for link in Link.query(link_key(conn.tenant_id, conn.provider))
+            if link.provider_key in keys
+        ]
+    else:
+        for kind, pid in wanted:
+            link = find_by_provider_id(conn.tenant_id, conn.provider, kind, pid)
+            if link is not None:
+                found.append(link)
+    hub_keys = {(conn.tenant_id, link.hub_key) for link in found}
+    records = {r.record_key: r for r in Record.batch_get(list(hub_keys), consistent_read=True)}
+    known: Known = {}
+    for link in found:
+        kind, _, provider_id = link.provider_key.partition("#")
+        known[(kind, provider_id)] = (link, records.get(link.hub_key))
+    return known
+
+
+def apply_change(
+    conn: Connection,
+    change: Change,
+    deps: PullDeps,
+    result: PullResult,
+    known: Known | None = None,
+) -> bool:
+    """Apply a change to its linked record; False if the object has no link yet.
+    `known`: the links and records of the page, read ahead (else looked up here)."""
+    if known is None:
+        known = _linked_records(conn, [change])
+    link, record = known.get((change.kind, change.provider_id), (None, None))
     if link is None:
         return change.content is None  # a deletion of something never linked: done
     hub_id = link.hub_key.split("#", 1)[1]
-    try:
-        record = Record.get(conn.tenant_id, Record.key(change.kind, hub_id))
-    except Record.DoesNotExist:
+    if record is None:
         return True
     if record.deleted:
         logger.info("provider change to a record deleted in the hub; ignored")

@@ -305,6 +305,26 @@ def test_a_burst_of_webhook_notices_costs_one_pull_not_one_each(conn, handler, p
     assert len(adapter.cursors) == 2
 
 
+def test_a_page_of_many_changes_reads_links_in_one_pass_and_applies_each_right(
+    conn, handler, pull_with, monkeypatch
+):
+    for i in range(40):
+        _linked(f"h{i}", f"Client {i}")
+    now = datetime.now(UTC)
+    changes = [_change(f"h{i}", f"Client {i}", now) for i in range(40)]  # our echoes
+    changes[7] = _change("h7", "Client 7 (renamed in QBO)", now)
+    changes.append(_change("h7", "Client 7 (renamed twice)", now + timedelta(seconds=1)))
+    changes.append(_change("unknown", "Someone New", now))  # no link: import matching
+    pull_with(changes)
+    adopted = []
+    monkeypatch.setattr(registry, "adopt_new", lambda rt, c, new: adopted.extend(new) or 0)
+    assert handler("qbo_pull")(_pull_event(), lambda_context()) == {"batchItemFailures": []}
+    assert Record.get("t1", "contact#h7").data["name"] == "Client 7 (renamed twice)"
+    assert Record.get("t1", "contact#h7").version == 2  # the later state only, applied once
+    assert {r.version for r in Record.query("t1") if r.record_id != "h7"} == {1}
+    assert [c.provider_id for c in adopted] == ["p-unknown"]
+
+
 def test_our_own_write_coming_back_is_recognised_and_ignored(conn, handler, pull_with):
     _linked("h1", "Same Name")
     pull_with([_change("h1", "Same Name", datetime.now(UTC))])
