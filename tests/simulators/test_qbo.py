@@ -794,12 +794,16 @@ def test_more_than_40_batch_calls_a_minute_are_throttled(api):
 
 
 def test_eleventh_concurrent_call_is_throttled(sim, api):
+    # Each admitted call holds its slot for 4 s, and the eleven calls leave together, so
+    # all eleven are in flight at once even on a loaded two-core CI machine.
     requests.post(
-        sim.url + "/_sim/faults", json={"action": "slow", "path": "/term/", "seconds": 1.0}
+        sim.url + "/_sim/faults", json={"action": "slow", "path": "/term/", "seconds": 4.0}
     )
     results: list[int] = []
+    together = threading.Barrier(11)
 
     def call() -> None:
+        together.wait()
         results.append(requests.get(api.base + "/term/1", headers=api.s.headers).status_code)
 
     threads = [threading.Thread(target=call) for _ in range(11)]
