@@ -120,7 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         help="records per naive loop (default: past each provider's limit window: "
         "QBO 600, Xero 90, QBT 350, so the limit shows)",
     )
+    parser.add_argument(
+        "--providers",
+        default=",".join(PROVIDERS),
+        help="comma-separated, in order (default: qbo,xero,qbt)",
+    )
     args = parser.parse_args(argv)
+    providers = [p for p in args.providers.split(",") if p]
+    unknown = set(providers) - set(PROVIDERS)
+    if unknown:
+        parser.error(f"unknown provider(s): {', '.join(sorted(unknown))}")
     stack = LocalStack(
         state_dir=Path(tempfile.mkdtemp(prefix="booksync-bench-")),
         port=0,
@@ -135,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         key = cli(stack, "api-keys", "create", tenant["tenant_id"])["key"]
         auth = {"Authorization": f"Bearer {key}"}
         companies = {}
-        for provider in PROVIDERS:
+        for provider in providers:
             company = requests.post(
                 f"{sims[provider]}/_sim/companies",
                 json={"name": f"Bench {provider}", "seed": "empty"},
@@ -145,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             assert connect(api, key, provider, sim_company=str(company)).status == 200
         stack.drain(timeout=120)
         # the hub's contacts: created through the practice API, queued to nobody yet
-        for provider in PROVIDERS:
+        for provider in providers:
             requests.put(
                 f"{api}/v1/connections/{provider}/settings",
                 headers=auth,
@@ -160,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=30,
                 json={"name": f"Bench Client {i:05d}", "contact_type": "Client"},
             ).raise_for_status()
-        for provider in PROVIDERS:
+        for provider in providers:
             requests.put(
                 f"{api}/v1/connections/{provider}/settings",
                 headers=auth,
@@ -173,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {header[0]:<8} {header[1]:>12} {header[2]:>12} {header[3]:>13} {header[4]:>6}"
             f" {header[5]:>14}"
         )
-        for provider in PROVIDERS:
+        for provider in providers:
             before, throttled_before = api_calls(sims[provider])
             began = time.monotonic()
             requests.post(

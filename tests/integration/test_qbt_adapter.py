@@ -175,6 +175,44 @@ def test_120_contacts_become_top_level_jobcodes_in_three_writes(qbt):
     assert {qbt.link(r) for r in records} == {str(top[r.data["name"]]["id"]) for r in records}
 
 
+def test_a_batch_of_new_names_is_created_without_reading_the_account_first(qbt):
+    # Given 40 hub contacts, three of whose names QuickBooks Time already has (one archived)
+    existing = [qbt.in_qbt("jobcodes", {"name": f"Client {n:03d}"}) for n in (3, 17, 29)]
+    qbt.edit_in_qbt("jobcodes", existing[2]["id"], {"active": False})
+    records = [contact(qbt, f"Client {n:03d}") for n in range(40)]
+    # When they are pushed
+    results = qbt.push(JobcodePush("contact"), records)
+    # Then one write sends all 40, and no read of the account's jobcodes precedes it (a
+    # listing grows with the account: 25 calls a batch at 5,000 clients)
+    assert no_failures(results), results
+    assert qbt.calls("POST", JOBCODES) == 1
+    assert qbt.calls("GET", JOBCODES) == 0
+    # And the three QBT answered 202 for are linked, the archived one restored, none twice
+    for jobcode, record in zip(existing, (records[3], records[17], records[29]), strict=True):
+        assert qbt.link(record) == str(jobcode["id"])
+    assert qbt.jobcode(existing[2]["id"])["active"] is True
+    names = [j["name"] for j in qbt.objects("jobcodes") if j["type"] == "regular"]
+    assert sorted(names) == [f"Client {n:03d}" for n in range(40)]
+
+
+def test_a_202_without_the_jobcode_is_followed_by_a_look_up_by_name(qbt):
+    # Given four names QuickBooks Time already has, and a create reply whose 202s carry no
+    # id (the docs do not say that a 202 echoes the existing jobcode)
+    existing = [qbt.in_qbt("jobcodes", {"name": f"Client {n}"}) for n in range(4)]
+    accepted = {"_status_code": 202, "_status_message": "Accepted"}
+    body = {"results": {"jobcodes": {str(i): accepted for i in range(1, 5)}}, "more": False}
+    qbt.fault(
+        action="error", method="POST", path="^/api/v1/jobcodes$", status=200, body=body, count=1
+    )
+    records = [contact(qbt, f"Client {n}") for n in range(4)]
+    # When they are pushed
+    results = qbt.push(JobcodePush("contact"), records)
+    # Then each is found by name and linked
+    assert no_failures(results), results
+    assert [qbt.link(r) for r in records] == [str(j["id"]) for j in existing]
+    assert qbt.calls("GET", JOBCODES) == 4
+
+
 def test_existing_jobcode_with_the_same_name_under_the_same_parent_is_linked_not_duplicated(qbt):
     # Given "Acme Corp" already exists at the top level in QuickBooks Time
     existing = qbt.in_qbt("jobcodes", {"name": "Acme Corp"})
@@ -306,9 +344,10 @@ def test_retry_after_a_crash_between_write_and_link_creates_no_duplicate(qbt):
     assert all(not isinstance(r, Exception) for r in first)
     # When the message is delivered again
     results = qbt.push(adapter, records)
-    # Then the jobcodes already there are linked; none is created twice
+    # Then the jobcodes already there are linked; none is created twice (the retry's
+    # write is answered 202, "already exists", for each)
     assert no_failures(results), results
-    assert qbt.calls("POST", JOBCODES) == 1
+    assert qbt.calls("POST", JOBCODES) == 2
     assert all(len(qbt.named(f"Client {n}")) == 1 for n in range(5))
     assert {qbt.link(r) for r in records} == {r.provider_id for r in first}
 

@@ -4,8 +4,12 @@ two timesheet custom fields time entries need.
 QBT has no idempotency key (PROVIDERS.md s2; DESIGN.md "exactly-once out"), so before
 creating anything we look for it: a jobcode with the same name under the same parent, a
 user with the same email. A retry after a write whose reply (or link) was lost therefore
-finds the object instead of duplicating it. Jobcodes are pushed only: a rename in QBT does
-not change the hub (the link is the id, not the name).
+finds the object instead of duplicating it. For jobcodes QBT looks too: a create whose
+parent, name and type already exist answers 202 with that jobcode instead of making a
+second one, so a batch of many new names is sent straight away and the 202s are linked
+(a GET per name, or a listing of every sibling, would cost more calls than the batch
+itself). Jobcodes are pushed only: a rename in QBT does not change the hub (the link is
+the id, not the name).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from booksync.settings import get_settings
 
 PROVIDER = "qbt"
 JobcodeKind = Literal["contact", "work_item"]
-# Few unlinked records under one parent: one GET by name each is cheaper than listing
-# every jobcode under that parent (which costs one call per 200 of them).
+# Few unlinked records under one parent are looked up first, one GET by name each (a
+# found one costs no write). More go straight to the create, which is QBT's own look-up
+# (202, above): listing the parent's jobcodes instead would cost one call per 200 of them
+# for every batch, 25 a batch at 5,000 clients.
 LOOKUP_BY_NAME_UP_TO = 3
 
 MAX_ACTIVE_CUSTOMFIELDS = 6  # docs: CustomFields/_custom_fields.md.erb
@@ -208,29 +214,43 @@ class JobcodePush:
                 continue
             claimed[key] = p.index
             by_parent.setdefault(key[0], []).append(p)
-        for parent_id, group in by_parent.items():
-            base = {"parent_ids": parent_id, "active": "both", "type": "regular"}
+        for group in by_parent.values():
             if len(group) <= LOOKUP_BY_NAME_UP_TO:
-                # docs: Jobcodes/_retrieve.md.erb `name`: "*" is a wildcard, so a name with
-                # "*" matches more: the exact (case-insensitive) match is made below.
-                siblings = [
+                self._look_up(client, session, group, results)
+
+    def _look_up(
+        self,
+        client: QbtClient,
+        session: ProviderSession,
+        plans: list[_Plan],
+        results: list[Pushed | Exception | None],
+    ) -> None:
+        """Set each plan's `current` to the jobcode of its name under its parent, if any:
+        one GET each."""
+        for p in plans:
+            params = {
+                "parent_ids": p.wanted["parent_id"],
+                "active": "both",
+                "type": "regular",
+                "name": p.wanted["name"],
+            }
+            # docs: Jobcodes/_retrieve.md.erb `name`: "*" is a wildcard, so a name with "*"
+            # matches more: the exact (case-insensitive) match is made here.
+            p.current = next(
+                (
                     row
-                    for p in group
-                    for row in client.get_all("jobcodes", {**base, "name": p.wanted["name"]})
-                ]
-            else:
-                siblings = client.get_all("jobcodes", base)
-            named: dict[str, dict[str, Any]] = {}
-            for row in siblings:
-                named.setdefault(mapping.jobcode_name(str(row["name"])).casefold(), row)
-            for p in group:
-                p.current = named.get(p.wanted["name"].casefold())
-                if p.current is not None:
-                    failure = _linked_elsewhere(
-                        session, self.kind, p.current["id"], p.item.record.record_id
-                    )
-                    if failure is not None:
-                        results[p.index] = failure
+                    for row in client.get_all("jobcodes", params)
+                    if mapping.jobcode_name(str(row["name"])).casefold()
+                    == p.wanted["name"].casefold()
+                ),
+                None,
+            )
+            if p.current is not None:
+                failure = _linked_elsewhere(
+                    session, self.kind, p.current["id"], p.item.record.record_id
+                )
+                if failure is not None:
+                    results[p.index] = failure
 
     def _create(
         self,
@@ -245,6 +265,7 @@ class JobcodePush:
         answers: list[dict[str, Any] | SyncFailure] = client.create(
             "jobcodes", [{**p.wanted, **extra} for p in plans]
         )
+        unnamed: list[_Plan] = []
         for p, answer in zip(plans, answers, strict=True):
             if isinstance(answer, SyncFailure):
                 results[p.index] = answer
@@ -252,9 +273,7 @@ class JobcodePush:
                 # docs: Jobcodes/_create.md.erb 202 "accepted but not created because a
                 # jobcode with the same parent_id, name and type already exists".
                 if not answer.get("id"):
-                    results[p.index] = SyncFailure(
-                        "qbt.validation", str(answer.get("_status_message") or "Accepted")
-                    )
+                    unnamed.append(p)  # whether 202 carries the id is unconfirmed
                     continue
                 p.current = dict(answer)
                 failure = _linked_elsewhere(
@@ -264,6 +283,14 @@ class JobcodePush:
                     results[p.index] = failure
             else:
                 results[p.index] = _pushed(p.item, p.content, answer)
+        self._look_up(client, session, unnamed, results)
+        for p in unnamed:
+            if p.current is None and results[p.index] is None:
+                results[p.index] = SyncFailure(
+                    "qbt.validation",
+                    "QuickBooks Time answered that a jobcode of this name exists under this "
+                    "parent, but none was found by name",
+                )
 
     def _update(
         self, client: QbtClient, plans: list[_Plan], results: list[Pushed | Exception | None]
