@@ -55,7 +55,15 @@ class Budget:
 
     def take(self, cost: int = 1) -> None:
         """Spend `cost` calls; wait briefly if the bucket is nearly there, else raise the
-        provider's throttled SyncFailure with the wait, so the message backs off."""
+        provider's throttled SyncFailure with the wait, so the message backs off. Past a
+        worker's deadline no call starts, tokens or not: its answer might come after the
+        function's timeout, and the work done so far would be lost with the invocation."""
+        if self.deadline is not None and self.clock() >= self.deadline:
+            raise SyncFailure(
+                THROTTLED[self.provider],
+                "this run's time is spent; the rest goes back to its queue",
+                retry_after=1,
+            )
         for _ in range(ATTEMPTS):
             wait = self._try(cost)
             if wait <= 0:

@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from booksync import registry
+from booksync.adapters import TIMEOUT
 from booksync.boot import Runtime, boot
 from booksync.engine import BatchStep, Step, WorkContext, Worker, record_pull_run
 from booksync.errors import SyncFailure
@@ -24,8 +25,9 @@ from booksync.observability import logger, metrics, tracer
 from booksync.sync import PullDeps, covered_by_a_later_pull, pull_changes, push_batch
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-# what an invocation keeps after its last provider call: links, error rows, the answer
-DEADLINE_MARGIN_SECONDS = 20
+# what an invocation keeps for its last provider call (which may take up to the HTTP read
+# timeout) and for what follows it: links, error rows, the answer
+DEADLINE_MARGIN_SECONDS = int(TIMEOUT[1]) + 10
 
 
 def push_step(rt: Runtime, provider: str) -> BatchStep:

@@ -78,3 +78,13 @@ def test_a_worker_paces_a_bulk_sync_to_the_budget_until_its_deadline(clock):
         worker.take(30)
     assert info.value.code == "qbo.throttled"
     assert info.value.retry_after > 1
+
+
+def test_past_its_deadline_a_worker_starts_no_call_even_with_tokens_left(clock):
+    # A worker whose time is spent: a call now could answer after the function's timeout
+    worker = Budget("qbo", "c4", clock=clock, sleep=clock.sleep, deadline=clock.now - 0.1)
+    with pytest.raises(SyncFailure) as info:
+        worker.take()
+    assert info.value.code == "qbo.throttled"  # back to the queue, not a sync error
+    # and the bucket is untouched for the next run
+    Budget("qbo", "c4", clock=clock, max_wait=0).take(int(RATES["qbo"].burst))
