@@ -137,7 +137,16 @@ class Gateway:
                 pass
 
             def _serve(self) -> None:
-                gateway._handle(self)
+                try:
+                    gateway._handle(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    # the caller stopped waiting (a webhook sender's timeout, say) before
+                    # the function answered; the function's work stands, the answer is lost
+                    print(
+                        f"[gateway] {self.command} {self.path}: caller hung up before the answer",
+                        flush=True,
+                    )
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

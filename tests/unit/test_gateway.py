@@ -1,4 +1,11 @@
-from local.gateway import Route, api_event
+import socket
+import struct
+import threading
+import time
+
+import requests
+
+from local.gateway import Gateway, Route, api_event
 from local.pollers import rate_seconds
 
 
@@ -57,3 +64,39 @@ def test_binary_body_is_base64_encoded():
 def test_rate_expressions():
     assert rate_seconds("rate(1 hour)") == 3600
     assert rate_seconds("rate(5 minutes)") == 300
+
+
+class _AnswersAfterTheCallerLeft:
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.caller_gone = threading.Event()
+
+    def invoke(self, event: dict) -> dict:
+        self.caller_gone.wait(5)
+        return {"statusCode": 200, "body": "x" * 100_000}
+
+
+def test_a_caller_that_hangs_up_gets_one_log_line_and_the_gateway_serves_on(capsys):
+    slow = _AnswersAfterTheCallerLeft()
+    gateway = Gateway([Route.make("POST", "/webhooks/qbo", slow)], {})
+    gateway.start()
+    try:
+        host, port = gateway.server.server_address[:2]
+        caller = socket.create_connection((host, port))
+        # close with a reset, as a sender whose timeout ran out does
+        caller.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        caller.sendall(b"POST /webhooks/qbo HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        time.sleep(0.2)
+        caller.close()
+        slow.caller_gone.set()
+        for _ in range(50):
+            if "caller hung up" in capsys.readouterr().out:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the gateway did not say the caller hung up")
+        answer = requests.post(f"{gateway.url}/nowhere", timeout=5)
+        assert answer.status_code == 404
+    finally:
+        gateway.stop()
