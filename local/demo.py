@@ -294,7 +294,7 @@ def run(demo: Demo) -> None:
     cold = {name: pool.cold_starts[0] for name, pool in stack.pools.items() if pool.cold_starts}
     demo.step("Figures")
     for name, seconds in sorted(cold.items()):
-        demo.show(f"cold start {name}", f"{seconds * 1000:.0f} ms")
+        demo.show(f"init {name}", f"{seconds * 1000:.0f} ms (cold start: the handler's import)")
     demo.show("function logs", str(stack.state_dir / "logs"))
 
 

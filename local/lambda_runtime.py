@@ -49,6 +49,7 @@ def main() -> None:
     module_name, func_name = args.handler.rsplit(".", 1)
     handler: Any = None
     init_error: dict[str, Any] | None = None
+    began = time.monotonic()
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
     except Exception as exc:  # reported on every invocation, as Lambda does
@@ -60,6 +61,8 @@ def main() -> None:
             "stackTrace": traceback.format_exc().splitlines(),
         }
         traceback.print_exc()
+    # Lambda's "Init Duration": the handler module's import, reported with the first answer
+    init_ms: float | None = (time.monotonic() - began) * 1000
 
     requests = os.fdopen(args.req_fd, "r", encoding="utf-8")
     answers = os.fdopen(args.resp_fd, "w", encoding="utf-8")
@@ -81,6 +84,8 @@ def main() -> None:
                     "errorMessage": str(exc),
                     "stackTrace": traceback.format_exc().splitlines(),
                 }
+        if init_ms is not None:
+            answer["init_ms"], init_ms = init_ms, None
         sys.stdout.flush()
         sys.stderr.flush()
         answers.write(json.dumps(answer, default=str) + "\n")

@@ -1,6 +1,7 @@
 """Local Lambda execution environments: a pool of child processes per function.
 
-An instance is started on first use (a cold start, timed), serves one invocation at a
+An instance is started on first use (a cold start: its init duration, the handler
+module's import, is kept in `cold_starts`), serves one invocation at a
 time, is killed and replaced when an invocation overruns the function's timeout, and
 writes the function's log lines to `<state>/logs/<function>.log` (and the console).
 """
@@ -118,7 +119,6 @@ class FunctionPool:
                 inst = self._spawn()
             request_id = str(uuid.uuid4())
             deadline_ms = int((time.time() + self.spec.timeout) * 1000)
-            began = time.monotonic()
             inst.requests.write(
                 json.dumps({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
                 + "\n"
@@ -134,8 +134,8 @@ class FunctionPool:
                         "errorMessage": f"timed out after {self.spec.timeout}s",
                     },
                 )
-            if inst.invocations == 0:
-                self.cold_starts.append(time.monotonic() - began)
+            if "init_ms" in answer:  # the instance's first answer: its init duration
+                self.cold_starts.append(answer["init_ms"] / 1000)
             inst.invocations += 1
             self._idle.put(inst)
         if not answer.get("ok"):
