@@ -29,6 +29,7 @@ from booksync.links import find_by_provider_id, get_links, link_key, save_link
 from booksync.messages import Pull, PushRecord
 from booksync.models import Connection, Cursor, Lease, Link, Record, utcnow
 from booksync.observability import logger
+from booksync.sync_errors import resolve_synced
 
 # provider-managed fields of a contact: what a pull may change in the hub
 PROVIDER_FIELDS = {
@@ -64,6 +65,7 @@ class PushOutcome:
     results: dict[str, Exception | None] = field(default_factory=dict)
     sent: int = 0
     skipped: int = 0
+    resolved: int = 0  # sync errors of records that reached the provider this time
 
 
 def push_batch(
@@ -92,6 +94,7 @@ def push_batch(
 
     items: list[PushItem] = []
     item_messages: list[list[str]] = []
+    synced: list[tuple[str, str]] = []  # (kind, id) of the records now at the provider
     links = {
         kind: get_links(
             conn.tenant_id,
@@ -107,6 +110,7 @@ def push_batch(
             for mid in message_ids:
                 outcome.results[mid] = None
             outcome.skipped += 1
+            synced.append((record.kind, record.record_id))
             continue
         if record.deleted and link is None:
             for mid in message_ids:
@@ -158,11 +162,14 @@ def push_batch(
                     synced_version=int(item.record.version),
                 )
                 outcome.sent += 1
+                synced.append((item.record.kind, item.record.record_id))
                 for mid in message_ids:
                     outcome.results[mid] = None
             else:
                 for mid in message_ids:
                     outcome.results[mid] = result
+    if synced:  # their sync errors, if any, are over
+        outcome.resolved = resolve_synced(conn.tenant_id, conn.provider, synced)
     return outcome
 
 

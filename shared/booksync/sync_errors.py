@@ -48,6 +48,21 @@ def upsert_error(
     return row
 
 
+def resolve_synced(tenant_id: str, provider: str, records: list[tuple[str, str]]) -> int:
+    """The open or retrying errors of records (kind, id) that have now reached the
+    provider are resolved: a person's fix worked, nothing is left to do. One batched read
+    per 100 records; a write only for a record that had an error."""
+    keys = [(tenant_id, error_key(provider, kind, rid)) for kind, rid in set(records)]
+    count = 0
+    for row in SyncErrorRow.batch_get(keys):
+        if row.status in ("open", "retrying"):
+            row.update(
+                actions=[SyncErrorRow.status.set("resolved"), SyncErrorRow.last_seen.set(utcnow())]
+            )
+            count += 1
+    return count
+
+
 def resolve_errors(tenant_id: str, provider: str, code: str) -> int:
     """Mark the open errors of a code resolved (e.g. reauth after a reconnect)."""
     count = 0

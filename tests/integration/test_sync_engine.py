@@ -134,6 +134,27 @@ def test_one_record_a_person_must_fix_does_not_hold_back_the_others(conn, handle
     assert get_link("t1", "qbo", "contact", "h1") is None
 
 
+def test_an_error_is_resolved_when_the_fixed_record_reaches_the_provider(conn, handler, fake):
+    # Given a record that failed with an error a person must fix, and one of another record
+    fake.fail = {
+        "h1": SyncFailure("qbo.duplicate_name", "Another customer is using 'Acme'"),
+        "h2": SyncFailure("qbo.duplicate_name", "Another customer is using 'Bravo'"),
+    }
+    _record("h1", "Acme")
+    _record("h2", "Bravo")
+    fn = handler("qbo_push")
+    fn(_event([_push("h1"), _push("h2")]), lambda_context())
+    # When the person renames h1 and the new version goes out (h2 still clashes)
+    fake.fail = {"h2": fake.fail["h2"]}
+    _record("h1", "Acme Marine", version=2)
+    fn(_event([_push("h1", 2), _push("h2")]), lambda_context())
+    # Then h1's error is resolved and h2's stays open with its attempts counted
+    rows = {row.record_id: row for row in SyncErrorRow.scan()}
+    assert rows["h1"].status == "resolved"
+    assert (rows["h2"].status, rows["h2"].attempts) == ("open", 2)
+    assert get_link("t1", "qbo", "contact", "h1").synced_version == 2
+
+
 def test_a_throttled_push_comes_back_later_and_keeps_fifo_order(conn, handler, fake, stack_env):
     fake.fail = {"h1": SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=30)}
     _record("h1", "Slow")
