@@ -61,6 +61,15 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "Link this record to the existing QuickBooks entry, or rename one of them.",
     ),
     ErrorSpec(
+        "qbo.duplicate_job_name",
+        Kind.NEEDS_FIX,
+        "Another QuickBooks customer or job already has this job's name",
+        "QuickBooks needs every customer and job name to be unique, even for jobs of "
+        "different clients. Rename the work item (for example, add the client's name: "
+        "'Year End 2026 - Harbour Marine'). The rename is sent at once, and this error is"
+        " resolved when the job is in QuickBooks.",
+    ),
+    ErrorSpec(
         "qbo.period_closed",
         Kind.NEEDS_FIX,
         "The accounting period is closed in QuickBooks",

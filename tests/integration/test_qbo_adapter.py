@@ -291,6 +291,44 @@ def test_a_work_item_becomes_a_job_under_its_contacts_customer(qbo):
     assert stored["FullyQualifiedName"] == "Jobs Client:2025 Year End"
 
 
+def _client_with_job(qbo: Qbo, client_name: str, job_name: str) -> tuple[PushItem, Any]:
+    client = item(qbo, "contact", contact(client_name))
+    remember(qbo, "contact", only_pushed(CustomerPush().push(qbo.session, [client]))[0])
+    work = hub.WorkItem(contact_id=client.record.record_id, name=job_name)
+    return client, item(qbo, "work_item", work)
+
+
+def test_a_job_named_like_another_clients_job_asks_for_a_rename_not_a_link(qbo):
+    # Given a job "2026 Year End" sent for one client (QuickBooks' names are unique
+    # across all customers, jobs of other clients included)
+    _, first = _client_with_job(qbo, "Harbour Marine", "2026 Year End")
+    existing = only_pushed(WorkItemPush().push(qbo.session, [first]))[0]
+    # When another client's work item of the same name is sent
+    _, second = _client_with_job(qbo, "Bayside Dental", "2026 Year End")
+    result = WorkItemPush().push(qbo.session, [second])[0]
+    # Then it is a sync error of its own kind that asks for a rename and names the job
+    # holding the name, not the customer-clash error that offers linking
+    assert isinstance(result, SyncFailure)
+    assert result.code == "qbo.duplicate_job_name"
+    assert result.kind == "needs_fix"
+    assert "Rename the work item" in result.spec.fix
+    assert f"Customer Id={existing.provider_id}" in result.provider_message
+    assert [c["DisplayName"] for c in qbo.customers()].count("2026 Year End") == 1
+
+
+def test_a_job_whose_create_reply_was_lost_is_recognised_as_ours_on_retry(qbo):
+    # Given a job created in QuickBooks whose answer never reached us (no link written)
+    _, job = _client_with_job(qbo, "Harbour Marine", "2026 Year End")
+    created = only_pushed(WorkItemPush().push(qbo.session, [job]))[0]
+    # When the create is sent again under another request id, as a retry in a new bundle
+    retry = PushItem(job.record, job.content, None, "other-request-id", attempted_before=True)
+    result = WorkItemPush().push(qbo.session, [retry])[0]
+    # Then the job QuickBooks already holds is ours: linked, not a clash, not a second job
+    assert isinstance(result, Pushed)
+    assert result.provider_id == created.provider_id
+    assert [c["DisplayName"] for c in qbo.customers()].count("2026 Year End") == 1
+
+
 def test_a_job_made_from_a_work_item_comes_back_as_that_work_item_not_a_new_contact(qbo):
     # Given a work item sent as a job, and a plain sub-customer made in QuickBooks
     client = item(qbo, "contact", contact("Jobs Client"))

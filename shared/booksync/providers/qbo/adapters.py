@@ -68,6 +68,10 @@ class _QboPush:
     def __init__(self, api_base: str | None = None) -> None:
         self._api_base = api_base
 
+    def fingerprint_of(self, raw: dict[str, Any]) -> str:
+        """The fingerprint `plan` would give the record that QBO object holds."""
+        return mapping.customer_fingerprint(raw)
+
     # -- per kind
 
     def plan(
@@ -217,8 +221,10 @@ class _QboPush:
             return False
         if entity != self.entity or self.entity != "Customer":
             return False
-        if mapping.customer_fingerprint(row) != p.fingerprint:
+        if self.fingerprint_of(row) != p.fingerprint:
             return False
+        if _ref(p.body, "ParentRef") != _ref(row, "ParentRef"):
+            return False  # the same name under another client: not ours
         session = client.session
         kind = p.item.record.kind
         return find_by_provider_id(session.tenant_id, "qbo", kind, str(row["Id"])) is None
@@ -227,7 +233,8 @@ class _QboPush:
         self, client: QboClient, p: _Planned, failure: SyncFailure
     ) -> SyncFailure | Pushed:
         """6240: name the entry already holding the DisplayName (Customer, Vendor or
-        Employee share one pool, inactive ones included), so the error can offer linking."""
+        Employee share one pool, inactive ones included, and jobs of every client too), so
+        the error can offer linking; a job made from a work item asks for a rename."""
         name = str(p.body.get("DisplayName", ""))
         where = f"DisplayName = {quote(name)} AND {ALL_ACTIVE_STATES}"
         for entity in ("Customer", "Employee", "Vendor"):
@@ -248,8 +255,10 @@ class _QboPush:
                     f" [existing QuickBooks {entity} Id={row.get('Id')} "
                     f'DisplayName="{row.get("DisplayName")}"{state}]'
                 )
+                # a job is never the same thing as another client's entry: rename, not link
+                code = "qbo.duplicate_job_name" if p.item.record.kind == "work_item" else None
                 return SyncFailure(
-                    failure.code,
+                    code or failure.code,
                     failure.provider_message + note,
                     retry_after=failure.retry_after,
                     status=failure.status,
@@ -300,6 +309,9 @@ class WorkItemPush(_QboPush):
         return mapping.sub_customer_from_work_item(work, parent), mapping.work_item_fingerprint(
             work
         )
+
+    def fingerprint_of(self, raw: dict[str, Any]) -> str:
+        return mapping.job_fingerprint(raw)
 
 
 class EmployeePush(_QboPush):

@@ -173,6 +173,16 @@ def work_item_fingerprint(work_item: hub.WorkItem) -> str:
     )
 
 
+def job_fingerprint(raw: dict[str, Any]) -> str:
+    """work_item_fingerprint of the work item a job holds."""
+    return hub.content_hash(
+        {
+            "name": display_name(str(raw.get("DisplayName") or "")),
+            "active": raw.get("Active") is not False,
+        }
+    )
+
+
 # ----------------------------------------------------------------------- staff
 
 
