@@ -278,10 +278,49 @@ def run(demo: Demo) -> None:
     still = requests.get(f"{demo.api}/v1/contacts/{made[2]['id']}", headers=auth, timeout=30).json()
     demo.show("hub contact", f"{still['name']!r} (unchanged)")
 
+    demo.step(
+        "A new client named like a QuickBooks supplier: a sync error, then a rename clears it"
+    )
+    requests.post(
+        f"{qbo_url}/_sim/companies/{companies['qbo']}/objects/Vendor",
+        json={"DisplayName": "Harbour Couriers"},
+        timeout=30,
+    ).raise_for_status()
+    clash = requests.post(
+        f"{demo.api}/v1/contacts", headers=auth, timeout=30, json={"name": "Harbour Couriers"}
+    ).json()
+    stack.drain(timeout=60)
+    errors = requests.get(
+        f"{demo.api}/v1/sync-errors", params={"status": "open"}, headers=auth, timeout=30
+    ).json()["items"]
+    error = next(e for e in errors if e["record"]["id"] == clash["id"])
+    demo.show("sync error", f"{error['code']} ({error['provider']}): {error['title']}")
+    demo.show("  QuickBooks said", error["provider_message"])
+    demo.show("  what to do", error["what_to_do"])
+    current = requests.get(f"{demo.api}/v1/contacts/{clash['id']}", headers=auth, timeout=30)
+    requests.patch(
+        f"{demo.api}/v1/contacts/{clash['id']}",
+        headers={**auth, "If-Match": current.headers["ETag"]},
+        json={"name": "Harbour Couriers Client"},
+        timeout=30,
+    ).raise_for_status()
+    stack.drain(timeout=60)
+    after = requests.get(
+        f"{demo.api}/v1/sync-errors/{error['id']}", headers=auth, timeout=30
+    ).json()
+    in_qbo = "Harbour Couriers Client" in _names(
+        qbo_url, companies["qbo"], "Customer", "DisplayName"
+    )
+    demo.show(
+        "after the rename", f"in QuickBooks: {'yes' if in_qbo else 'no'}; error {after['status']}"
+    )
+
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
     demo.show("scheduler answered", fired["result"])
-    open_errors = requests.get(f"{demo.api}/v1/sync-errors", headers=auth, timeout=30).json()
+    open_errors = requests.get(
+        f"{demo.api}/v1/sync-errors", params={"status": "open"}, headers=auth, timeout=30
+    ).json()
     open_errors = open_errors["items"]
     demo.show("open sync errors", str(len(open_errors)))
     for error in open_errors[:3]:
