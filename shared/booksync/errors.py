@@ -57,8 +57,9 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "qbo.duplicate_name",
         Kind.NEEDS_FIX,
         "The name is already used in QuickBooks",
-        "QuickBooks needs names to be unique across customers, vendors and employees. "
-        "Link this record to the existing QuickBooks entry, or rename one of them.",
+        "QuickBooks needs names to be unique across customers, vendors and employees; the "
+        "message names the entry holding it. If that is a customer for the same client, "
+        "link this record to it; otherwise rename one of them.",
     ),
     ErrorSpec(
         "qbo.duplicate_job_name",

@@ -50,7 +50,7 @@ def test_errors_are_listed_with_the_fix_and_the_providers_words(api, api_key, te
     (error,) = page["items"]
     assert error["code"] == "qbo.duplicate_name"
     assert error["provider_message"] == "Another customer is using 'Acme'"
-    assert "Link this record" in error["what_to_do"]
+    assert "link this record to it" in error["what_to_do"]
     assert error["attempts"] == 2
     assert error["record"] == {"kind": "contact", "id": "r1"}
     status, shown, _ = call(api, "GET", f"/v1/sync-errors/{error['id']}", api_key)
