@@ -217,14 +217,7 @@ def run(demo: Demo) -> None:
         )
 
     demo.step("A rename in the practice app renames all three")
-    first = made[0]
-    current = requests.get(f"{demo.api}/v1/contacts/{first['id']}", headers=auth, timeout=30)
-    requests.patch(
-        f"{demo.api}/v1/contacts/{first['id']}",
-        headers={**auth, "If-Match": current.headers["ETag"]},
-        json={"name": "Demo Client 00 Ltd"},
-        timeout=30,
-    ).raise_for_status()
+    _rename(demo, auth, made[0]["id"], "Demo Client 00 Ltd")
     stack.drain(timeout=60)
     for provider, (kind, field) in OBJECTS.items():
         renamed = "Demo Client 00 Ltd" in _names(sims[provider], companies[provider], kind, field)
@@ -297,13 +290,7 @@ def run(demo: Demo) -> None:
     demo.show("sync error", f"{error['code']} ({error['provider']}): {error['title']}")
     demo.show("  QuickBooks said", error["provider_message"])
     demo.show("  what to do", error["what_to_do"])
-    current = requests.get(f"{demo.api}/v1/contacts/{clash['id']}", headers=auth, timeout=30)
-    requests.patch(
-        f"{demo.api}/v1/contacts/{clash['id']}",
-        headers={**auth, "If-Match": current.headers["ETag"]},
-        json={"name": "Harbour Couriers Client"},
-        timeout=30,
-    ).raise_for_status()
+    _rename(demo, auth, clash["id"], "Harbour Couriers Client")
     stack.drain(timeout=60)
     after = requests.get(
         f"{demo.api}/v1/sync-errors/{error['id']}", headers=auth, timeout=30
@@ -349,6 +336,18 @@ def _objects(sim: str, company: str, kind: str) -> list[dict[str, Any]]:
     reply = requests.get(f"{sim}/_sim/companies/{company}/objects/{kind}", timeout=30)
     objects: list[dict[str, Any]] = reply.json()["objects"]
     return objects
+
+
+def _rename(demo: Demo, auth: dict[str, str], contact_id: str, name: str) -> None:
+    """A practice-app edit: read the contact's ETag, then PATCH with If-Match."""
+    url = f"{demo.api}/v1/contacts/{contact_id}"
+    current = requests.get(url, headers=auth, timeout=30)
+    requests.patch(
+        url,
+        headers={**auth, "If-Match": current.headers["ETag"]},
+        json={"name": name},
+        timeout=30,
+    ).raise_for_status()
 
 
 def _names(sim: str, company: str, kind: str, field: str) -> set[str]:

@@ -56,9 +56,7 @@ def resolve_synced(tenant_id: str, provider: str, records: list[tuple[str, str]]
     count = 0
     for row in SyncErrorRow.batch_get(keys):
         if row.status in ("open", "retrying"):
-            row.update(
-                actions=[SyncErrorRow.status.set("resolved"), SyncErrorRow.last_seen.set(utcnow())]
-            )
+            _resolve(row)
             count += 1
     return count
 
@@ -68,11 +66,13 @@ def resolve_errors(tenant_id: str, provider: str, code: str) -> int:
     count = 0
     for row in list_errors(tenant_id, provider, status="open"):
         if row.code == code:
-            row.update(
-                actions=[SyncErrorRow.status.set("resolved"), SyncErrorRow.last_seen.set(utcnow())]
-            )
+            _resolve(row)
             count += 1
     return count
+
+
+def _resolve(row: SyncErrorRow) -> None:
+    row.update(actions=[SyncErrorRow.status.set("resolved"), SyncErrorRow.last_seen.set(utcnow())])
 
 
 # ---------------------------------------------------------------- operators and firms act

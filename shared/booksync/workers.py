@@ -61,6 +61,9 @@ def push_step(rt: Runtime, provider: str) -> BatchStep:
             outcomes.update(outcome.results)
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
             metrics.add_metric(name="RecordsPushed", unit=MetricUnit.Count, value=outcome.sent)
+            metrics.add_metric(
+                name="SyncErrorsResolved", unit=MetricUnit.Count, value=outcome.resolved
+            )
         return outcomes
 
     return run

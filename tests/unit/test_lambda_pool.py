@@ -21,7 +21,7 @@ def _pool(tmp_path: Path) -> FunctionPool:
     return FunctionPool(spec, {}, tmp_path / "logs", max_instances=1)
 
 
-def test_an_instance_reports_its_init_once_and_keeps_it_out_of_the_answer(tmp_path):
+def test_an_instance_counts_one_cold_start_and_its_answers_carry_only_the_result(tmp_path):
     pool = _pool(tmp_path)
     try:
         answers = [pool.invoke({"n": n}) for n in range(3)]

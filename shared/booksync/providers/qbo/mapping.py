@@ -167,20 +167,17 @@ def sub_customer_from_work_item(work_item: hub.WorkItem, parent_ref: str) -> dic
     }
 
 
+def _job_hash(name: str, active: bool) -> str:
+    return hub.content_hash({"name": display_name(name), "active": active})
+
+
 def work_item_fingerprint(work_item: hub.WorkItem) -> str:
-    return hub.content_hash(
-        {"name": display_name(work_item.name), "active": work_item.status == "active"}
-    )
+    return _job_hash(work_item.name, work_item.status == "active")
 
 
 def job_fingerprint(raw: dict[str, Any]) -> str:
     """work_item_fingerprint of the work item a job holds."""
-    return hub.content_hash(
-        {
-            "name": display_name(str(raw.get("DisplayName") or "")),
-            "active": raw.get("Active") is not False,
-        }
-    )
+    return _job_hash(str(raw.get("DisplayName") or ""), raw.get("Active") is not False)
 
 
 # ----------------------------------------------------------------------- staff
