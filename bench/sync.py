@@ -41,7 +41,7 @@ NAIVE_SAMPLE = {"qbo": 600, "xero": 90, "qbt": 350}
 def cli(stack: LocalStack, *args: str) -> dict[str, Any]:
     env = {**os.environ, **stack.function_env["api"], "PYTHONPATH": str(ROOT / "shared")}
     out = subprocess.run(
-        [sys.executable, "-m", "booksync.cli", *args],
+        [sys.executable, "-m", "booksync.ops.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -41,7 +41,7 @@ class Demo:
     def cli(self, *args: str) -> dict[str, Any]:
         env = {**os.environ, **self.stack.function_env["api"], "PYTHONPATH": str(ROOT / "shared")}
         out = subprocess.run(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "booksync.cli", *args],
+            [sys.executable, "-m", "booksync.ops.cli", *args],
             env=env,
             capture_output=True,
             text=True,

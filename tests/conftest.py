@@ -22,8 +22,8 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 
-from booksync.models import bind_tables  # noqa: E402
 from booksync.settings import get_settings  # noqa: E402
+from booksync.store.models import bind_tables  # noqa: E402
 from local import template as tpl  # noqa: E402
 from local.aws import CREDENTIALS, LocalOverrides, provision  # noqa: E402
 from local.lambda_runtime import LambdaContext  # noqa: E402
@@ -137,7 +137,7 @@ def handler(stack_env: StackEnv, monkeypatch: pytest.MonkeyPatch):  # type: igno
 
 @pytest.fixture
 def api_key(stack_env: StackEnv) -> str:
-    from booksync.tenants import create_api_key, create_tenant
+    from booksync.store.tenants import create_api_key, create_tenant
 
     tenant = create_tenant("Test Firm")
     return create_api_key(tenant.tenant_id).key

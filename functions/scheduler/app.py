@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 
 from booksync.boot import boot
 from booksync.observability import logger, metrics, tracer
-from booksync.scheduler import fan_out_reconcile
+from booksync.ops.scheduler import fan_out_reconcile
 
 runtime = boot()
 

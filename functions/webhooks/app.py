@@ -7,9 +7,14 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2,
 
 from booksync.api.problems import from_problem
 from booksync.boot import boot
+from booksync.connections.webhooks import (
+    SIGNATURE_HEADERS,
+    SignatureInvalid,
+    WebhookIntake,
+    raw_body,
+)
 from booksync.errors import Problem
 from booksync.observability import logger, metrics, tracer
-from booksync.webhooks import SIGNATURE_HEADERS, SignatureInvalid, WebhookIntake, raw_body
 
 runtime = boot()
 intake = WebhookIntake.for_settings(runtime.settings, runtime.enqueuer)

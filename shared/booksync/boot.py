@@ -6,17 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from booksync.adapters import ProviderSession
 from booksync.aws import AwsClients, make_clients
-from booksync.budget import Budget
-from booksync.connections import ConnectionManager
-from booksync.engine import WorkContext
-from booksync.models import Connection, bind_tables
+from booksync.connections.manager import ConnectionManager
+from booksync.connections.tokens import TokenService, TokenVault
+from booksync.engine.budget import Budget
+from booksync.engine.queues import Enqueuer
+from booksync.engine.seam import ProviderSession
+from booksync.engine.worker import WorkContext
 from booksync.providers.oauth import ProviderOAuth
-from booksync.queues import Enqueuer
 from booksync.secrets import credentials, state_signing_key
 from booksync.settings import Settings, get_settings
-from booksync.tokens import TokenService, TokenVault
+from booksync.store.models import Connection, bind_tables
 
 
 @dataclass

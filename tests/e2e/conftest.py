@@ -24,7 +24,7 @@ def operator_cli(stack, *args: str) -> dict:
     """Run the `booksync` operator CLI in a process of its own, with the functions' env."""
     env = {**os.environ, **stack.function_env["api"], "PYTHONPATH": str(ROOT / "shared")}
     out = subprocess.run(
-        [sys.executable, "-m", "booksync.cli", *args],
+        [sys.executable, "-m", "booksync.ops.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from booksync.messages import Pull
+from booksync.engine.messages import Pull
 
 pytestmark = pytest.mark.e2e
 

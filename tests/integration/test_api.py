@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from booksync.tenants import create_api_key, create_tenant
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import lambda_context, load_event
 
 
@@ -53,7 +53,7 @@ def test_missing_or_unknown_key_is_401_problem(api, auth, detail):
 
 
 def test_revoked_key_is_refused(api, stack_env):
-    from booksync.tenants import revoke_api_key
+    from booksync.store.tenants import revoke_api_key
 
     tenant = create_tenant("Firm")
     new = create_api_key(tenant.tenant_id)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from booksync.budget import RATES, Budget
+from booksync.engine.budget import RATES, Budget
 from booksync.errors import SyncFailure
 
 

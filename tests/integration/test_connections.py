@@ -10,9 +10,9 @@ import time
 import pytest
 import requests
 
-from booksync.models import Connection, Link, SyncErrorRow
 from booksync.settings import get_settings
-from booksync.tenants import create_api_key, create_tenant
+from booksync.store.models import Connection, Link, SyncErrorRow
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.integration.oauth_dance import Dance
 from tests.integration.test_api import call
 
@@ -125,7 +125,7 @@ def test_forged_state_is_refused(env):
 
 
 def test_expired_state_is_refused(env, monkeypatch):
-    from booksync import leases
+    from booksync.store import leases
 
     _, _, dance = env.tenant()
     query = dance.consent(dance.connect_url("qbo"))
@@ -283,8 +283,8 @@ def test_a_401_with_a_fresh_token_marks_needs_reauth(env):
 
 
 def test_messages_parked_during_needs_reauth_are_sent_after_reconnect(env, stack_env):
-    from booksync.engine import park
-    from booksync.messages import Pull
+    from booksync.engine.messages import Pull
+    from booksync.engine.worker import park
 
     tenant_id, _, dance = env.tenant()
     company = env.company("qbt", "Parked Co")

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from booksync import importer
-from booksync.adapters import Change
 from booksync.api.app import handle, make_app
-from booksync.importer import ProviderContact
-from booksync.links import find_by_provider_id
-from booksync.models import Connection, Link, Record
-from booksync.records import save_record
-from booksync.tenants import create_api_key, create_tenant
+from booksync.engine.seam import Change
+from booksync.hub import importing as importer
+from booksync.hub.importing import ProviderContact
+from booksync.hub.records import save_record
+from booksync.store.links import find_by_provider_id
+from booksync.store.models import Connection, Link, Record
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, lambda_context, load_event
 
 EXACT, PARTIAL, NEW, CHILDREN = 20, 10, 270, 30

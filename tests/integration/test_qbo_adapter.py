@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from booksync import hub, links
-from booksync.adapters import ProviderSession, Pushed, PushItem
+from booksync.engine.seam import ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
-from booksync.models import Connection, Link, Record
+from booksync.hub import content as hub
 from booksync.providers.qbo.adapters import (
     CustomerPush,
     EmployeePush,
@@ -25,7 +24,9 @@ from booksync.providers.qbo.adapters import (
 )
 from booksync.providers.qbo.client import QboClient
 from booksync.settings import get_settings
-from booksync.tenants import create_api_key, create_tenant
+from booksync.store import links
+from booksync.store.models import Connection, Link, Record
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.integration.oauth_dance import Dance
 
 

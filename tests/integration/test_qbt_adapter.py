@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import requests
 
-from booksync import links
-from booksync.adapters import ProviderSession
 from booksync.boot import boot
+from booksync.engine.messages import PushRecord
+from booksync.engine.seam import ProviderSession
+from booksync.engine.sync import PullDeps, PullResult, apply_change, push_batch
 from booksync.errors import SyncFailure
-from booksync.messages import PushRecord
-from booksync.models import Connection, Record
+from booksync.hub.records import create_record, save_record, update_record
 from booksync.providers.qbt.adapters import (
     JobcodePush,
     QbtPull,
@@ -22,10 +22,10 @@ from booksync.providers.qbt.adapters import (
     ensure_custom_fields,
     unmatched_users,
 )
-from booksync.records import create_record, save_record, update_record
 from booksync.settings import get_settings
-from booksync.sync import PullDeps, PullResult, apply_change, push_batch
-from booksync.tenants import create_api_key, create_tenant
+from booksync.store import links
+from booksync.store.models import Connection, Record
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, load_handler
 from tests.integration.oauth_dance import Dance
 
@@ -353,8 +353,8 @@ def test_retry_after_a_crash_between_write_and_link_creates_no_duplicate(qbt):
 
 
 def _items(records: list[Record]) -> list[Any]:
-    from booksync.adapters import PushItem
-    from booksync.hub import KIND_MODELS
+    from booksync.engine.seam import PushItem
+    from booksync.hub.content import KIND_MODELS
 
     return [
         PushItem(r, KIND_MODELS[r.kind].model_validate(r.data), None, f"key-{r.record_id}")

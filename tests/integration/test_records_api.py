@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from booksync import records
 from booksync.errors import InvalidInput
-from booksync.models import Connection
-from booksync.tenants import create_api_key, create_tenant, tenant_for_key
+from booksync.hub import records
+from booksync.store.models import Connection
+from booksync.store.tenants import create_api_key, create_tenant, tenant_for_key
 from tests.conftest import _stack_env, lambda_context, load_event, load_handler
 
 ACME = {

@@ -1,8 +1,8 @@
 import json
 
-from booksync.cli import main as cli
-from booksync.models import Connection
-from booksync.tenants import hash_key, tenant_for_key
+from booksync.ops.cli import main as cli
+from booksync.store.models import Connection
+from booksync.store.tenants import hash_key, tenant_for_key
 from tests.conftest import lambda_context, load_event
 
 

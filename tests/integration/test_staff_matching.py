@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from booksync import staff
-from booksync.adapters import Change
 from booksync.api.app import make_app
-from booksync.links import find_by_provider_id
-from booksync.models import Connection, Record
-from booksync.records import save_record
-from booksync.tenants import create_api_key, create_tenant
+from booksync.engine.seam import Change
+from booksync.hub import staff
+from booksync.hub.records import save_record
+from booksync.store.links import find_by_provider_id
+from booksync.store.models import Connection, Record
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.integration.test_import_api import call
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

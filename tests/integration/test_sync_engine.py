@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from booksync import registry
-from booksync.adapters import Change, Pushed
+from booksync.engine.messages import Pull, PushRecord, push_messages
+from booksync.engine.seam import Change, Pushed
 from booksync.errors import SyncFailure
-from booksync.hub import content_hash
-from booksync.links import get_link, save_link
-from booksync.messages import Pull, PushRecord, push_messages
-from booksync.models import Connection, Cursor, Record, SyncErrorRow
+from booksync.hub.content import content_hash
+from booksync.providers import registry
+from booksync.store.links import get_link, save_link
+from booksync.store.models import Connection, Cursor, Record, SyncErrorRow
 from local.pollers import sqs_event
 from tests.conftest import lambda_context
 

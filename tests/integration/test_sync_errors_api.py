@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from booksync.cli import main as cli
+from booksync.engine.messages import PushRecord
 from booksync.errors import SyncFailure
-from booksync.messages import PushRecord
-from booksync.models import Tenant
-from booksync.sync_errors import upsert_error
+from booksync.ops.cli import main as cli
+from booksync.store.models import Tenant
+from booksync.store.sync_errors import upsert_error
 from tests.integration.test_api import call
 
 

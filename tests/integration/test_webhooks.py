@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from booksync.models import Connection, bind_tables
 from booksync.observability import logger
 from booksync.settings import get_settings
+from booksync.store.models import Connection, bind_tables
 from tests.conftest import StackEnv, lambda_context, load_handler
 
 REALM_A = "9341453050000000"

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from booksync import engine
+from booksync.engine import worker as engine
+from booksync.engine.messages import Pull
 from booksync.errors import SyncFailure
-from booksync.messages import Pull
-from booksync.models import Connection, Cursor, SyncErrorRow
+from booksync.store.models import Connection, Cursor, SyncErrorRow
 from tests.conftest import lambda_context
 
 
@@ -35,7 +35,7 @@ PULL = Pull(tenant_id="t1", connection_id="c1", provider="qbo", trigger="x").mod
 @pytest.fixture(autouse=True)
 def no_provider_adapter(monkeypatch):
     """These tests are about the worker loop, not a provider: no pull adapter answers."""
-    from booksync import registry
+    from booksync.providers import registry
 
     monkeypatch.setattr(registry, "pull_adapter", lambda provider, settings: None)
 
@@ -70,7 +70,7 @@ def test_transient_failure_returns_message_after_the_providers_wait(
         raise SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=30)
 
     monkeypatch.setattr(engine, "record_pull_run", throttled)
-    monkeypatch.setattr("booksync.workers.record_pull_run", throttled)
+    monkeypatch.setattr("booksync.engine.handler.record_pull_run", throttled)
     event, msg = _receive_one(stack_env, "QboPullQueue", PULL)
     answer = handler("qbo_pull")(event, lambda_context())
     assert answer == {"batchItemFailures": [{"itemIdentifier": msg["MessageId"]}]}
@@ -89,7 +89,7 @@ def test_failure_a_person_must_fix_becomes_an_error_row_and_is_not_retried(
             "qbo.period_closed", "Account Period Closed, cannot update through this date."
         )
 
-    monkeypatch.setattr("booksync.workers.record_pull_run", closed)
+    monkeypatch.setattr("booksync.engine.handler.record_pull_run", closed)
     event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
     fn = handler("qbo_pull")
     assert fn(event, lambda_context()) == {"batchItemFailures": []}

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 import requests
 
-from booksync.adapters import ProviderSession, Pushed, PushItem
+from booksync.engine.seam import ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
-from booksync.hub import Address, Contact, Email, Phone
-from booksync.links import get_link, save_link
-from booksync.models import Connection, Record
+from booksync.hub.content import Address, Contact, Email, Phone
 from booksync.providers.xero.adapters import ContactPush, XeroPull, list_contacts
 from booksync.providers.xero.client import XeroClient
 from booksync.settings import get_settings
-from booksync.tenants import create_api_key, create_tenant
+from booksync.store.links import get_link, save_link
+from booksync.store.models import Connection, Record
+from booksync.store.tenants import create_api_key, create_tenant
 from tests.integration.oauth_dance import Dance
 
 
@@ -415,7 +415,7 @@ def test_our_own_push_pulled_back_has_the_hash_we_recorded(xero):
     [mine] = [c for c in changes if c.provider_id == pushed.provider_id]
 
     # Then it is the content we sent, so the engine recognises its own echo
-    from booksync.hub import content_hash
+    from booksync.hub.content import content_hash
 
     assert mine.content == contact.model_dump(mode="json", exclude={"contact_type", "parent_id"})
     assert content_hash(mine.content) == pushed.content_hash

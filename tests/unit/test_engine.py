@@ -1,4 +1,4 @@
-from booksync.engine import MAX_BACKOFF_SECONDS, backoff_seconds
+from booksync.engine.worker import MAX_BACKOFF_SECONDS, backoff_seconds
 
 
 def test_backoff_honours_the_providers_retry_after():

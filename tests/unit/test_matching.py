@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from booksync.matching import (
+from booksync.hub.matching import (
     ALREADY_MATCHED,
     DIFFER_PUNCTUATION,
     DIFFER_SUFFIX,

@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from booksync.messages import MessageInvalid, Pull, PushRecord, decode, encode, push_messages
+from booksync.engine.messages import (
+    MessageInvalid,
+    Pull,
+    PushRecord,
+    decode,
+    encode,
+    push_messages,
+)
 
 
 def test_push_message_round_trips_through_its_encoding():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from booksync import hub
+from booksync.hub import content as hub
 from booksync.providers.qbo import mapping
 from booksync.providers.qbo.client import classify, classify_item_fault, quote
 

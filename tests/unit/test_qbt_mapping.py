@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from booksync import hub
 from booksync.errors import Kind
+from booksync.hub import content as hub
 from booksync.providers.qbt import mapping
 from booksync.providers.qbt.client import classify, item_failure
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from booksync.routing import wants
+from booksync.hub.routing import wants
 
 CLIENT = {"name": "Acme", "contact_type": "Client"}
 SUPPLIER = {"name": "Paper Co", "contact_type": "Supplier"}
@@ -65,8 +65,8 @@ def test_an_unknown_provider_or_kind_wants_nothing():
 
 @pytest.mark.parametrize("provider", ["qbo", "qbt", "xero"])
 def test_a_bulk_message_bundles_exactly_one_provider_batch(provider):
-    from booksync import registry
-    from booksync.routing import BUNDLE_SIZE
+    from booksync.hub.routing import BUNDLE_SIZE
+    from booksync.providers import registry
     from booksync.settings import settings_from
     from tests.unit.test_settings import _template_env
 

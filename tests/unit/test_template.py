@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from booksync import models
+from booksync.store import models
 from local import template as tpl
 
 ROOT = Path(__file__).resolve().parents[2]

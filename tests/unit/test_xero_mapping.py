@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from booksync.errors import Kind
-from booksync.hub import Address, Contact, Email, Phone
+from booksync.hub.content import Address, Contact, Email, Phone
 from booksync.providers.xero.adapters import PullCursor, batch_idempotency_key
 from booksync.providers.xero.client import (
     classify,

@@ -8,16 +8,19 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from booksync import __version__, connections, records, registry
+from booksync import __version__
 from booksync.api.auth import tenant_of, unauthorized
 from booksync.api.connection_routes import make_connection_router
 from booksync.api.errors_routes import make_errors_router
 from booksync.api.matching_routes import make_router as make_matching_router
 from booksync.api.problems import from_problem, from_validation, problem_response
 from booksync.api.records_routes import default_enqueuer_factory, make_router
-from booksync.api.settings_schemas import SETTINGS_SCHEMAS
+from booksync.connections import manager as connections
 from booksync.errors import Conflict, Problem, Unauthorized
+from booksync.hub import records
+from booksync.hub.settings import SETTINGS_SCHEMAS
 from booksync.observability import logger
+from booksync.providers import registry
 
 PUBLIC_PATHS = {"/v1/health", "/v1/openapi.json"}
 

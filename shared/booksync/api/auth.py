@@ -6,7 +6,7 @@ from typing import Any
 
 from booksync.api.problems import from_problem
 from booksync.errors import Unauthorized
-from booksync.tenants import tenant_for_key
+from booksync.store.tenants import tenant_for_key
 
 
 def tenant_of(event: dict[str, Any]) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from booksync.connections import PROVIDER_NAMES, get_connection
+from booksync.connections.manager import PROVIDER_NAMES, get_connection
+from booksync.engine.outbox import hub_records, resync, setup_qbt
 from booksync.errors import Conflict
-from booksync.resync import hub_records, resync, setup_qbt
 
 RuntimeFactory = Callable[[], Any]  # -> booksync.boot.Runtime (kept lazy: cold start)
 

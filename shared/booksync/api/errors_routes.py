@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from booksync.models import SyncErrorRow
-from booksync.queues import Enqueuer
-from booksync.sync_errors import dismiss, error_id, get_error, list_errors, retry, retry_all
+from booksync.engine.queues import Enqueuer
+from booksync.store.models import SyncErrorRow
+from booksync.store.sync_errors import dismiss, error_id, get_error, list_errors, retry, retry_all
 
 
 def error_view(row: SyncErrorRow) -> dict[str, Any]:

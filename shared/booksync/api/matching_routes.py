@@ -1,7 +1,7 @@
 """Routes of contact import, match preview, duplicates review and links (practice API).
 
 The provider side comes in through `sources(tenant_id, provider)`, wired by the caller to
-the QBO and Xero clients; these handlers only parse and shape (logic: booksync.importer).
+the QBO and Xero clients; these handlers only parse and shape (logic: booksync.hub.importing).
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from booksync import importer, links, records
+from booksync.engine.messages import PROVIDERS
 from booksync.errors import InvalidInput, NotFound
-from booksync.importer import IMPORT_PROVIDERS, ProviderContact, SaveRecord
-from booksync.messages import PROVIDERS
-from booksync.models import Record
+from booksync.hub import importing as importer
+from booksync.hub import records
+from booksync.hub.importing import IMPORT_PROVIDERS, ProviderContact, SaveRecord
 from booksync.observability import logger
+from booksync.store import links
+from booksync.store.models import Record
 
 Sources = Callable[[str, str], list[ProviderContact]]
 # (records, exclude_provider): enqueue their pushes to the tenant's other connections

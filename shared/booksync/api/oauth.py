@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from booksync.api.auth import tenant_of, unauthorized
 from booksync.api.problems import from_problem, problem_response
 from booksync.boot import Runtime
-from booksync.connections import ConnectRefused, Outcome, check_provider
+from booksync.connections.manager import ConnectRefused, Outcome, check_provider
 from booksync.errors import Problem, Unauthorized
 from booksync.observability import logger
 

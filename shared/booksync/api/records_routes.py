@@ -19,14 +19,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from booksync import hub, records
 from booksync.api.problems import problem_response
 from booksync.aws import make_clients
+from booksync.engine.queues import Enqueuer
 from booksync.errors import InvalidInput, Problem
-from booksync.models import Record
+from booksync.hub import content as hub
+from booksync.hub import records
 from booksync.observability import logger
-from booksync.queues import Enqueuer
 from booksync.settings import get_settings
+from booksync.store.models import Record
 
 EnqueuerFactory = Callable[[], Enqueuer]
 

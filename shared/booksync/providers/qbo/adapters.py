@@ -15,10 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from booksync import hub, links
-from booksync.adapters import Change, ProviderSession, Pushed, PushItem
+from booksync.engine.seam import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import Kind, SyncFailure
-from booksync.links import find_by_provider_id
+from booksync.hub import content as hub
 from booksync.providers.qbo import mapping
 from booksync.providers.qbo.client import (
     BATCH_MAX,
@@ -26,6 +25,8 @@ from booksync.providers.qbo.client import (
     classify_item_fault,
     quote,
 )
+from booksync.store import links
+from booksync.store.links import find_by_provider_id
 
 PROVIDER = "qbo"
 # Namespace for batch requestids: uuid5 of the items' idempotency keys, so the same items

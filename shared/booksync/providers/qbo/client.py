@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from booksync.adapters import ProviderSession
+from booksync.engine.seam import ProviderSession
 from booksync.errors import SyncFailure
 
 # Every value below 75 (or none) acts as 75 since 2025-08-01 (blogs.intuit.com 2025/01/21);

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from booksync import hub
+from booksync.hub import content as hub
 
 # QBO builds FullyQualifiedName as Parent:Child, so names cannot hold a colon
 # (PROVIDERS.md 1.3 Item; the simulator answers 2170 for a DisplayName with one).

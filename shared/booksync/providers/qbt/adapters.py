@@ -21,12 +21,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from booksync import hub, links
-from booksync.adapters import Change, ProviderSession, Pushed, PushItem
+from booksync.engine.seam import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
+from booksync.hub import content as hub
 from booksync.providers.qbt import mapping
 from booksync.providers.qbt.client import MAX_BATCH, PAGE_LIMIT, QbtClient
 from booksync.settings import get_settings
+from booksync.store import links
 
 PROVIDER = "qbt"
 JobcodeKind = Literal["contact", "work_item"]

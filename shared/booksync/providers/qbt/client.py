@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from booksync.adapters import ProviderSession
+from booksync.engine.seam import ProviderSession
 from booksync.errors import Kind, SyncFailure
 
 PAGE_LIMIT = 200  # docs: every retrieve page, `limit` "Default is 200. Max is 200."

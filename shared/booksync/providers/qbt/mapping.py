@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from booksync import hub
+from booksync.hub import content as hub
 
 MAX_JOBCODE_NAME = 64  # docs: Jobcodes/_jobcodes.md.erb `name` "Cannot be more than 64 characters"
 TOP_LEVEL = 0  # docs: Jobcodes `parent_id` "0 if the jobcode is a top-level jobcode"

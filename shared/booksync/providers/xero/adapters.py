@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from booksync.adapters import Change, ProviderSession, Pushed, PushItem
+from booksync.engine.seam import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import Kind, SyncFailure
-from booksync.hub import Contact, content_hash
+from booksync.hub.content import Contact, content_hash
 from booksync.observability import logger
 from booksync.providers.xero.client import (
     XeroClient,

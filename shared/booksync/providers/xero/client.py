@@ -33,7 +33,7 @@ from typing import Any
 
 import requests
 
-from booksync.adapters import ProviderSession
+from booksync.engine.seam import ProviderSession
 from booksync.errors import SyncFailure
 
 ACCOUNTING = "/api.xro/2.0"

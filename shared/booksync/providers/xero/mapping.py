@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from booksync.hub import Address, Contact, Email, Phone, User
+from booksync.hub.content import Address, Contact, Email, Phone, User
 
 PhoneLabel = Literal["primary", "mobile", "fax", "other"]
 PHONE_TYPES: dict[PhoneLabel, str] = {

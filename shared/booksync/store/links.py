@@ -8,7 +8,7 @@ a change coming back from the provider whose hash equals the link's is our own e
 
 from __future__ import annotations
 
-from booksync.models import Link, utcnow
+from booksync.store.models import Link, utcnow
 
 
 def link_key(tenant_id: str, provider: str) -> str:

@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from booksync.adapters import ProviderSession
+from booksync.engine.messages import push_messages
+from booksync.engine.queues import Enqueuer
+from booksync.engine.seam import ProviderSession
 from booksync.errors import Conflict, SyncFailure
-from booksync.messages import push_messages
-from booksync.models import Connection, Cursor, Record
-from booksync.queues import Enqueuer
-from booksync.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
-from booksync.sync_errors import upsert_error
+from booksync.hub.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
+from booksync.store.models import Connection, Cursor, Record
+from booksync.store.sync_errors import upsert_error
 
 
 @dataclass

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import requests
 
+from booksync.connections.tokens import TokenService
 from booksync.errors import SyncFailure
-from booksync.models import Connection, Link, Record
-from booksync.tokens import TokenService
+from booksync.store.models import Connection, Link, Record
 
 TIMEOUT = (3.05, 30)
 

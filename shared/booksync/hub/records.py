@@ -21,12 +21,12 @@ from pydantic import ValidationError
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
+from booksync.engine.messages import Message, push_messages
+from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from booksync.hub import DEFAULT_CONTACT_TYPES, KIND_MODELS
-from booksync.messages import Message, push_messages
-from booksync.models import Connection, Record, utcnow
-from booksync.queues import Enqueuer
-from booksync.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
+from booksync.hub.content import DEFAULT_CONTACT_TYPES, KIND_MODELS
+from booksync.hub.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
+from booksync.store.models import Connection, Record, utcnow
 
 ORIGINS = ("practice", "qbo", "qbt", "xero")
 HISTORY_KEEP = 20

@@ -25,8 +25,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from booksync.errors import Kind, SyncFailure
-from booksync.messages import (
+from booksync.engine.messages import (
     Message,
     MessageInvalid,
     Pull,
@@ -35,9 +34,10 @@ from booksync.messages import (
     decode,
     direction_of,
 )
-from booksync.models import Connection, Cursor, SyncErrorRow
+from booksync.errors import Kind, SyncFailure
 from booksync.observability import logger
-from booksync.sync_errors import upsert_error
+from booksync.store.models import Connection, Cursor, SyncErrorRow
+from booksync.store.sync_errors import upsert_error
 
 MAX_BACKOFF_SECONDS = 900
 

@@ -14,15 +14,15 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from booksync import registry
-from booksync.adapters import TIMEOUT
 from booksync.boot import Runtime, boot
-from booksync.engine import BatchStep, Step, WorkContext, Worker, record_pull_run
+from booksync.engine.messages import Pull, PushRecord
+from booksync.engine.seam import TIMEOUT
+from booksync.engine.sync import PullDeps, covered_by_a_later_pull, pull_changes, push_batch
+from booksync.engine.worker import BatchStep, Step, WorkContext, Worker, record_pull_run
 from booksync.errors import SyncFailure
-from booksync.messages import Pull, PushRecord
-from booksync.models import Connection
 from booksync.observability import logger, metrics, tracer
-from booksync.sync import PullDeps, covered_by_a_later_pull, pull_changes, push_batch
+from booksync.providers import registry
+from booksync.store.models import Connection
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # what an invocation keeps for its last provider call (which may take up to the HTTP read
@@ -78,7 +78,7 @@ def pull_step(rt: Runtime, provider: str) -> Step:
             logger.info("a pull that began after this notice has run; nothing to do")
             return
         if adapter is not None and ctx.connection is not None:
-            from booksync import records
+            from booksync.hub import records
 
             deps = PullDeps(
                 save_record=records.save_record,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from booksync.api.settings_schemas import SETTINGS_SCHEMAS
+from booksync.hub.settings import SETTINGS_SCHEMAS
 
 # records per provider write call, so one bulk message fills one provider batch; the
 # adapters' max_batch (QBO 30, Xero 50, QBT 50) is the authority, and a unit test

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pynamodb.exceptions import PutError, UpdateError
 
 from booksync.errors import SyncFailure
-from booksync.models import Lease
+from booksync.store.models import Lease
 
 
 @dataclass(frozen=True)

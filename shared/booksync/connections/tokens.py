@@ -21,12 +21,12 @@ from typing import Any
 
 import requests
 
-from booksync import leases
 from booksync.errors import SyncFailure
-from booksync.models import Connection, utcnow
 from booksync.observability import logger
 from booksync.providers.oauth import OAuthFailure, ProviderOAuth, TokenEndpointUnreachable, TokenSet
-from booksync.sync_errors import upsert_error
+from booksync.store import leases
+from booksync.store.models import Connection, utcnow
+from booksync.store.sync_errors import upsert_error
 
 REFRESH_MARGIN_SECONDS = 120  # refresh this close to expiry
 KEEPALIVE_SECONDS = 24 * 3600  # refresh an idle grant daily so no idle limit is reached

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from booksync import importer
-from booksync.adapters import Change, PullAdapter, PushAdapter
+from booksync.engine.seam import Change, PullAdapter, PushAdapter
 from booksync.errors import InvalidInput
-from booksync.importer import ProviderContact
-from booksync.models import Connection
+from booksync.hub import importing as importer
+from booksync.hub.importing import ProviderContact
 from booksync.providers.qbo import adapters as qbo
 from booksync.providers.qbt import adapters as qbt
 from booksync.providers.xero import adapters as xero
 from booksync.settings import Settings
+from booksync.store.models import Connection
 
 
 def push_adapter(
@@ -91,7 +91,7 @@ def adopt_new(rt: Any, conn: Connection, changes: list[Change]) -> int:
     """Provider objects with no link, met in a pull: contacts go through import matching
     (link, review or create), users are matched by email or created. Returns how many hub
     records were created."""
-    from booksync import records
+    from booksync.hub import records
 
     created = 0
     contacts = [
@@ -124,7 +124,7 @@ def adopt_new(rt: Any, conn: Connection, changes: list[Change]) -> int:
 
 def _adopt_users(rt: Any, conn: Connection, changes: list[Change]) -> int:
     """Staff from the provider, matched to hub users by staff.adopt_users."""
-    from booksync import records, staff
+    from booksync.hub import records, staff
 
     return staff.adopt_users(
         conn,

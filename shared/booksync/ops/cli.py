@@ -18,7 +18,7 @@ from typing import Any
 from booksync.boot import Runtime, boot
 from booksync.errors import Problem
 from booksync.settings import ConfigError
-from booksync.tenants import create_api_key, create_tenant, revoke_api_key
+from booksync.store.tenants import create_api_key, create_tenant, revoke_api_key
 
 WORKER_QUEUES = [f"{p}-{d}" for p in ("qbo", "qbt", "xero") for d in ("push", "pull")]
 
@@ -66,7 +66,7 @@ def cmd_dlq_redrive(rt: Runtime, args: argparse.Namespace) -> None:
 
 def cmd_errors_list(_rt: Runtime, args: argparse.Namespace) -> None:
     from booksync.api.errors_routes import error_view
-    from booksync.sync_errors import list_errors
+    from booksync.store.sync_errors import list_errors
 
     rows = list_errors(args.tenant_id, args.provider, args.status, args.code)
     _out([error_view(r) for r in rows])
@@ -74,7 +74,7 @@ def cmd_errors_list(_rt: Runtime, args: argparse.Namespace) -> None:
 
 def cmd_errors_act(rt: Runtime, args: argparse.Namespace) -> None:
     from booksync.api.errors_routes import error_view
-    from booksync.sync_errors import dismiss, get_error, retry, retry_all
+    from booksync.store.sync_errors import dismiss, get_error, retry, retry_all
 
     if args.action == "retry-all":
         _out({"retried": retry_all(args.tenant_id, rt.enqueuer)})

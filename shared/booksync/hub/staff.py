@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from booksync import importer
-from booksync.adapters import Change
+from booksync.engine.seam import Change
 from booksync.errors import Conflict, InvalidInput, NotFound
-from booksync.hub import content_hash
-from booksync.links import find_by_provider_id, get_link, links_of, save_link
-from booksync.matching import MatchResult, StaffMember, classify_staff, email_key
-from booksync.models import Connection, Record, utcnow
+from booksync.hub import importing as importer
+from booksync.hub.content import content_hash
+from booksync.hub.matching import MatchResult, StaffMember, classify_staff, email_key
+from booksync.hub.records import validate_content
 from booksync.observability import logger
-from booksync.records import validate_content
+from booksync.store.links import find_by_provider_id, get_link, links_of, save_link
+from booksync.store.models import Connection, Record, utcnow
 
 KIND = "user"
 Fanout = Callable[[list[Record], str | None], Any]

@@ -40,13 +40,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from booksync.engine.messages import Pull
+from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from booksync.messages import Pull
-from booksync.models import Connection
 from booksync.observability import logger
-from booksync.queues import Enqueuer
 from booksync.secrets import credentials
 from booksync.settings import Settings
+from booksync.store.models import Connection
 
 SIGNATURE_HEADERS = {"qbo": "intuit-signature", "xero": "x-xero-signature"}
 PROVIDERS = tuple(SIGNATURE_HEADERS)

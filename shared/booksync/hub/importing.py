@@ -22,13 +22,13 @@ from typing import Any, Literal, Protocol
 
 from pynamodb.exceptions import UpdateError
 
-from booksync import links
-from booksync.adapters import Change, ProviderSession
+from booksync.engine.seam import Change, ProviderSession
 from booksync.errors import Conflict, InvalidInput, NotFound
-from booksync.hub import content_hash
-from booksync.matching import Candidate, MatchStats, Party, classify
-from booksync.models import Connection, Link, Record, utcnow
-from booksync.routing import effective_settings, wants
+from booksync.hub.content import content_hash
+from booksync.hub.matching import Candidate, MatchStats, Party, classify
+from booksync.hub.routing import effective_settings, wants
+from booksync.store import links
+from booksync.store.models import Connection, Link, Record, utcnow
 
 KIND = "contact"
 DUPLICATE_KIND = "duplicate"
@@ -691,7 +691,7 @@ def resolve_duplicate(
     row = get_duplicate(tenant_id, public_id)
     data = dict(row.data or {})
     if data.get("kind", KIND) != KIND:
-        from booksync.staff import resolve_staff_duplicate
+        from booksync.hub.staff import resolve_staff_duplicate
 
         return resolve_staff_duplicate(row, action, save_record=save_record, hub_id=hub_id)
     provider, provider_id = data["provider"], data["provider_id"]

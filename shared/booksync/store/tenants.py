@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from booksync.errors import NotFound, Unauthorized
-from booksync.models import ApiKey, Tenant, utcnow
+from booksync.store.models import ApiKey, Tenant, utcnow
 
 KEY_PREFIX = "bks_"
 

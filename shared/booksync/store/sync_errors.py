@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from booksync.errors import SyncFailure
-from booksync.models import SyncErrorRow, utcnow
+from booksync.store.models import SyncErrorRow, utcnow
 
 
 def error_key(provider: str, kind: str, record_id: str) -> str:
@@ -115,8 +115,8 @@ def list_errors(
 
 def retry(tenant_id: str, row: SyncErrorRow, enqueuer: Any) -> SyncErrorRow:
     """Send the failed record again (the stored message); the row waits as `retrying`."""
+    from booksync.engine.messages import PushRecord, decode
     from booksync.errors import Conflict
-    from booksync.messages import PushRecord, decode
 
     if row.status not in ("open", "retrying"):
         raise Conflict(f"this error is {row.status}; only open errors are retried")
@@ -134,8 +134,8 @@ def retry(tenant_id: str, row: SyncErrorRow, enqueuer: Any) -> SyncErrorRow:
 
 def retry_all(tenant_id: str, enqueuer: Any) -> int:
     """Retry every open error, at most once every three minutes per tenant."""
-    from booksync import leases
     from booksync.errors import TooManyRequests
+    from booksync.store import leases
 
     try:
         leases.put_once(

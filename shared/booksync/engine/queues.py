@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from booksync.messages import Message, direction_of, encode
+from booksync.engine.messages import Message, direction_of, encode
 from booksync.settings import Queues
 
 

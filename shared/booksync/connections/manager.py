@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from booksync import leases
+from booksync.connections.tokens import REAUTH_CODE, TokenVault
+from booksync.engine.messages import PROVIDERS, Pull
+from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound
-from booksync.messages import PROVIDERS, Pull
-from booksync.models import Connection, Link, SyncErrorRow, utcnow
 from booksync.observability import logger
 from booksync.providers.oauth import (
     Company,
@@ -30,9 +30,9 @@ from booksync.providers.oauth import (
     TokenEndpointUnreachable,
     TokenSet,
 )
-from booksync.queues import Enqueuer
-from booksync.sync_errors import list_errors, resolve_errors
-from booksync.tokens import REAUTH_CODE, TokenVault
+from booksync.store import leases
+from booksync.store.models import Connection, Link, SyncErrorRow, utcnow
+from booksync.store.sync_errors import list_errors, resolve_errors
 
 STATE_TTL = 600
 PENDING_TTL = 900
@@ -266,7 +266,7 @@ class ConnectionManager:
 
     def requeue_parked(self, conn: Connection) -> int:
         """Messages parked while the connection needed reauthorisation go back on the queue."""
-        from booksync.messages import decode
+        from booksync.engine.messages import decode
 
         count = 0
         for row in SyncErrorRow.query(

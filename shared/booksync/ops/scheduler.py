@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from booksync.connections.tokens import TokenService
+from booksync.engine.messages import Pull
+from booksync.engine.queues import Enqueuer
 from booksync.errors import SyncFailure
-from booksync.messages import Pull
-from booksync.models import Connection
 from booksync.observability import logger
-from booksync.queues import Enqueuer
-from booksync.tokens import TokenService
+from booksync.store.models import Connection
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
 
-from booksync.models import Lease
+from booksync.store.models import Lease
 
 
 def _now() -> int:

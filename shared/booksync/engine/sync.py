@@ -22,14 +22,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from booksync.adapters import Change, ProviderSession, PullAdapter, PushAdapter, Pushed, PushItem
+from booksync.engine.messages import Pull, PushRecord
+from booksync.engine.seam import (
+    Change,
+    ProviderSession,
+    PullAdapter,
+    PushAdapter,
+    Pushed,
+    PushItem,
+)
 from booksync.errors import InvalidInput, SyncFailure
-from booksync.hub import KIND_MODELS, content_hash
-from booksync.links import find_by_provider_id, get_links, link_key, save_link
-from booksync.messages import Pull, PushRecord
-from booksync.models import Connection, Cursor, Lease, Link, Record, utcnow
+from booksync.hub.content import KIND_MODELS, content_hash
 from booksync.observability import logger
-from booksync.sync_errors import resolve_synced
+from booksync.store.links import find_by_provider_id, get_links, link_key, save_link
+from booksync.store.models import Connection, Cursor, Lease, Link, Record, utcnow
+from booksync.store.sync_errors import resolve_synced
 
 # provider-managed fields of a contact: what a pull may change in the hub
 PROVIDER_FIELDS = {
