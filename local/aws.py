@@ -31,6 +31,29 @@ CREDENTIALS = {
 }
 
 
+def keep_fifo_order_in_moto() -> None:
+    """moto (5.x) frees a FIFO message whose visibility ran out only when its receive loop
+    reaches it, after it has checked the group of every message before: with two
+    returned messages in one group, the second is delivered first and the first starves
+    behind it for ever. SQS delivers a group in order; so do we: every timed-out message
+    is freed before the loop runs. Applied once, to the moto server and to moto's mock."""
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    if getattr(original, "keeps_fifo_order", False):
+        return
+
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        for message in list(queue.pending_messages):
+            if message.visible:
+                queue.pending_messages.discard(message)
+        return original(self, queue_name, *args, **kwargs)
+
+    receive_message.keeps_fifo_order = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,6 +68,7 @@ class MotoAws:
 
     @classmethod
     def start(cls, port: int = 0) -> MotoAws:
+        keep_fifo_order_in_moto()
         port = port or free_port()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -109,6 +133,8 @@ def provision(
         }
         if props.get("GlobalSecondaryIndexes"):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         ddb.create_table(**args)
         if props.get("TimeToLiveSpecification"):
             ddb.update_time_to_live(
@@ -116,6 +142,9 @@ def provision(
             )
         resolver.refs[logical] = name
         resolver.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:123456789012:table/{name}"
+        if props.get("StreamSpecification"):
+            described = ddb.describe_table(TableName=name)["Table"]
+            resolver.attrs[(logical, "StreamArn")] = described["LatestStreamArn"]
         made["tables"][logical] = name
 
     sqs = client("sqs")

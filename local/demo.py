@@ -184,7 +184,8 @@ def run(demo: Demo) -> None:
             f"{demo.api}/v1/connections/{provider}/sync", headers=auth, timeout=60
         )
         reply.raise_for_status()
-        demo.show(f"POST .../{provider}/sync", f"{reply.json()['enqueued']['contact']} queued")
+        queued = reply.json()["enqueued"].get("contact", 0)
+        demo.show(f"POST .../{provider}/sync", f"{queued} queued")
     stack.drain(timeout=300)
     hub_total = _count_all(demo, "/v1/contacts", auth)
     for provider in ("qbt", "xero"):

@@ -172,3 +172,146 @@ class Schedule:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+@dataclass
+class StreamPoller:
+    """What Lambda's event source mapping does for a DynamoDB stream, on moto's stream
+    API: read the shard in order, invoke the function with a real stream event of up to
+    BatchSize records; on `batchItemFailures` retry from the named record; on a function
+    error bisect the batch (BisectBatchOnFunctionError) and retry each half; after
+    MaximumRetryAttempts send the batch's description to the OnFailure destination (an
+    SQS queue) and go on. One shard, in order, as moto keeps one."""
+
+    streams: Any  # boto3 dynamodbstreams client
+    sqs: Any
+    stream_arn: str
+    function: FunctionPool
+    batch_size: int = 100
+    max_retries: int = 10
+    bisect: bool = True
+    report_failures: bool = True
+    on_failure_url: str | None = None
+    window_seconds: float = 0.2
+    invocations: int = 0
+    records_done: int = 0
+    failures_sent: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _iterator: str | None = None
+    _pending: list[dict[str, Any]] = field(default_factory=list)
+    caught_up: bool = False  # the last read found nothing new and nothing is pending
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"stream-{self.function.name}"
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.poll_once() == 0:
+                    self._stop.wait(self.window_seconds)
+            except Exception as exc:  # keep polling; say what happened
+                if self._stop.is_set():
+                    break
+                print(f"[stream {self.function.name}] {type(exc).__name__}: {exc}", flush=True)
+                time.sleep(1)
+
+    def _read(self) -> list[dict[str, Any]]:
+        if self._iterator is None:
+            shard = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
+                "Shards"
+            ][0]["ShardId"]
+            self._iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        reply = self.streams.get_records(ShardIterator=self._iterator, Limit=self.batch_size)
+        self._iterator = reply["NextShardIterator"]
+        return [self._as_event_record(r) for r in reply.get("Records", [])]
+
+    def _as_event_record(self, raw: dict[str, Any]) -> dict[str, Any]:
+        record = dict(raw)
+        dynamodb = dict(record.get("dynamodb") or {})
+        stamp = dynamodb.get("ApproximateCreationDateTime")
+        if isinstance(stamp, datetime):
+            dynamodb["ApproximateCreationDateTime"] = int(stamp.timestamp())
+        record["dynamodb"] = dynamodb
+        record["eventSourceARN"] = self.stream_arn
+        return record
+
+    def poll_once(self) -> int:
+        """Read what is new (after what is still pending from a failed try) and deliver
+        it; returns how many records were delivered or given up on."""
+        if len(self._pending) < self.batch_size:
+            self._pending += self._read()
+        if not self._pending:
+            self.caught_up = True
+            return 0
+        self.caught_up = False
+        batch = self._pending[: self.batch_size]
+        done = self._deliver(batch, attempt=0)
+        self._pending = self._pending[done:]
+        return done
+
+    def _deliver(self, batch: list[dict[str, Any]], attempt: int) -> int:
+        """Deliver `batch` (retrying, bisecting); how many of its records are done."""
+        self.invocations += 1
+        try:
+            result = self.function.invoke({"Records": batch})
+        except InvokeError as exc:
+            print(f"[stream {self.function.name}] invocation failed: {exc}", flush=True)
+            if attempt >= self.max_retries:
+                self._give_up(batch, str(exc))
+                return len(batch)
+            if self.bisect and len(batch) > 1:
+                half = len(batch) // 2
+                first = self._deliver(batch[:half], attempt + 1)
+                if first < half:
+                    return first
+                return half + self._deliver(batch[half:], attempt + 1)
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+            return self._deliver(batch, attempt + 1)
+        failures = (result or {}).get("batchItemFailures") if self.report_failures else None
+        if not failures:
+            self.records_done += len(batch)
+            return len(batch)
+        failed = str(failures[0]["itemIdentifier"])
+        index = next(
+            (i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == failed), 0
+        )
+        self.records_done += index
+        if attempt >= self.max_retries:
+            self._give_up(batch[index:], "the function reported the batch's records failed")
+            return len(batch)
+        time.sleep(min(2.0, 0.1 * 2**attempt))
+        return index + self._deliver(batch[index:], attempt + 1)
+
+    def _give_up(self, batch: list[dict[str, Any]], why: str) -> None:
+        """The OnFailure destination gets what Lambda sends: where the batch was, not it."""
+        self.failures_sent += 1
+        if self.on_failure_url is None:
+            return
+        body = {
+            "requestContext": {
+                "condition": "RetryAttemptsExhausted",
+                "functionArn": self.function.name,
+            },
+            "responseContext": {"functionError": why[:500]},
+            "DDBStreamBatchInfo": {
+                "shardId": "shardId-local",
+                "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+        }
+        import json
+
+        self.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(body))

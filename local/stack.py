@@ -22,7 +22,7 @@ from local import template as tpl
 from local.aws import LocalOverrides, MotoAws, provision
 from local.gateway import Gateway, LocalHandler, Route
 from local.lambdas import FunctionPool, InvokeError
-from local.pollers import QueuePoller, Schedule, rate_seconds
+from local.pollers import QueuePoller, Schedule, StreamPoller, rate_seconds
 
 DEFAULT_STATE = tpl.ROOT / ".local"
 
@@ -96,6 +96,7 @@ class LocalStack:
     gateway: Gateway | None = None
     pools: dict[str, FunctionPool] = field(default_factory=dict)
     pollers: dict[str, QueuePoller] = field(default_factory=dict)
+    streams: dict[str, StreamPoller] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     simulators: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -143,6 +144,25 @@ class LocalStack:
                         report_failures="ReportBatchItemFailures"
                         in props.get("FunctionResponseTypes", []),
                     )
+                elif ev["Type"] == "DynamoDB":
+                    destination = (
+                        (props.get("DestinationConfig") or {}).get("OnFailure") or {}
+                    ).get("Destination")
+                    failure_url = None
+                    if destination is not None:
+                        failure_url = resolver.refs[destination["Fn::GetAtt"][0]]
+                    self.streams[spec.name] = StreamPoller(
+                        streams=self.aws.client("dynamodbstreams"),
+                        sqs=sqs,
+                        stream_arn=resolver.resolve(props["Stream"]),
+                        function=pool,
+                        batch_size=int(props.get("BatchSize", 100)),
+                        max_retries=int(props.get("MaximumRetryAttempts", 10)),
+                        bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+                        report_failures="ReportBatchItemFailures"
+                        in props.get("FunctionResponseTypes", []),
+                        on_failure_url=failure_url,
+                    )
                 elif ev["Type"] == "Schedule":
                     name = str(resolver.resolve(props.get("Name", event_name)))
                     self.schedules[name] = Schedule(
@@ -159,6 +179,8 @@ class LocalStack:
         if self.run_pollers:
             for poller in self.pollers.values():
                 poller.start()
+            for stream in self.streams.values():
+                stream.start()
         if self.run_schedules:
             for schedule in self.schedules.values():
                 schedule.start()
@@ -250,6 +272,7 @@ class LocalStack:
                 busy += int(attrs["ApproximateNumberOfMessages"]) + int(
                     attrs["ApproximateNumberOfMessagesNotVisible"]
                 )
+            busy += sum(1 for s in self.streams.values() if not s.caught_up)
             if busy == 0:
                 return
             time.sleep(0.2)
@@ -260,6 +283,8 @@ class LocalStack:
             schedule.stop()
         for poller in self.pollers.values():
             poller.stop()
+        for stream in self.streams.values():
+            stream.stop()
         if self.gateway:
             self.gateway.stop()
         for pool in self.pools.values():

@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT / "shared"))
 from booksync.settings import get_settings  # noqa: E402
 from booksync.store.models import bind_tables  # noqa: E402
 from local import template as tpl  # noqa: E402
-from local.aws import CREDENTIALS, LocalOverrides, provision  # noqa: E402
+from local.aws import (  # noqa: E402
+    CREDENTIALS,
+    LocalOverrides,
+    keep_fifo_order_in_moto,
+    provision,
+)
 from local.lambda_runtime import LambdaContext  # noqa: E402
 from local.stack import local_parameters  # noqa: E402
 
@@ -77,6 +82,7 @@ def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Ite
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    keep_fifo_order_in_moto()
     with mock_aws():
         template = tpl.load()
         resolver = tpl.Resolver(
@@ -133,6 +139,46 @@ def handler(stack_env: StackEnv, monkeypatch: pytest.MonkeyPatch):  # type: igno
         return load_handler(function, monkeypatch).lambda_handler
 
     return load
+
+
+class Outbox:
+    """The Records table's stream, read as the fanout function's event source mapping
+    reads it, under moto's mock: `flush()` hands what was written since the last flush to
+    the real outbox (engine/outbox.fan_out_stream) and answers what it queued."""
+
+    def __init__(self, stack: StackEnv) -> None:
+        self.stack = stack
+        ddb = stack.client("dynamodb")
+        table = stack.resources["tables"]["RecordsTable"]
+        self.arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        self.streams = stack.client("dynamodbstreams")
+        shard = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
+        self.iterator = self.streams.get_shard_iterator(
+            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+
+    def read(self) -> list[dict[str, Any]]:
+        reply = self.streams.get_records(ShardIterator=self.iterator, Limit=1000)
+        self.iterator = reply["NextShardIterator"]
+        records = []
+        for raw in reply.get("Records", []):
+            record = dict(raw)
+            dynamodb = dict(record["dynamodb"])
+            dynamodb.pop("ApproximateCreationDateTime", None)
+            record["dynamodb"] = dynamodb
+            records.append(record)
+        return records
+
+    def flush(self) -> dict[str, Any]:
+        from booksync.boot import boot
+        from booksync.engine.outbox import fan_out_stream
+
+        return fan_out_stream(boot(get_settings()).enqueuer, {"Records": self.read()})
+
+
+@pytest.fixture
+def outbox(stack_env: StackEnv) -> Outbox:
+    return Outbox(stack_env)
 
 
 @pytest.fixture

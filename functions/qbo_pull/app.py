@@ -1,5 +1,5 @@
-"""qbo_pull: the qbo sync worker, provider to hub; the steps live in booksync.engine.handler."""
+"""qbo_pull: the qbo sync worker, provider to hub; the engine is booksync.engine.worker."""
 
-from booksync.engine.handler import worker_handler
+from booksync.engine.worker import worker_handler
 
 lambda_handler = worker_handler("qbo", "pull")

@@ -1,5 +1,5 @@
-"""qbo_push: the qbo sync worker, hub to provider; the steps live in booksync.engine.handler."""
+"""qbo_push: the qbo sync worker, hub to provider; the engine is booksync.engine.worker."""
 
-from booksync.engine.handler import worker_handler
+from booksync.engine.worker import worker_handler
 
 lambda_handler = worker_handler("qbo", "push")

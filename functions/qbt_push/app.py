@@ -1,5 +1,5 @@
-"""qbt_push: the qbt sync worker, hub to provider; the steps live in booksync.engine.handler."""
+"""qbt_push: the qbt sync worker, hub to provider; the engine is booksync.engine.worker."""
 
-from booksync.engine.handler import worker_handler
+from booksync.engine.worker import worker_handler
 
 lambda_handler = worker_handler("qbt", "push")

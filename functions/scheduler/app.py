@@ -18,7 +18,9 @@ runtime = boot()
 def lambda_handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
     result = fan_out_reconcile(runtime.enqueuer, tick=event.time, tokens=runtime.tokens)
     return {
-        "enqueued": len(result.enqueued),
+        "reconciled": len(result.reconciled),
+        "records_queued": sum(result.reconciled.values()),
+        "pulls_queued": len(result.enqueued),
         "skipped": len(result.skipped),
         "tokens_refreshed": len(result.refreshed),
         "refresh_failed": len(result.refresh_failed),

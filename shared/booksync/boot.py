@@ -1,22 +1,21 @@
 """What a handler builds once per cold start: settings, bound tables, AWS clients, and the
-services made from them (token store, connection manager, provider OAuth)."""
+services made from them (token store, connection manager, provider OAuth, sessions)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+from booksync import store
 from booksync.aws import AwsClients, make_clients
 from booksync.connections.manager import ConnectionManager
 from booksync.connections.tokens import TokenService, TokenVault
 from booksync.engine.budget import Budget
 from booksync.engine.queues import Enqueuer
 from booksync.engine.seam import ProviderSession
-from booksync.engine.worker import WorkContext
 from booksync.providers.oauth import ProviderOAuth
 from booksync.secrets import credentials, state_signing_key
 from booksync.settings import Settings, get_settings
-from booksync.store.models import Connection, bind_tables
+from booksync.store import Connection
 
 
 @dataclass
@@ -53,24 +52,25 @@ class Runtime:
             enqueuer=self.enqueuer,
         )
 
+    def api_base(self, provider: str) -> str:
+        p = self.settings.providers
+        bases = {"qbo": p.qbo_api_base, "qbt": p.qbt_api_base, "xero": p.xero_api_base}
+        return bases[provider]
+
     def session(self, connection: Connection, deadline: float | None = None) -> ProviderSession:
         """Authorised, rate-budgeted HTTP to one connection's provider account; with a
         `deadline` (a worker's), it paces itself to the budget until then."""
-        budget = Budget(connection.provider, connection.connection_id, deadline=deadline)
-        return ProviderSession(connection, self.tokens, before_call=budget.take)
-
-    def work_context(self, provider: str, direction: str) -> WorkContext:
-        return WorkContext(
-            provider=provider,
-            direction=direction,
-            sqs=self.clients.sqs,
-            queue_url=self.settings.queues.url(provider, direction),
-            now=lambda: datetime.now(UTC),
+        budget = Budget(str(connection.provider), str(connection.connection_id), deadline=deadline)
+        return ProviderSession(
+            connection,
+            self.tokens,
+            api_base=self.api_base(str(connection.provider)),
+            before_call=budget.take,
         )
 
 
 def boot(settings: Settings | None = None, clients: AwsClients | None = None) -> Runtime:
     """Read settings (failing by name if any is missing), bind tables, make clients."""
     settings = settings or get_settings()
-    bind_tables(settings.tables)
+    store.bind(settings.tables)
     return Runtime(settings=settings, clients=clients or make_clients())

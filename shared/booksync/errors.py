@@ -215,11 +215,13 @@ class SyncFailure(Exception):
         *,
         retry_after: float | None = None,
         status: int | None = None,
+        provider_codes: tuple[str, ...] = (),
     ) -> None:
         self.spec = CATALOG[code]
         self.provider_message = provider_message
         self.retry_after = retry_after
         self.status = status
+        self.provider_codes = provider_codes  # the provider's own error codes (QBO "6240")
         super().__init__(f"{code}: {provider_message or self.spec.title}")
 
     @property

@@ -41,9 +41,19 @@ class Queues(BaseModel):
     qbt_pull: str = Field(alias="QBT_PULL_QUEUE_URL")
     xero_push: str = Field(alias="XERO_PUSH_QUEUE_URL")
     xero_pull: str = Field(alias="XERO_PULL_QUEUE_URL")
+    qbo_push_dlq: str = Field(alias="QBO_PUSH_DLQ_URL")
+    qbo_pull_dlq: str = Field(alias="QBO_PULL_DLQ_URL")
+    qbt_push_dlq: str = Field(alias="QBT_PUSH_DLQ_URL")
+    qbt_pull_dlq: str = Field(alias="QBT_PULL_DLQ_URL")
+    xero_push_dlq: str = Field(alias="XERO_PUSH_DLQ_URL")
+    xero_pull_dlq: str = Field(alias="XERO_PULL_DLQ_URL")
 
     def url(self, provider: str, direction: str) -> str:
         url: str = getattr(self, f"{provider}_{direction}")
+        return url
+
+    def dead_letter_url(self, provider: str, direction: str) -> str:
+        url: str = getattr(self, f"{provider}_{direction}_dlq")
         return url
 
 

@@ -19,7 +19,8 @@ def test_health_needs_no_key_and_endpoints_are_written(stack):
     assert written["api"] == stack.gateway.url
     assert set(written["simulators"]) == {"qbo", "qbt", "xero"}
     assert len(written["queues"]) == 6
-    assert len(written["dead_letter_queues"]) == 6
+    # each worker's dead-letter queue, and the fanout's on-failure destination
+    assert len(written["dead_letter_queues"]) == 7
 
 
 def test_contact_created_over_http_reads_back(stack, api_key):
@@ -104,7 +105,7 @@ def test_schedule_fires_on_demand_and_reconciles_every_active_connection(stack):
     active = sum(1 for i in items if i["status"]["S"] == "active")
     reply = requests.post(f"{stack.gateway.url}/_local/schedules/Hourly", timeout=30)
     assert reply.status_code == 200
-    assert reply.json()["result"]["enqueued"] == active
+    assert reply.json()["result"]["reconciled"] == active
     unknown = requests.post(f"{stack.gateway.url}/_local/schedules/nope", timeout=30)
     assert unknown.status_code == 404
 

@@ -41,15 +41,17 @@ def _add_connection(stack, provider: str, company_id: str) -> str:
 
 
 def _runs(stack, connection_id: str) -> int:
-    item = (
+    """Pages read by the connection's pulls: each source's cursor counts its reads."""
+    items = (
         stack.aws.client("dynamodb")
-        .get_item(
+        .query(
             TableName=stack.resources["tables"]["CursorsTable"],
-            Key={"connection_id": {"S": connection_id}, "family": {"S": "_runs"}},
+            KeyConditionExpression="connection_id = :c",
+            ExpressionAttributeValues={":c": {"S": connection_id}},
         )
-        .get("Item")
+        .get("Items", [])
     )
-    return int(item["runs"]["N"]) if item else 0
+    return sum(int(i["runs"]["N"]) for i in items if "runs" in i)
 
 
 def _objects(sim_url: str, company_id: str, kind: str) -> list[dict]:

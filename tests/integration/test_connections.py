@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from booksync.settings import get_settings
-from booksync.store.models import Connection, Link, SyncErrorRow
+from booksync.store import Connection, Link
 from booksync.store.tenants import create_api_key, create_tenant
 from tests.integration.oauth_dance import Dance
 from tests.integration.test_api import call
@@ -264,10 +264,12 @@ def test_a_401_with_a_fresh_token_marks_needs_reauth(env):
     tenant_id, _, dance = env.tenant()
     company = env.company("qbo", "Locked Out")
     dance.connect("qbo", sim_company=company)
-    service = env.runtime().tokens
+    runtime = env.runtime()
+    service = runtime.tokens
+    session = runtime.session(Connection.get(tenant_id, "qbo"))
     attempts = []
 
-    def request(token, conn):
+    def request(token):
         attempts.append(token)
         return requests.get(
             f"{env.sim['qbo']}/v3/company/{company}/companyinfo/{company}",
@@ -276,35 +278,39 @@ def test_a_401_with_a_fresh_token_marks_needs_reauth(env):
         )
 
     with pytest.raises(Exception, match=r"qbo\.reauth_required"):
-        service.call(tenant_id, "qbo", request)
+        service.call(session, request)
     assert len(attempts) == 2
     assert attempts[0] != attempts[1]  # the retry used a refreshed token
     assert Connection.get(tenant_id, "qbo").status == "needs_reauth"
 
 
-def test_messages_parked_during_needs_reauth_are_sent_after_reconnect(env, stack_env):
-    from booksync.engine.messages import Pull
-    from booksync.engine.worker import park
-
-    tenant_id, _, dance = env.tenant()
+def test_a_contact_changed_while_a_connection_needs_reauth_reaches_it_after_reconnect(
+    env, stack_env, outbox
+):
+    # Given QBT connected, then its grant refused (needs_reauth)
+    tenant_id, key, dance = env.tenant()
     company = env.company("qbt", "Parked Co")
     dance.connect("qbt", sim_company=company)
     conn = Connection.get(tenant_id, "qbt")
-    park(
-        Pull(tenant_id=tenant_id, connection_id=conn.connection_id, provider="qbt", trigger="p1"),
-        "m1",
-    )
     conn.update(actions=[Connection.status.set("needs_reauth")])
     sqs = stack_env.client("sqs")
-    url = stack_env.queue_url("QbtPullQueue")
-    sqs.purge_queue(QueueUrl=url)
+    push_url = stack_env.queue_url("QbtPushQueue")
+    pull_url = stack_env.queue_url("QbtPullQueue")
+    sqs.purge_queue(QueueUrl=pull_url)
+    # When the firm creates a client meanwhile (and the outbox runs: nobody active wants it)
+    status, created, _ = call(env.api, "POST", "/v1/contacts", key, {"name": "Made While Away"})
+    assert status == 201
+    outbox.flush()
+    assert "Messages" not in sqs.receive_message(QueueUrl=push_url, MaxNumberOfMessages=10)
+    # Then reconnecting queues its push (and a pull for what changed in QBT meanwhile)
     assert dance.connect("qbt", sim_company=company)[0] == 200
-    bodies = [
+    pushed = [
         json.loads(m["Body"])
-        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        for m in sqs.receive_message(QueueUrl=push_url, MaxNumberOfMessages=10)["Messages"]
     ]
-    assert {b["trigger"] for b in bodies} >= {"p1"}
-    assert not [r for r in SyncErrorRow.query(tenant_id) if r.status == "parked"]
+    assert [(p["kind"], p["record_id"]) for p in pushed] == [("contact", created["id"])]
+    pulls = sqs.receive_message(QueueUrl=pull_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["reason"] for m in pulls] == ["manual"]
 
 
 def test_settings_are_validated_and_unknown_fields_named(env):

@@ -13,10 +13,11 @@ import pytest
 from booksync.api.app import handle, make_app
 from booksync.engine.seam import Change
 from booksync.hub import importing as importer
+from booksync.hub import review
 from booksync.hub.importing import ProviderContact
 from booksync.hub.records import save_record
+from booksync.store import Connection, Link, Record
 from booksync.store.links import find_by_provider_id
-from booksync.store.models import Connection, Link, Record
 from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, lambda_context, load_event
 
@@ -191,13 +192,13 @@ class TestImportOf300Customers:
         assert imported.calls == [(imported.tenant_id, "qbo")]
 
     def test_exact_matches_link_to_the_existing_hub_contact_at_its_version(self, imported):
-        link = find_by_provider_id(imported.tenant_id, "qbo", "contact", "7")
+        link = find_by_provider_id(imported.tenant_id, "qbo", "Customer", "7")
 
         assert link.hub_key == f"contact#{imported.hub['exact7']}"
         assert link.synced_version == 1
 
     def test_new_customers_come_in_with_the_import_contact_type_and_origin_qbo(self, imported):
-        link = find_by_provider_id(imported.tenant_id, "qbo", "contact", "250")
+        link = find_by_provider_id(imported.tenant_id, "qbo", "Customer", "250")
         record = Record.get(imported.tenant_id, link.hub_key)
 
         assert record.origin == "qbo"
@@ -207,9 +208,9 @@ class TestImportOf300Customers:
 
     def test_sub_customers_come_in_under_their_parent(self, imported):
         # customer 900 is a job of customer 200, listed before it
-        job_link = find_by_provider_id(imported.tenant_id, "qbo", "contact", "900")
+        job_link = find_by_provider_id(imported.tenant_id, "qbo", "Customer", "900")
         job = Record.get(imported.tenant_id, job_link.hub_key)
-        parent = find_by_provider_id(imported.tenant_id, "qbo", "contact", "200")
+        parent = find_by_provider_id(imported.tenant_id, "qbo", "Customer", "200")
 
         assert f"contact#{job.data['parent_id']}" == parent.hub_key
 
@@ -294,7 +295,7 @@ def test_linking_a_duplicate_to_its_candidate_links_it_and_closes_it(small_firm)
     # Then the pair is linked and the duplicate is resolved, no longer open
     assert status == 200, resolved
     assert resolved["status"] == "resolved"
-    link = find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "101")
+    link = find_by_provider_id(small_firm.tenant_id, "qbo", "Customer", "101")
     assert link.hub_key == f"contact#{small_firm.hub['partial1']}"
     assert "101" not in open_duplicates(small_firm)
 
@@ -317,7 +318,7 @@ def test_importing_a_duplicate_as_new_creates_a_hub_contact_and_links_it(small_f
     )
 
     assert status == 200, resolved
-    link = find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "102")
+    link = find_by_provider_id(small_firm.tenant_id, "qbo", "Customer", "102")
     record = Record.get(small_firm.tenant_id, link.hub_key)
     assert record.data["name"] == "Partial Client 2 Ltd"
     assert len(records_of(small_firm.tenant_id)) == contacts_before + 1
@@ -340,7 +341,7 @@ def test_resolved_duplicates_stay_resolved_when_the_import_runs_again(small_firm
     assert (counts["ignored"], counts["review"], counts["already_linked"]) == (1, 7, 17)
     _, ignored = small_firm.api("GET", "/v1/duplicates", query="status=ignored")
     assert [d["id"] for d in ignored["items"]] == ["qbo:103"]
-    assert find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "103") is None
+    assert find_by_provider_id(small_firm.tenant_id, "qbo", "Customer", "103") is None
 
 
 def test_linking_a_duplicate_to_a_contact_that_is_not_a_candidate_names_the_field(small_firm):
@@ -403,7 +404,7 @@ def test_removing_a_link_unlinks_and_deletes_no_record(small_firm):
 
     # Then the pair is unlinked and every record is still there, unchanged
     assert status == 204
-    assert find_by_provider_id(small_firm.tenant_id, "qbo", "contact", "1") is None
+    assert find_by_provider_id(small_firm.tenant_id, "qbo", "Customer", "1") is None
     assert records_of(small_firm.tenant_id) == contacts_before
     seen, _ = all_links(small_firm, "provider=qbo&limit=10")
     assert hub_id not in {i["hub_id"] for i in seen}
@@ -435,7 +436,7 @@ def test_a_crash_between_creating_and_linking_is_repaired_without_a_second_recor
     # Then the existing record is linked and no second one is made
     assert (result.linked, result.created, result.review) == (1, 0, 0)
     assert list(records_of(tenant_id)) == [hub_id]
-    assert find_by_provider_id(tenant_id, "qbo", "contact", "7").hub_key == f"contact#{hub_id}"
+    assert find_by_provider_id(tenant_id, "qbo", "Customer", "7").hub_key == f"contact#{hub_id}"
 
 
 def test_inactive_customers_are_linked_when_exact_but_never_created(stack_env):
@@ -465,12 +466,12 @@ def test_a_job_of_a_customer_in_review_waits_for_its_parent(stack_env):
     assert (result.review, result.waiting_for_parent, result.created) == (1, 1, 0)
 
     # When the parent is imported as new, the next import brings the job in under it
-    importer.resolve_duplicate(tenant_id, "qbo:1", "import_as_new", save_record=save_record)
+    review.resolve_duplicate(tenant_id, "qbo:1", "import_as_new", save_record=save_record)
     again = importer.run_import(tenant_id, "qbo", books, "Client", save_record)
 
     assert (again.created, again.already_linked) == (1, 1)
-    job = Record.get(tenant_id, find_by_provider_id(tenant_id, "qbo", "contact", "2").hub_key)
-    parent = find_by_provider_id(tenant_id, "qbo", "contact", "1")
+    job = Record.get(tenant_id, find_by_provider_id(tenant_id, "qbo", "Customer", "2").hub_key)
+    parent = find_by_provider_id(tenant_id, "qbo", "Customer", "1")
     assert f"contact#{job.data['parent_id']}" == parent.hub_key
 
 
@@ -507,13 +508,20 @@ def test_a_contact_met_by_a_pull_is_matched_like_an_import(stack_env):
 
     # When a pull meets two customers it has no link for: one equal, one new
     def met(provider_id, name, email):
-        return Change("contact", provider_id, "0", contact(name, email), datetime.now(UTC))
+        return Change(
+            object_type="Customer",
+            provider_id=provider_id,
+            provider_version="0",
+            raw=None,
+            changed_at=datetime.now(UTC),
+            kind="contact",
+            content=contact(name, email),
+        )
 
-    linked = importer.adopt(conn, met("1", "ACME", "a@x.example"), save_record=save_record)
-    created = importer.adopt(conn, met("2", "Quay Cakes", "q@x.example"), save_record=save_record)
+    linked = importer.adopt_contacts(conn, [met("1", "ACME", "a@x.example")], save_record)
+    created = importer.adopt_contacts(conn, [met("2", "Quay Cakes", "q@x.example")], save_record)
 
     # Then the equal one is linked to the existing record and only the new one is created
-    assert linked is None
-    assert find_by_provider_id(tenant_id, "qbo", "contact", "1").hub_key == saved.record_key
-    assert created is not None
-    assert created.data["name"] == "Quay Cakes"
+    assert linked == []
+    assert find_by_provider_id(tenant_id, "qbo", "Customer", "1").hub_key == saved.record_key
+    assert [r.data["name"] for r in created] == ["Quay Cakes"]

@@ -1,4 +1,4 @@
-"""booksync's QuickBooks Time adapters against the QBT simulator, through a tenant connected
+"""booksync's QuickBooks Time families against the QBT simulator, through a tenant connected
 by the real OAuth dance: contacts and work items as jobcodes, users, custom fields, pull."""
 
 from __future__ import annotations
@@ -10,21 +10,20 @@ import pytest
 import requests
 
 from booksync.boot import boot
-from booksync.engine.messages import PushRecord
-from booksync.engine.seam import ProviderSession
-from booksync.engine.sync import PullDeps, PullResult, apply_change, push_batch
+from booksync.engine.pull import PullResult, pull
+from booksync.engine.push import Wanted, push_records
+from booksync.engine.seam import Change, Family, ProviderSession, PushItem
 from booksync.errors import SyncFailure
-from booksync.hub.records import create_record, save_record, update_record
-from booksync.providers.qbt.adapters import (
-    JobcodePush,
-    QbtPull,
-    UserPush,
-    ensure_custom_fields,
-    unmatched_users,
-)
+from booksync.hub.entities import entity
+from booksync.hub.records import create_record, update_record
+from booksync.providers import registry
+from booksync.providers.qbt.custom_fields import ensure_custom_fields
+from booksync.providers.qbt.jobcodes import CLIENTS, WORK_ITEMS, Jobcodes
+from booksync.providers.qbt.users import QbtUsers, Users, unmatched_users
 from booksync.settings import get_settings
-from booksync.store import links
-from booksync.store.models import Connection, Record
+from booksync.store import Connection, Record, links
+from booksync.store import connections as connection_rows
+from booksync.store import records as record_rows
 from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, load_handler
 from tests.integration.oauth_dance import Dance
@@ -57,7 +56,6 @@ class Qbt:
     session: ProviderSession
     sim: str
     company: str
-    cursor: str | None = None
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         url = f"{self.sim}/_sim/companies/{self.company}/objects/{kind}"
@@ -91,38 +89,16 @@ class Qbt:
         url = f"{self.sim}/_sim/clock/advance"
         requests.post(url, json={"seconds": seconds}, timeout=10).raise_for_status()
 
-    def push(self, adapter: Any, records: list[Record]) -> list[Exception | None]:
+    def push(self, family: Family, records: list[Record]) -> list[Exception | None]:
         """Push as the qbt_push worker does (the engine writes the links); one answer each."""
-        messages = [
-            (
-                f"m{i}",
-                PushRecord(
-                    tenant_id=self.tenant_id,
-                    connection_id=self.connection.connection_id,
-                    provider="qbt",
-                    kind=r.kind,
-                    record_id=r.record_id,
-                    version=int(r.version),
-                ),
-            )
-            for i, r in enumerate(records)
-        ]
-        outcome = push_batch(self.session, adapter, messages)
-        return [outcome.results[mid] for mid, _ in messages]
+        wanted = [Wanted(r.kind, r.record_id) for r in records]
+        outcome = push_records(self.session, family, wanted)
+        return [outcome.results[r.record_id] for r in records]
 
     def pull(self) -> PullResult:
-        """Pull as the qbt_pull worker does: changes since the cursor applied to the hub
-        by the engine's apply_change (sync.pull_changes minus its cursor row and log line)."""
-        changes, self.cursor = QbtPull().changes(self.session, self.cursor)
-        result = PullResult(changes=len(changes), cursor=self.cursor)
-        deps = PullDeps(
-            save_record=save_record,
-            fanout=lambda record, exclude: None,
-            adopt_new=lambda conn, changes: 0,
-        )
-        for change in changes:
-            apply_change(self.connection, change, deps, result)
-        return result
+        """Pull as the qbt_pull worker does: every QBT source read from its cursor and
+        applied to the hub by the engine (a hub win would be requeued: not here)."""
+        return pull(self.session, lambda record, provider: None)
 
     def link(self, record: Record) -> str:
         found = links.get_link(self.tenant_id, "qbt", record.kind, record.record_id)
@@ -141,8 +117,9 @@ def qbt(stack_env, oauth_handler, sims) -> Qbt:
         "qbt", sim_company=company
     )
     assert status == 200, page
-    connection = Connection.get(tenant.tenant_id, "qbt")
-    session = ProviderSession(connection, boot(get_settings()).tokens)
+    connection = connection_rows.get(tenant.tenant_id, "qbt")
+    assert connection is not None
+    session = boot(get_settings()).session(connection)
     requests.delete(f"{sim}/_sim/calls", timeout=10).raise_for_status()
     return Qbt(tenant.tenant_id, connection, session, sim, str(company))
 
@@ -153,6 +130,13 @@ def contact(q: Qbt, name: str, **fields: Any) -> Record:
 
 def edit(q: Qbt, record: Record, **changes: Any) -> Record:
     return update_record(q.tenant_id, record.kind, record.record_id, {**record.data, **changes})
+
+
+def stored(q: Qbt, record: Record) -> Record:
+    """The record as the store holds it now."""
+    found = record_rows.get(q.tenant_id, record.kind, record.record_id)
+    assert found is not None
+    return found
 
 
 def no_failures(results: list[Exception | None]) -> bool:
@@ -166,7 +150,7 @@ def test_120_contacts_become_top_level_jobcodes_in_three_writes(qbt):
     # Given 120 contacts in the hub and none in QuickBooks Time
     records = [contact(qbt, f"Client {n:03d}") for n in range(120)]
     # When they are pushed
-    results = qbt.push(JobcodePush("contact"), records)
+    results = qbt.push(CLIENTS, records)
     # Then each is a top-level jobcode, written 50 at a time, and linked by id
     assert no_failures(results), results
     assert qbt.calls("POST", JOBCODES) == 3
@@ -181,7 +165,7 @@ def test_a_batch_of_new_names_is_created_without_reading_the_account_first(qbt):
     qbt.edit_in_qbt("jobcodes", existing[2]["id"], {"active": False})
     records = [contact(qbt, f"Client {n:03d}") for n in range(40)]
     # When they are pushed
-    results = qbt.push(JobcodePush("contact"), records)
+    results = qbt.push(CLIENTS, records)
     # Then one write sends all 40, and no read of the account's jobcodes precedes it (a
     # listing grows with the account: 25 calls a batch at 5,000 clients)
     assert no_failures(results), results
@@ -206,7 +190,7 @@ def test_a_202_without_the_jobcode_is_followed_by_a_look_up_by_name(qbt):
     )
     records = [contact(qbt, f"Client {n}") for n in range(4)]
     # When they are pushed
-    results = qbt.push(JobcodePush("contact"), records)
+    results = qbt.push(CLIENTS, records)
     # Then each is found by name and linked
     assert no_failures(results), results
     assert [qbt.link(r) for r in records] == [str(j["id"]) for j in existing]
@@ -218,7 +202,7 @@ def test_existing_jobcode_with_the_same_name_under_the_same_parent_is_linked_not
     existing = qbt.in_qbt("jobcodes", {"name": "Acme Corp"})
     record = contact(qbt, "Acme Corp")
     # When the hub contact of that name is pushed
-    results = qbt.push(JobcodePush("contact"), [record])
+    results = qbt.push(CLIENTS, [record])
     # Then it is linked to the existing jobcode and nothing is created
     assert no_failures(results), results
     assert qbt.link(record) == str(existing["id"])
@@ -232,7 +216,7 @@ def test_same_name_under_another_parent_is_not_a_match_and_a_jobcode_is_created(
     child = qbt.in_qbt("jobcodes", {"name": "Acme Corp", "parent_id": globex["id"]})
     record = contact(qbt, "Acme Corp")
     # When the contact "Acme Corp" is pushed
-    qbt.push(JobcodePush("contact"), [record])
+    qbt.push(CLIENTS, [record])
     # Then a top-level "Acme Corp" is created and linked
     linked = qbt.jobcode(qbt.link(record))
     assert linked["id"] != child["id"]
@@ -244,7 +228,7 @@ def test_archived_jobcode_of_the_same_name_is_linked_and_restored(qbt):
     old = qbt.in_qbt("jobcodes", {"name": "Initech"})
     qbt.edit_in_qbt("jobcodes", old["id"], {"active": False})
     record = contact(qbt, "Initech")
-    results = qbt.push(JobcodePush("contact"), [record])
+    results = qbt.push(CLIENTS, [record])
     assert no_failures(results), results
     assert qbt.link(record) == str(old["id"])
     assert qbt.jobcode(old["id"])["active"] is True
@@ -254,14 +238,14 @@ def test_two_contacts_of_one_name_do_not_share_a_jobcode(qbt):
     # Given two hub contacts both named "John Smith"
     first, second = contact(qbt, "John Smith"), contact(qbt, "john smith")
     # When they are pushed together
-    results = qbt.push(JobcodePush("contact"), [first, second])
+    results = qbt.push(CLIENTS, [first, second])
     # Then one gets the jobcode and the other a sync error a person can act on
     assert results[0] is None
     assert isinstance(results[1], SyncFailure)
     assert results[1].code == "qbt.validation"
     assert len(qbt.named("John Smith")) == 1
     # And a later push of the second does not take over the first one's jobcode
-    [again] = qbt.push(JobcodePush("contact"), [second])
+    [again] = qbt.push(CLIENTS, [second])
     assert isinstance(again, SyncFailure)
     assert links.get_link(qbt.tenant_id, "qbt", "contact", second.record_id) is None
 
@@ -269,10 +253,10 @@ def test_two_contacts_of_one_name_do_not_share_a_jobcode(qbt):
 def test_renaming_a_contact_renames_its_jobcode_by_id(qbt):
     # Given a contact pushed as a jobcode
     record = contact(qbt, "Acme Corp")
-    qbt.push(JobcodePush("contact"), [record])
+    qbt.push(CLIENTS, [record])
     jobcode_id = qbt.link(record)
     # When the contact is renamed in the hub and pushed again
-    results = qbt.push(JobcodePush("contact"), [edit(qbt, record, name="Acme Group")])
+    results = qbt.push(CLIENTS, [edit(qbt, record, name="Acme Group")])
     # Then the same jobcode carries the new name; no second jobcode exists
     assert no_failures(results), results
     assert qbt.jobcode(jobcode_id)["name"] == "Acme Group"
@@ -283,41 +267,41 @@ def test_renaming_a_contact_renames_its_jobcode_by_id(qbt):
 def test_renaming_a_jobcode_in_qbt_does_not_reach_the_hub(qbt):
     # Given a contact pushed as a jobcode, which someone renames in QuickBooks Time
     record = contact(qbt, "Acme Corp")
-    qbt.push(JobcodePush("contact"), [record])
+    qbt.push(CLIENTS, [record])
     qbt.edit_in_qbt("jobcodes", qbt.link(record), {"name": "ACME (do not use)"})
     # When the connection is pulled
     result = qbt.pull()
     # Then the hub contact keeps its name and nothing but users came back
     assert result.applied == 0
-    assert Record.get(qbt.tenant_id, record.record_key).data["name"] == "Acme Corp"
-    assert Record.get(qbt.tenant_id, record.record_key).version == record.version
+    assert stored(qbt, record).data["name"] == "Acme Corp"
+    assert stored(qbt, record).version == record.version
 
 
 def test_deactivating_a_contact_archives_its_jobcode_and_reactivating_restores_it(qbt):
     record = contact(qbt, "Acme Corp")
-    qbt.push(JobcodePush("contact"), [record])
+    qbt.push(CLIENTS, [record])
     jobcode_id = qbt.link(record)
     # When deactivated: archived
     record = edit(qbt, record, active=False)
-    assert no_failures(qbt.push(JobcodePush("contact"), [record]))
+    assert no_failures(qbt.push(CLIENTS, [record]))
     assert qbt.jobcode(jobcode_id)["active"] is False
     # When renamed while inactive: nothing QBT refuses (an archived jobcode cannot be edited)
     record = edit(qbt, record, name="Acme Group")
-    assert no_failures(qbt.push(JobcodePush("contact"), [record]))
+    assert no_failures(qbt.push(CLIENTS, [record]))
     # When active again: restored and renamed in the same edit
     record = edit(qbt, record, active=True)
-    assert no_failures(qbt.push(JobcodePush("contact"), [record]))
+    assert no_failures(qbt.push(CLIENTS, [record]))
     restored = qbt.jobcode(jobcode_id)
     assert (restored["active"], restored["name"]) == (True, "Acme Group")
 
 
 def test_work_item_becomes_a_child_jobcode_of_its_contact(qbt):
     client = contact(qbt, "Acme Corp")
-    qbt.push(JobcodePush("contact"), [client])
+    qbt.push(CLIENTS, [client])
     job = create_record(
         qbt.tenant_id, "work_item", {"contact_id": client.record_id, "name": "Year-end"}
     )
-    results = qbt.push(JobcodePush("work_item"), [job])
+    results = qbt.push(WORK_ITEMS, [job])
     assert no_failures(results), results
     child = qbt.jobcode(qbt.link(job))
     assert child["name"] == "Year-end"
@@ -329,7 +313,7 @@ def test_work_item_waits_while_its_contact_is_not_yet_in_qbt(qbt):
     job = create_record(
         qbt.tenant_id, "work_item", {"contact_id": client.record_id, "name": "Year-end"}
     )
-    [failure] = qbt.push(JobcodePush("work_item"), [job])
+    [failure] = qbt.push(WORK_ITEMS, [job])
     assert isinstance(failure, SyncFailure)
     assert failure.code == "qbt.unavailable"  # transient: retried after the contact goes
     assert "client jobcode not yet" in failure.provider_message
@@ -339,11 +323,10 @@ def test_work_item_waits_while_its_contact_is_not_yet_in_qbt(qbt):
 def test_retry_after_a_crash_between_write_and_link_creates_no_duplicate(qbt):
     # Given contacts written to QBT whose links were never saved (the worker died)
     records = [contact(qbt, f"Client {n}") for n in range(5)]
-    adapter = JobcodePush("contact")
-    first = adapter.push(qbt.session, _items(records))
+    first = CLIENTS.push(qbt.session, _items(records))
     assert all(not isinstance(r, Exception) for r in first)
     # When the message is delivered again
-    results = qbt.push(adapter, records)
+    results = qbt.push(CLIENTS, records)
     # Then the jobcodes already there are linked; none is created twice (the retry's
     # write is answered 202, "already exists", for each)
     assert no_failures(results), results
@@ -352,19 +335,16 @@ def test_retry_after_a_crash_between_write_and_link_creates_no_duplicate(qbt):
     assert {qbt.link(r) for r in records} == {r.provider_id for r in first}
 
 
-def _items(records: list[Record]) -> list[Any]:
-    from booksync.engine.seam import PushItem
-    from booksync.hub.content import KIND_MODELS
-
+def _items(records: list[Record]) -> list[PushItem]:
     return [
-        PushItem(r, KIND_MODELS[r.kind].model_validate(r.data), None, f"key-{r.record_id}")
+        PushItem(r, entity(r.kind).model.model_validate(r.data), None, f"key-{r.record_id}")
         for r in records
     ]
 
 
 def test_new_jobcodes_are_assigned_to_all_users_when_the_firm_asks(qbt):
     record = contact(qbt, "Acme Corp")
-    results = qbt.push(JobcodePush("contact", assign_to_all_users=True), [record])
+    results = qbt.push(Jobcodes("contact", assign_to_all_users=True), [record])
     assert no_failures(results), results
     assert qbt.jobcode(qbt.link(record))["assigned_to_all"] is True
     assignments = qbt.objects("jobcode_assignments")
@@ -376,14 +356,14 @@ def test_throttled_push_is_classified_as_rate_limited_and_the_retry_goes_through
     qbt.fault(action="throttle", method="GET", path="/jobcodes", count=1)
     record = contact(qbt, "Acme Corp")
     # When the contact is pushed
-    [failure] = qbt.push(JobcodePush("contact"), [record])
+    [failure] = qbt.push(CLIENTS, [record])
     # Then it waits a minute, as a rate limit, and nothing was written
     assert isinstance(failure, SyncFailure)
     assert failure.code == "qbt.throttled"
     assert failure.retry_after == 60
     assert qbt.named("Acme Corp") == []
     # And the retry succeeds
-    assert no_failures(qbt.push(JobcodePush("contact"), [record]))
+    assert no_failures(qbt.push(CLIENTS, [record]))
     assert len(qbt.named("Acme Corp")) == 1
 
 
@@ -421,7 +401,7 @@ def test_users_are_matched_by_email_and_the_rest_created_with_time_tracking_on(q
         hub_user(qbt, "Casey", "Payne", "casey@harbour.example"),
     ]
     # When the hub users are pushed
-    results = qbt.push(UserPush(), records)
+    results = qbt.push(Users(), records)
     # Then Blair is linked by email; Casey is a new user (a username is no match)
     assert no_failures(results), results
     assert qbt.link(records[0]) == str(blair["id"])
@@ -437,30 +417,30 @@ def test_users_are_matched_by_email_and_the_rest_created_with_time_tracking_on(q
 def test_a_pushed_user_read_back_by_the_pull_is_our_own_echo(qbt):
     # Given a hub user we created in QBT
     record = hub_user(qbt, "Devon", "Ledger", "devon@harbour.example")
-    assert no_failures(qbt.push(UserPush(), [record]))
+    assert no_failures(qbt.push(Users(), [record]))
     # When the pull reads the users back
     result = qbt.pull()
     # Then ours is recognised as the echo of our write and the hub record is untouched
     assert result.echoes == 1
     assert result.applied == 0
-    assert Record.get(qbt.tenant_id, record.record_key).version == record.version
+    assert stored(qbt, record).version == record.version
 
 
 def test_a_surname_changed_in_qbt_reaches_the_linked_hub_user(qbt):
     record = hub_user(qbt, "Devon", "Ledger", "devon@harbour.example")
-    qbt.push(UserPush(), [record])
+    qbt.push(Users(), [record])
     qbt.pull()
     qbt.advance_clock(5)
     qbt.edit_in_qbt("users", qbt.link(record), {"last_name": "Ledger-Smith"})
     result = qbt.pull()
     assert result.applied == 1
-    assert Record.get(qbt.tenant_id, record.record_key).data["last_name"] == "Ledger-Smith"
+    assert stored(qbt, record).data["last_name"] == "Ledger-Smith"
 
 
 def test_pushing_users_again_creates_no_one_twice(qbt):
     records = [hub_user(qbt, "Devon", "Ledger", "devon@harbour.example")]
-    UserPush().push(qbt.session, _items(records))  # written, but the link was lost
-    assert no_failures(qbt.push(UserPush(), records))
+    Users().push(qbt.session, _items(records))  # written, but the link was lost
+    assert no_failures(qbt.push(Users(), records))
     assert [u["email"] for u in qbt.objects("users")].count("devon@harbour.example") == 1
 
 
@@ -493,6 +473,12 @@ def test_qbt_users_without_a_hub_match_are_listed_with_the_reason(qbt):
     assert listed == {"admin": "no_hub_user", "noemail": "no_email", "gone": "archived"}
 
 
+def hub_users_in(changes: list[Change]) -> list[dict[str, Any]]:
+    """The hub users changes map to (a QBT user without email or name maps to none)."""
+    mapped = [Users().from_provider(c.raw) for c in changes if c.raw is not None]
+    return [u for u in mapped if u is not None]
+
+
 def test_pull_returns_users_changed_since_the_cursor_and_no_jobcodes(qbt):
     # Given a first pull of everyone, the newest a user added after the owner
     qbt.advance_clock(5)
@@ -505,26 +491,32 @@ def test_pull_returns_users_changed_since_the_cursor_and_no_jobcodes(qbt):
             "email": "blair@harbour.example",
         },
     )
-    first, cursor = QbtPull().changes(qbt.session, None)
-    assert {c.content["email"] for c in first if c.content} >= {"blair@harbour.example"}
+    # (users are all a QBT pull reads: jobcodes are pushed only)
+    assert [source.name for source in registry.sources("qbt")] == [QbtUsers.name]
+    first = QbtUsers().read(qbt.session, None)
+    cursor = first.cursor
+    assert {u["email"] for u in hub_users_in(first.changes)} >= {"blair@harbour.example"}
     # When Blair's surname changes in QBT later on (and a jobcode is renamed there)
     qbt.advance_clock(5)
     blair = next(u for u in qbt.objects("users") if u["username"] == "blair")
     qbt.edit_in_qbt("users", blair["id"], {"last_name": "Ledger"})
     jobcode = qbt.in_qbt("jobcodes", {"name": "Acme Corp"})
     qbt.edit_in_qbt("jobcodes", jobcode["id"], {"name": "Acme Group"})
-    changes, later = QbtPull().changes(qbt.session, cursor)
+    page = QbtUsers().read(qbt.session, cursor)
+    changes, later = page.changes, page.cursor
     # Then only that user comes back, hub-shaped, and the cursor moves on
-    assert [(c.kind, c.provider_id, c.content) for c in changes] == [
+    assert [(c.object_type, c.provider_id, hub_users_in([c])) for c in changes] == [
         (
             "user",
             str(blair["id"]),
-            {
-                "first_name": "Blair",
-                "last_name": "Ledger",
-                "email": "blair@harbour.example",
-                "active": True,
-            },
+            [
+                {
+                    "first_name": "Blair",
+                    "last_name": "Ledger",
+                    "email": "blair@harbour.example",
+                    "active": True,
+                }
+            ],
         )
     ]
     assert later > cursor

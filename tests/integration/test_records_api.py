@@ -79,8 +79,17 @@ def make(api, key, path, body):
     return created
 
 
-def pushes(stack_env):
-    """Every push message waiting on the three push queues, taken off them."""
+@pytest.fixture
+def outbox(stack_env):
+    from tests.conftest import Outbox
+
+    return Outbox(stack_env)
+
+
+def pushes(stack_env, outbox):
+    """What the Records stream's fan-out queues for the writes made so far: every push
+    message on the three push queues, taken off them."""
+    outbox.flush()
     sqs = stack_env.client("sqs")
     found = []
     for logical in ("QboPushQueue", "QbtPushQueue", "XeroPushQueue"):
@@ -608,7 +617,7 @@ def test_history_route_keeps_the_last_twenty_changes(api, api_key):
 
 
 def test_a_contact_change_is_queued_for_exactly_the_connections_that_want_it(
-    api, api_key, tenant_id, stack_env
+    api, api_key, tenant_id, stack_env, outbox
 ):
     # Given QBO sending clients, Xero sending suppliers, and QBT (clients) needing reauth
     qbo = connect(tenant_id, "qbo", {"contact_types": ["Client"]})
@@ -616,8 +625,10 @@ def test_a_contact_change_is_queued_for_exactly_the_connections_that_want_it(
     connect(tenant_id, "qbt", {"contact_types": ["Client"]}, status="needs_reauth")
     # When a client is created
     created = make(api, api_key, "/v1/contacts", {"name": "Acme"})
-    # Then only QBO gets it
-    assert pushes(stack_env) == [
+    # Then only QBO gets it, in a FIFO group of its connection and a shard of its id
+    queued = pushes(stack_env, outbox)
+    assert queued[0].pop("shard").isdigit()
+    assert queued == [
         {
             "v": 1,
             "type": "push",
@@ -633,37 +644,37 @@ def test_a_contact_change_is_queued_for_exactly_the_connections_that_want_it(
     # When it becomes a supplier, then only Xero gets version 2
     path = f"/v1/contacts/{created['id']}"
     call(api, "PATCH", path, api_key, {"contact_type": "Supplier"}, headers=if_match(1))
-    assert [(m["provider"], m["connection_id"], m["version"]) for m in pushes(stack_env)] == [
-        ("xero", xero, 2)
-    ]
+    assert [
+        (m["provider"], m["connection_id"], m["version"]) for m in pushes(stack_env, outbox)
+    ] == [("xero", xero, 2)]
     # When it is deleted, Xero gets the deletion (version 3)
     call(api, "DELETE", path, api_key, headers=if_match(2))
-    assert [(m["provider"], m["version"]) for m in pushes(stack_env)] == [("xero", 3)]
+    assert [(m["provider"], m["version"]) for m in pushes(stack_env, outbox)] == [("xero", 3)]
 
 
 def test_work_items_users_and_contact_types_go_where_the_settings_say(
-    api, api_key, tenant_id, stack_env
+    api, api_key, tenant_id, stack_env, outbox
 ):
     connect(tenant_id, "qbo", {"work_items_as_sub_customers": False})
     connect(tenant_id, "qbt", {"sync": "contacts_and_work_items", "contact_types": []})
     connect(tenant_id, "xero", {"sync_enabled": False})
     contact = make(api, api_key, "/v1/contacts", {"name": "Acme"})
-    assert [m["provider"] for m in pushes(stack_env)] == ["qbo"]
+    assert [m["provider"] for m in pushes(stack_env, outbox)] == ["qbo"]
     job = make(api, api_key, "/v1/work-items", {"contact_id": contact["id"], "name": "Audit"})
-    assert [(m["provider"], m["kind"], m["record_id"]) for m in pushes(stack_env)] == [
+    assert [(m["provider"], m["kind"], m["record_id"]) for m in pushes(stack_env, outbox)] == [
         ("qbt", "work_item", job["id"])
     ]
     make(api, api_key, "/v1/users", ADA)
-    assert [(m["provider"], m["kind"]) for m in pushes(stack_env)] == [
+    assert [(m["provider"], m["kind"]) for m in pushes(stack_env, outbox)] == [
         ("qbo", "user"),
         ("qbt", "user"),
     ]
     make(api, api_key, "/v1/contact-types", {"name": "Partner"})
-    assert pushes(stack_env) == []
+    assert pushes(stack_env, outbox) == []
 
 
 def test_a_change_that_nobody_wants_and_an_unchanged_save_queue_nothing(
-    api, api_key, tenant_id, stack_env
+    api, api_key, tenant_id, stack_env, outbox
 ):
     connect(tenant_id, "qbo", {"contact_types": ["Client"]})
     created = make(api, api_key, "/v1/contacts", {"name": "Paper Co", "contact_type": "Supplier"})
@@ -675,21 +686,18 @@ def test_a_change_that_nobody_wants_and_an_unchanged_save_queue_nothing(
         {"name": "Paper Co", "contact_type": "Supplier"},
         headers=if_match(1),
     )
-    assert pushes(stack_env) == []
+    assert pushes(stack_env, outbox) == []
 
 
 # ----------------------------------------------------------------- for the sync engine
 
 
 def test_a_pulled_change_is_saved_and_not_sent_back_where_it_came_from(
-    api, api_key, tenant_id, stack_env
+    api, api_key, tenant_id, stack_env, outbox
 ):
     # Given QBO and Xero both sending clients
     connect(tenant_id, "qbo", {"contact_types": ["Client"]})
     connect(tenant_id, "xero", {"contact_types": ["Client"]})
-    from booksync.boot import boot
-
-    enqueuer = boot().enqueuer
     # When a pull from QBO brings a new contact under a derived id, then a change to it
     pulled_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "qbo/9130/Customer/58"))
     at = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -699,12 +707,11 @@ def test_a_pulled_change_is_saved_and_not_sent_back_where_it_came_from(
     second = records.save_record(
         tenant_id, "contact", pulled_id, {"name": "Bill's Windsurf Shop"}, origin="qbo"
     )
-    sent = records.fanout(enqueuer, second, exclude_provider="qbo")
     # Then the record keeps the derived id, is at version 2 from QBO, and goes to Xero only
     assert (first.record_id, first.version, first.updated_at) == (pulled_id, 1, at)
     assert (second.version, second.origin) == (2, "qbo")
-    assert sent == ["xero"]
-    assert [(m["provider"], m["version"]) for m in pushes(stack_env)] == [("xero", 2)]
+    # (the stream shows both versions; the fan-out sends the latest once)
+    assert [(m["provider"], m["version"]) for m in pushes(stack_env, outbox)] == [("xero", 2)]
     _, read, _ = call(api, "GET", f"/v1/contacts/{pulled_id}", api_key)
     assert (read["name"], read["origin"]) == ("Bill's Windsurf Shop", "qbo")
 
@@ -739,3 +746,63 @@ def test_the_openapi_document_shows_every_route_with_its_models(api, api_key):
         assert ("if-match", "header") in {(p["name"], p["in"]) for p in parameters}
     refusal = paths["/v1/contacts/{record_id}"]["patch"]["responses"]["412"]["content"]
     assert refusal["application/problem+json"]["schema"]["$ref"].endswith("/ProblemDetail")
+
+
+def test_a_write_reaches_its_push_queue_even_if_the_api_dies_right_after_it(
+    api, api_key, tenant_id, stack_env, outbox, monkeypatch
+):
+    # Given QBO sending clients, and an API process that cannot reach SQS at all (it dies
+    # the moment it would enqueue anything)
+    connect(tenant_id, "qbo", {"contact_types": ["Client"]})
+    from booksync.engine.queues import Enqueuer
+
+    def dead(*_args, **_kwargs):
+        raise RuntimeError("the API process died after its write")
+
+    monkeypatch.setattr(Enqueuer, "send", dead)
+    monkeypatch.setattr(Enqueuer, "send_many", dead)
+    # When a client is created, the write is all the API does
+    created = make(api, api_key, "/v1/contacts", {"name": "Outbox Ltd"})
+    monkeypatch.undo()
+    # Then the Records stream's fan-out (its own function) queues the push
+    assert [(m["provider"], m["record_id"]) for m in pushes(stack_env, outbox)] == [
+        ("qbo", created["id"])
+    ]
+
+
+def test_a_stream_batch_whose_fan_out_fails_is_retried_from_there_and_loses_nothing(
+    api, api_key, tenant_id, stack_env, outbox, monkeypatch
+):
+    from booksync.boot import boot
+    from booksync.engine.outbox import fan_out_stream
+    from booksync.engine.queues import Enqueuer
+    from booksync.store.tenants import create_api_key, create_tenant
+
+    # Given two firms sending clients to QBO, each writing a client (one stream batch)
+    other_tenant = create_tenant("Other Firm").tenant_id
+    other_key = create_api_key(other_tenant).key
+    connect(tenant_id, "qbo", {"contact_types": ["Client"]})
+    connect(other_tenant, "qbo", {"contact_types": ["Client"]})
+    first = make(api, api_key, "/v1/contacts", {"name": "First Firm's Client"})
+    second = make(api, other_key, "/v1/contacts", {"name": "Second Firm's Client"})
+    batch = {"Records": outbox.read()}
+    # When SQS refuses the second firm's messages
+    real = Enqueuer.send_many
+
+    def flaky(self, messages):
+        if any(m.tenant_id == other_tenant for m in messages):
+            raise RuntimeError("SQS is unavailable")
+        return real(self, messages)
+
+    monkeypatch.setattr(Enqueuer, "send_many", flaky)
+    answer = fan_out_stream(boot().enqueuer, batch)
+    # Then the answer names the second firm's first change: the stream retries from there
+    sequences = [r["dynamodb"]["SequenceNumber"] for r in batch["Records"]]
+    (failed,) = answer["batchItemFailures"]
+    assert failed["itemIdentifier"] in sequences
+    retry = {"Records": batch["Records"][sequences.index(failed["itemIdentifier"]) :]}
+    # And when SQS is back, the retried part queues what was missing, nothing twice
+    monkeypatch.undo()
+    assert fan_out_stream(boot().enqueuer, retry) == {"batchItemFailures": []}
+    queued = pushes(stack_env, outbox)
+    assert sorted(m["record_id"] for m in queued) == sorted([first["id"], second["id"]])

@@ -1,7 +1,8 @@
 import json
+from datetime import UTC, datetime, timedelta
 
 from booksync.ops.cli import main as cli
-from booksync.store.models import Connection
+from booksync.store import Connection
 from booksync.store.tenants import hash_key, tenant_for_key
 from tests.conftest import lambda_context, load_event
 
@@ -12,7 +13,8 @@ def test_hourly_tick_enqueues_one_reconcile_per_active_connection(stack_env, han
     Connection("t2", "qbt", connection_id="c-qbt", status="active").save()
     fn = handler("scheduler")
     event = load_event("scheduler/hourly.json")
-    assert fn(event, lambda_context())["enqueued"] == 2
+    answer = fn(event, lambda_context())
+    assert (answer["reconciled"], answer["pulls_queued"]) == (2, 2)
     fn(event, lambda_context())  # the same tick fired twice: de-duplicated by the FIFO queue
     sqs = stack_env.client("sqs")
     qbo = sqs.receive_message(QueueUrl=stack_env.queue_url("QboPullQueue"), MaxNumberOfMessages=10)
@@ -45,3 +47,36 @@ def test_cli_without_configuration_names_what_is_missing(monkeypatch, capsys):
     assert cli(["dlq", "list"]) == 2
     assert "RECORDS_TABLE" in capsys.readouterr().err
     get_settings.cache_clear()
+
+
+def test_an_idle_qbo_connection_is_read_every_few_hours_not_every_hour(stack_env, handler):
+    # Given QBO read by a webhook's pull ten minutes ago, and QuickBooks Time (no webhooks)
+    recently = datetime.now(UTC) - timedelta(minutes=10)
+    Connection("t1", "qbo", connection_id="c-qbo", status="active", last_sync_at=recently).save()
+    Connection("t1", "qbt", connection_id="c-qbt", status="active", last_sync_at=recently).save()
+    # When the hour strikes
+    answer = handler("scheduler")(load_event("scheduler/hourly.json"), lambda_context())
+    # Then only QuickBooks Time is read; both are reconciled
+    assert (answer["reconciled"], answer["pulls_queued"]) == (2, 1)
+    sqs = stack_env.client("sqs")
+    assert "Messages" not in sqs.receive_message(QueueUrl=stack_env.queue_url("QboPullQueue"))
+
+
+def test_the_hourly_reconcile_pushes_a_change_whose_fan_out_was_lost(stack_env, handler):
+    # Given a QBO connection reconciled an hour ago, and a client written since then whose
+    # stream fan-out never ran (the fanout function failed past its retries)
+    from booksync.engine.outbox import reconcile_push  # noqa: F401  (the path under test)
+    from booksync.hub.records import create_record
+    from booksync.store import Cursor
+
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    Connection("t1", "qbo", connection_id="c-qbo", status="active", connected_at=an_hour_ago).save()
+    Cursor("c-qbo", "reconcile", position=an_hour_ago.isoformat()).save()
+    record = create_record("t1", "contact", {"name": "Lost Fan-out Ltd", "contact_type": "Client"})
+    # When the hour strikes
+    answer = handler("scheduler")(load_event("scheduler/hourly.json"), lambda_context())
+    # Then its push is queued
+    assert answer["records_queued"] == 1
+    sqs = stack_env.client("sqs")
+    got = sqs.receive_message(QueueUrl=stack_env.queue_url("QboPushQueue"), MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["record_id"] for m in got["Messages"]] == [record.record_id]

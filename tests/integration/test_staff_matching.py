@@ -13,8 +13,8 @@ from booksync.api.app import make_app
 from booksync.engine.seam import Change
 from booksync.hub import staff
 from booksync.hub.records import save_record
+from booksync.store import Connection, Record
 from booksync.store.links import find_by_provider_id
-from booksync.store.models import Connection, Record
 from booksync.store.tenants import create_api_key, create_tenant
 from tests.integration.test_import_api import call
 
@@ -26,7 +26,16 @@ def person(first, last, email):
 
 
 def employee(pid, first, last, email):
-    return Change("user", pid, "1", person(first, last, email), NOW)
+    """A provider's staff member as the engine hands it to the hub kind's adopt."""
+    return Change(
+        object_type="staff",
+        provider_id=pid,
+        provider_version="1",
+        raw=None,
+        changed_at=NOW,
+        kind="user",
+        content=person(first, last, email),
+    )
 
 
 class Firm:
@@ -56,15 +65,15 @@ class Firm:
         }
 
     def adopt(self, changes):
-        return staff.adopt_users(
-            self.conn,
-            changes,
-            save_record=save_record,
-            fanout=lambda created, exclude: self.fanned_out.append([r.record_id for r in created]),
-        )
+        created = staff.adopt_users(self.conn, changes, save_record)
+        self.fanned_out.append([r.record_id for r in created])
+        return len(created)
 
     def linked_to(self, provider_id):
-        link = find_by_provider_id(self.tenant_id, self.conn.provider, "user", provider_id)
+        provider = self.conn.provider
+        link = find_by_provider_id(
+            self.tenant_id, provider, staff.object_type(provider), provider_id
+        )
         return link.hub_key.split("#", 1)[1] if link else None
 
     def api(self, method, path, body=None, query=""):
@@ -169,11 +178,11 @@ def test_a_replayed_pull_creates_no_staff_twice(xero, monkeypatch):
     changes = [employee("e4", "Mary", "Somerville", "mary@harbour.test")]
 
     # a crash after the hub user was written and before its link
-    real_link = staff._link
-    monkeypatch.setattr(staff, "_link", lambda *a: (_ for _ in ()).throw(RuntimeError("crash")))
+    real_link = staff.link
+    monkeypatch.setattr(staff, "link", lambda *a: (_ for _ in ()).throw(RuntimeError("crash")))
     with pytest.raises(RuntimeError):
         xero.adopt(changes)
-    monkeypatch.setattr(staff, "_link", real_link)
+    monkeypatch.setattr(staff, "link", real_link)
 
     xero.adopt(changes)  # the message is delivered again
     xero.adopt(changes)  # and once more

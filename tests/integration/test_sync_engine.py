@@ -1,28 +1,36 @@
 """The engine's generic push and pull through a real worker handler, with a stand-in
-adapter: batching, idempotency, per-record failures, echo suppression, conflicts."""
+family and source: batching, idempotency, per-record failures, retries that hold back
+only what failed, echo suppression, conflicts, the outbox."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from booksync.engine.messages import Pull, PushRecord, push_messages
-from booksync.engine.seam import Change, Pushed
+from booksync.engine.seam import Change, Family, Page, Pushed
 from booksync.errors import SyncFailure
 from booksync.hub.content import content_hash
 from booksync.providers import registry
+from booksync.providers.qbo.customers import Customers
+from booksync.store import Connection, Cursor, Record, SyncErrorRow
 from booksync.store.links import get_link, save_link
-from booksync.store.models import Connection, Cursor, Record, SyncErrorRow
 from local.pollers import sqs_event
 from tests.conftest import lambda_context
 
 
-class FakePush:
+class FakePush(Family):
     provider = "qbo"
     kind = "contact"
+    object_type = "Customer"
     max_batch = 30
+    managed_fields = Customers.managed_fields
+
+    def from_provider(self, raw):
+        return raw  # the stand-in source hands hub-shaped content
 
     def __init__(self, fail=None):
         self.calls = []
@@ -89,11 +97,9 @@ def _push(rid, version=1):
 
 @pytest.fixture
 def fake(monkeypatch):
-    adapter = FakePush()
-    monkeypatch.setattr(
-        registry, "push_adapter", lambda p, k, s, cs: adapter if k == "contact" else None
-    )
-    return adapter
+    family = FakePush()
+    monkeypatch.setattr(registry, "pushed", lambda p, k: family if k == "contact" else None)
+    return family
 
 
 def test_a_batch_of_pushes_is_one_provider_call_and_links_every_record(conn, handler, fake):
@@ -155,7 +161,10 @@ def test_an_error_is_resolved_when_the_fixed_record_reaches_the_provider(conn, h
     assert get_link("t1", "qbo", "contact", "h1").synced_version == 2
 
 
-def test_a_throttled_push_comes_back_later_and_keeps_fifo_order(conn, handler, fake, stack_env):
+def test_a_throttled_record_alone_comes_back_after_the_providers_wait(
+    conn, handler, fake, stack_env
+):
+    # Given two messages of one FIFO group; QBO throttles the first record only
     fake.fail = {"h1": SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=30)}
     _record("h1", "Slow")
     _record("h2", "After")
@@ -172,9 +181,11 @@ def test_a_throttled_push_comes_back_later_and_keeps_fifo_order(conn, handler, f
         "Messages"
     ]
     answer = handler("qbo_push")(sqs_event(got, "arn"), lambda_context())
+    # Then only the throttled one goes back (after QBO's 30 s): the one behind it was sent
+    # in the same call, is linked, and is done; nobody has an error to fix
     failed = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
-    assert failed[0] == got[0]["MessageId"]  # the throttled one, and the group behind it
-    assert len(failed) == 2
+    assert failed == [got[0]["MessageId"]]
+    assert get_link("t1", "qbo", "contact", "h2") is not None
     assert list(SyncErrorRow.scan()) == []
 
 
@@ -240,16 +251,16 @@ def test_push_for_a_deleted_record_never_sent_does_nothing(conn, handler, fake):
 # ------------------------------------------------------------------ pull
 
 
-class FakePull:
-    provider = "qbo"
+class FakeSource:
+    name = "qbo.changes"
 
     def __init__(self, changes):
         self._changes = changes
         self.cursors = []
 
-    def changes(self, session, cursor):
+    def read(self, session, cursor):
         self.cursors.append(cursor)
-        return self._changes, "2026-11-26T12:00:00Z"
+        return Page(self._changes, "2026-11-26T12:00:00Z")
 
 
 def _pull_event():
@@ -265,6 +276,7 @@ def _linked(rid, name, synced=1, version=1, updated=None):
         "qbo",
         "contact",
         rid,
+        "Customer",
         f"p-{rid}",
         provider_version="0",
         content_hash=None,
@@ -275,20 +287,24 @@ def _linked(rid, name, synced=1, version=1, updated=None):
 
 def _change(rid, name, at):
     return Change(
-        kind="contact",
+        object_type="Customer",
         provider_id=f"p-{rid}",
         provider_version="1",
-        content={"name": name, "contact_type": "Client", "active": True},
+        raw={"name": name, "contact_type": "Client", "active": True},
         changed_at=at,
     )
 
 
 @pytest.fixture
 def pull_with(monkeypatch, stack_env):
+    family = FakePush()
+
     def install(changes):
-        adapter = FakePull(changes)
-        monkeypatch.setattr(registry, "pull_adapter", lambda p, s: adapter)
-        return adapter
+        source = FakeSource(changes)
+        monkeypatch.setattr(registry, "sources", lambda p: [source])
+        monkeypatch.setattr(registry, "family", lambda p, k: family if k == "contact" else None)
+        monkeypatch.setattr(registry, "adopting", lambda p, t: family if t == "Customer" else None)
+        return source
 
     return install
 
@@ -301,7 +317,7 @@ def test_an_edit_at_the_provider_updates_the_hub_and_moves_the_cursor(conn, hand
     assert record.data["name"] == "New Name"
     assert record.origin == "qbo"
     assert record.version == 2
-    assert Cursor.get("c1", "changes").position == "2026-11-26T12:00:00Z"
+    assert Cursor.get("c1", "qbo.changes").position == "2026-11-26T12:00:00Z"
     handler("qbo_pull")(_pull_event(), lambda_context())
     assert adapter.cursors == [None, "2026-11-26T12:00:00Z"]
 
@@ -338,7 +354,14 @@ def test_a_page_of_many_changes_reads_links_in_one_pass_and_applies_each_right(
     changes.append(_change("unknown", "Someone New", now))  # no link: import matching
     pull_with(changes)
     adopted = []
-    monkeypatch.setattr(registry, "adopt_new", lambda rt, c, new: adopted.extend(new) or 0)
+    from booksync.hub.entities import ENTITIES
+
+    contact = ENTITIES["contact"]
+    monkeypatch.setitem(
+        ENTITIES,
+        "contact",
+        replace(contact, adopt=lambda conn, new, save: adopted.extend(new) or []),
+    )
     assert handler("qbo_pull")(_pull_event(), lambda_context()) == {"batchItemFailures": []}
     assert Record.get("t1", "contact#h7").data["name"] == "Client 7 (renamed twice)"
     assert Record.get("t1", "contact#h7").version == 2  # the later state only, applied once
@@ -374,14 +397,16 @@ def test_a_later_provider_edit_beats_an_earlier_hub_edit(conn, handler, pull_wit
 
 
 def test_a_change_applied_from_qbo_is_sent_to_the_other_providers_not_back(
-    conn, handler, pull_with, stack_env
+    conn, handler, pull_with, stack_env, outbox
 ):
     Connection(
         "t1", "xero", connection_id="c2", status="active", company_id="x", settings={}
     ).save()
     _linked("h1", "Old")
+    outbox.read()  # what the set-up wrote is not this test's business
     pull_with([_change("h1", "New", datetime.now(UTC))])
     handler("qbo_pull")(_pull_event(), lambda_context())
+    outbox.flush()  # the Records stream's fan-out
     sqs = stack_env.client("sqs")
     xero = sqs.receive_message(
         QueueUrl=stack_env.queue_url("XeroPushQueue"), MaxNumberOfMessages=10
@@ -389,3 +414,47 @@ def test_a_change_applied_from_qbo_is_sent_to_the_other_providers_not_back(
     qbo = sqs.receive_message(QueueUrl=stack_env.queue_url("QboPushQueue"), MaxNumberOfMessages=10)
     assert [json.loads(m["Body"])["record_id"] for m in xero.get("Messages", [])] == ["h1"]
     assert "Messages" not in qbo
+
+
+class KeyRecorder(FakePush):
+    """Remembers the idempotency key and the earlier intents each create carried."""
+
+    def __init__(self, fail=None):
+        super().__init__(fail)
+        self.keys = []
+        self.sent_before = []
+
+    def intent(self, item):
+        return {"name": item.content.name}
+
+    def push(self, session, items):
+        self.keys += [i.idempotency_key for i in items]
+        self.sent_before += [i.sent_before for i in items]
+        return super().push(session, items)
+
+
+def test_a_create_keeps_its_key_across_a_lost_reply_and_an_edit_and_gets_a_new_one_once_refused(
+    conn, handler, monkeypatch
+):
+    family = KeyRecorder()
+    monkeypatch.setattr(registry, "pushed", lambda p, k: family if k == "contact" else None)
+    fn = handler("qbo_push")
+    # A create whose reply is lost, then retried after the record was renamed
+    family.fail = {"h1": SyncFailure("qbo.unavailable", "connection reset")}
+    _record("h1", "Acme")
+    fn(_event([_push("h1")]), lambda_context())
+    _record("h1", "Acme Marine", version=2)
+    fn(_event([_push("h1", 2)]), lambda_context())
+    # Then the retry carries the same key and what the lost try wrote
+    assert family.keys[0] == family.keys[1]
+    assert family.sent_before == [(), ({"name": "Acme"},)]
+    # When QBO refuses it for good (a name clash) and the person renames it again
+    family.fail = {"h1": SyncFailure("qbo.duplicate_name", "Another customer is using it")}
+    fn(_event([_push("h1", 2)]), lambda_context())
+    family.fail = {}
+    _record("h1", "Acme Marine Ltd", version=3)
+    fn(_event([_push("h1", 3)]), lambda_context())
+    # Then the try after the refusal is a new request, not a replay of the refusal
+    assert family.keys[2] == family.keys[1]
+    assert family.keys[3] != family.keys[2]
+    assert get_link("t1", "qbo", "contact", "h1").synced_version == 3

@@ -1,43 +1,79 @@
-"""The sync engine's worker loop, through a real worker handler and real SQS (moto)."""
+"""The sync engine's worker loop, through a real worker handler and real SQS (moto): one
+pass over the batch, what each outcome does to a message, and what a failure holds back."""
 
 import json
+import time
 
 import pytest
 
-from booksync.engine import worker as engine
-from booksync.engine.messages import Pull
+from booksync.engine.messages import Pull, PushRecord
+from booksync.engine.seam import Family, Pushed
 from booksync.errors import SyncFailure
-from booksync.store.models import Connection, Cursor, SyncErrorRow
+from booksync.providers import registry
+from booksync.store import Connection, Cursor, Record, SyncErrorRow
+from local.pollers import sqs_event
 from tests.conftest import lambda_context
 
 
-def _receive_one(stack_env, queue_logical, body):
+def _send(stack_env, queue_logical, body, group="c1"):
     sqs = stack_env.client("sqs")
     url = stack_env.queue_url(queue_logical)
+    text = body if isinstance(body, str) else json.dumps(body)
     sqs.send_message(
         QueueUrl=url,
-        MessageBody=json.dumps(body),
-        MessageGroupId="c1",
-        MessageDeduplicationId=str(hash(json.dumps(body))),
+        MessageBody=text,
+        MessageGroupId=group,
+        MessageDeduplicationId=str(abs(hash(text))),
     )
-    msg = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
+
+
+def _receive(stack_env, queue_logical, wait=0):
+    sqs = stack_env.client("sqs")
+    url = stack_env.queue_url(queue_logical)
+    got = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=wait
+    ).get("Messages", [])
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    from local.pollers import sqs_event
+    return sqs_event(got, arn), got
 
-    return sqs_event([msg], arn), msg
+
+def _receive_one(stack_env, queue_logical, body):
+    _send(stack_env, queue_logical, body)
+    event, got = _receive(stack_env, queue_logical)
+    return event, got[0]
+
+
+def _run(handler, function, event, stack_env, queue_logical, got):
+    """What Lambda's event source does with the answer: delete what succeeded."""
+    answer = handler(function)(event, lambda_context())
+    failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+    sqs = stack_env.client("sqs")
+    for message in got:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(
+                QueueUrl=stack_env.queue_url(queue_logical),
+                ReceiptHandle=message["ReceiptHandle"],
+            )
+    return answer
+
+
+def _dead_letters(stack_env, dlq_logical):
+    sqs = stack_env.client("sqs")
+    got = sqs.receive_message(
+        QueueUrl=stack_env.queue_url(dlq_logical), MaxNumberOfMessages=10
+    ).get("Messages", [])
+    return [m["Body"] for m in got]
 
 
 PULL = Pull(tenant_id="t1", connection_id="c1", provider="qbo", trigger="x").model_dump()
 
 
 @pytest.fixture(autouse=True)
-def no_provider_adapter(monkeypatch):
-    """These tests are about the worker loop, not a provider: no pull adapter answers."""
-    from booksync.providers import registry
-
-    monkeypatch.setattr(registry, "pull_adapter", lambda provider, settings: None)
+def no_provider_sources(monkeypatch):
+    """These tests are about the worker loop, not a provider: no source answers a pull."""
+    monkeypatch.setattr(registry, "sources", lambda provider: [])
 
 
 @pytest.fixture
@@ -48,29 +84,34 @@ def qbo_connection(stack_env):
     return conn
 
 
-def test_pull_message_moves_the_connections_cursor(stack_env, handler, qbo_connection):
+def test_a_pull_records_when_it_ran_on_the_connection_and_nowhere_else(
+    stack_env, handler, qbo_connection
+):
     event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
     answer = handler("qbo_pull")(event, lambda_context())
     assert answer == {"batchItemFailures": []}
-    cursor = Cursor.get("c1", "_runs")
-    assert cursor.runs == 1
-    assert cursor.last_run_at is not None
+    conn = Connection.get("t1", "qbo")
+    assert conn.last_sync_at is not None
+    assert conn.pull_started_at is not None
+    assert not list(Cursor.scan())  # no leftover "_runs" row
 
 
-def test_message_for_another_provider_is_refused(stack_env, handler):
+def test_a_message_for_another_provider_goes_straight_to_the_dead_letter_queue(stack_env, handler):
     event, msg = _receive_one(stack_env, "QbtPullQueue", PULL)  # a qbo message on the qbt queue
     answer = handler("qbt_pull")(event, lambda_context())
-    assert answer == {"batchItemFailures": [{"itemIdentifier": msg["MessageId"]}]}
+    assert answer == {"batchItemFailures": []}
+    assert _dead_letters(stack_env, "QbtPullDeadLetterQueue") == [msg["Body"]]
+    (row,) = list(SyncErrorRow.scan())
+    assert row.code == "message.invalid"
 
 
 def test_transient_failure_returns_message_after_the_providers_wait(
     stack_env, handler, monkeypatch, qbo_connection
 ):
-    def throttled(ctx, message):
+    def throttled(session, requeue, time_left):
         raise SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=30)
 
-    monkeypatch.setattr(engine, "record_pull_run", throttled)
-    monkeypatch.setattr("booksync.engine.handler.record_pull_run", throttled)
+    monkeypatch.setattr("booksync.engine.pull.pull", throttled)
     event, msg = _receive_one(stack_env, "QboPullQueue", PULL)
     answer = handler("qbo_pull")(event, lambda_context())
     assert answer == {"batchItemFailures": [{"itemIdentifier": msg["MessageId"]}]}
@@ -84,12 +125,12 @@ def test_transient_failure_returns_message_after_the_providers_wait(
 def test_failure_a_person_must_fix_becomes_an_error_row_and_is_not_retried(
     qbo_connection, stack_env, handler, monkeypatch
 ):
-    def closed(ctx, message):
+    def closed(session, requeue, time_left):
         raise SyncFailure(
             "qbo.period_closed", "Account Period Closed, cannot update through this date."
         )
 
-    monkeypatch.setattr("booksync.engine.handler.record_pull_run", closed)
+    monkeypatch.setattr("booksync.engine.pull.pull", closed)
     event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
     fn = handler("qbo_pull")
     assert fn(event, lambda_context()) == {"batchItemFailures": []}
@@ -101,38 +142,141 @@ def test_failure_a_person_must_fix_becomes_an_error_row_and_is_not_retried(
     assert row.provider_message.startswith("Account Period Closed")
 
 
-@pytest.mark.parametrize("body", ["not json", json.dumps({"v": 1, "type": "pull"})])
-def test_unreadable_message_is_reported_failed(stack_env, handler, body):
-    sqs = stack_env.client("sqs")
-    url = stack_env.queue_url("XeroPullQueue")
-    sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId="d")
-    msg = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
-    from local.pollers import sqs_event
+@pytest.mark.parametrize(
+    "body",
+    ["not json", json.dumps({"v": 1, "type": "pull", "tenant_id": "t1"})],
+)
+def test_an_unreadable_message_goes_to_the_dead_letter_queue_on_its_first_receive(
+    stack_env, handler, body
+):
+    _send(stack_env, "XeroPullQueue", body, group="g")
+    event, got = _receive(stack_env, "XeroPullQueue")
+    answer = _run(handler, "xero_pull", event, stack_env, "XeroPullQueue", got)
+    assert answer["batchItemFailures"] == []
+    assert got[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert _dead_letters(stack_env, "XeroPullDeadLetterQueue") == [body]
+    rows = list(SyncErrorRow.scan())
+    # an error row where the body names its firm
+    assert [r.code for r in rows] == (["message.invalid"] if "tenant_id" in body else [])
 
-    answer = handler("xero_pull")(sqs_event([msg], "arn"), lambda_context())
-    assert answer["batchItemFailures"] == [{"itemIdentifier": msg["MessageId"]}]
 
-
-def test_pull_records_the_last_successful_sync(stack_env, handler, qbo_connection):
-    event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
-    handler("qbo_pull")(event, lambda_context())
-    assert Connection.get("t1", "qbo").last_sync_at is not None
-
-
-def test_message_for_a_connection_needing_reauth_is_parked_not_lost(
+def test_a_message_for_a_connection_needing_reauth_is_dropped_nothing_sent(
     stack_env, handler, qbo_connection
 ):
+    # (a reconnect reconciles: every record ahead of its link is pushed then, and a pull
+    # reads what changed meanwhile; see test_connections.py)
     qbo_connection.update(actions=[Connection.status.set("needs_reauth")])
     event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
     assert handler("qbo_pull")(event, lambda_context()) == {"batchItemFailures": []}
-    (parked,) = [r for r in SyncErrorRow.scan() if r.status == "parked"]
-    assert parked.message["connection_id"] == "c1"
-    assert not list(Cursor.scan())  # nothing was sent
+    assert Connection.get("t1", "qbo").last_sync_at is None  # nothing was read
+    assert not [r for r in SyncErrorRow.scan() if r.status == "parked"]
 
 
 def test_message_for_a_replaced_connection_is_dropped(stack_env, handler, qbo_connection):
     stale = dict(PULL, connection_id="c-old")
     event, _ = _receive_one(stack_env, "QboPullQueue", stale)
     assert handler("qbo_pull")(event, lambda_context()) == {"batchItemFailures": []}
-    assert not list(Cursor.scan())
+    assert Connection.get("t1", "qbo").last_sync_at is None
     assert not list(SyncErrorRow.scan())
+
+
+# -------------------------------------------------- what a failure holds back
+
+
+class Poisoned(Family):
+    """QBO customers, except that one record makes the provider code blow up."""
+
+    provider = "qbo"
+    kind = "contact"
+    object_type = "Customer"
+    max_batch = 30
+
+    def __init__(self, poison):
+        self.poison = poison
+        self.sent = []
+
+    def push(self, session, items):
+        out = []
+        for item in items:
+            self.sent.append(item.record.record_id)
+            if item.record.record_id == self.poison:
+                out.append(RuntimeError("the provider's answer could not be read"))
+            else:
+                out.append(Pushed(item.record.record_id, f"p-{item.record.record_id}", "0", "h"))
+        return out
+
+
+def _push(rid):
+    return PushRecord(
+        tenant_id="t1", connection_id="c1", provider="qbo", kind="contact", record_id=rid, version=1
+    )
+
+
+def test_the_messages_behind_a_poison_one_in_its_group_are_sent_once_and_gone(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given one FIFO group holding a poison record's message and two innocent ones behind it
+    family = Poisoned("bad")
+    monkeypatch.setattr(registry, "pushed", lambda p, k: family if k == "contact" else None)
+    for rid in ("bad", "good1", "good2"):
+        Record(
+            "t1",
+            Record.key("contact", rid),
+            kind="contact",
+            record_id=rid,
+            version=1,
+            data={"name": rid, "contact_type": "Client"},
+        ).save()
+        _send(stack_env, "QboPushQueue", _push(rid).model_dump(), group="c1#3")
+    # When the worker runs the batch
+    event, got = _receive(stack_env, "QboPushQueue")
+    assert len(got) == 3
+    answer = _run(handler, "qbo_push", event, stack_env, "QboPushQueue", got)
+    # Then only the poison message goes back, with a short backoff (not the queue's 12
+    # minutes): the innocent ones were sent on their first receive and are gone
+    assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == [got[0]["MessageId"]]
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in got)
+    event, again = _receive(stack_env, "QboPushQueue", wait=3)
+    assert [json.loads(m["Body"])["record_id"] for m in again] == ["bad"]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    # And when it comes back it is tried alone: nothing is sent twice
+    _run(handler, "qbo_push", event, stack_env, "QboPushQueue", again)
+    assert family.sent == ["bad", "good1", "good2", "bad"]
+
+
+def test_a_throttled_group_waits_what_the_provider_asked_while_another_group_goes_on(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given two groups of one connection; the provider throttles records of the first
+    class Throttling(Poisoned):
+        def push(self, session, items):
+            return [
+                SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=2)
+                if i.record.record_id.startswith("slow")
+                else Pushed(i.record.record_id, f"p-{i.record.record_id}", "0", "h")
+                for i in items
+            ]
+
+    family = Throttling("none")
+    monkeypatch.setattr(registry, "pushed", lambda p, k: family if k == "contact" else None)
+    for rid, group in (("slow1", "c1#0"), ("slow2", "c1#0"), ("fast1", "c1#1")):
+        Record(
+            "t1",
+            Record.key("contact", rid),
+            kind="contact",
+            record_id=rid,
+            version=1,
+            data={"name": rid, "contact_type": "Client"},
+        ).save()
+        _send(stack_env, "QboPushQueue", _push(rid).model_dump(), group=group)
+    event, got = _receive(stack_env, "QboPushQueue")
+    _run(handler, "qbo_push", event, stack_env, "QboPushQueue", got)
+    # Then the other group's message is done, and the throttled group's are back after the
+    # provider's 2 s, each received a second time
+    seen = {}
+    deadline = time.monotonic() + 8
+    while len(seen) < 2 and time.monotonic() < deadline:
+        _, again = _receive(stack_env, "QboPushQueue", wait=1)
+        seen.update({json.loads(m["Body"])["record_id"]: m for m in again})
+    assert sorted(seen) == ["slow1", "slow2"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in seen.values()} == {"2"}

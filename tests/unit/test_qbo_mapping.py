@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from booksync.hub import content as hub
-from booksync.providers.qbo import mapping
+from booksync.providers.qbo import customers, employees, jobs
 from booksync.providers.qbo.client import classify, classify_item_fault, quote
 
 CUSTOMER = {
@@ -41,7 +41,7 @@ CUSTOMER = {
 
 
 def test_a_customer_becomes_hub_contact_content_with_both_addresses_and_inactive():
-    content = mapping.contact_from_customer(CUSTOMER)
+    content = customers.contact_from_customer(CUSTOMER)
     assert content["name"] == "Bayside Cafe"
     assert content["kind"] == "organisation"
     assert content["emails"] == [{"address": "accounts@bayside.test", "label": "primary"}]
@@ -56,12 +56,12 @@ def test_a_customer_becomes_hub_contact_content_with_both_addresses_and_inactive
 
 def test_a_customer_without_company_name_is_a_person():
     raw = {"Id": "1", "DisplayName": "Jo Park", "GivenName": "Jo", "FamilyName": "Park"}
-    assert mapping.contact_from_customer(raw)["kind"] == "person"
+    assert customers.contact_from_customer(raw)["kind"] == "person"
 
 
 def test_a_malformed_email_in_quickbooks_is_left_out_rather_than_failing_the_pull():
     raw = {"Id": "1", "DisplayName": "X", "PrimaryEmailAddr": {"Address": "not an email"}}
-    assert mapping.contact_from_customer(raw)["emails"] == []
+    assert customers.contact_from_customer(raw)["emails"] == []
 
 
 def test_a_contact_becomes_a_customer_body_mailing_as_bill_and_physical_as_ship():
@@ -72,7 +72,7 @@ def test_a_contact_becomes_a_customer_body_mailing_as_bill_and_physical_as_ship(
         physical_address={"line1": "1 Wharf Rd"},
         mailing_address={"line1": "PO Box 9"},
     )
-    body = mapping.customer_from_contact(contact, None)
+    body = customers.customer_from_contact(contact, None)
     assert body["DisplayName"] == body["CompanyName"] == "Harbour Marine"
     assert body["PrimaryEmailAddr"] == {"Address": "p@h.test"}
     assert body["Fax"] == {"FreeFormNumber": "1"}
@@ -84,7 +84,7 @@ def test_a_contact_becomes_a_customer_body_mailing_as_bill_and_physical_as_ship(
 
 
 def test_a_contact_with_only_a_physical_address_bills_there_too():
-    body = mapping.customer_from_contact(
+    body = customers.customer_from_contact(
         hub.Contact(name="X", physical_address={"city": "Harbour"}), None
     )
     assert body["BillAddr"] == body["ShipAddr"] == {"City": "Harbour"}
@@ -92,20 +92,20 @@ def test_a_contact_with_only_a_physical_address_bills_there_too():
 
 def test_a_person_is_sent_with_given_and_family_name_and_no_company_name():
     person = hub.Contact(kind="person", name="Jo Park", first_name="Jo", last_name="Park")
-    body = mapping.customer_from_contact(person, None)
+    body = customers.customer_from_contact(person, None)
     assert "CompanyName" not in body
     assert (body["GivenName"], body["FamilyName"]) == ("Jo", "Park")
 
 
 def test_a_child_contact_is_a_sub_customer_of_its_parent():
-    body = mapping.customer_from_contact(hub.Contact(name="Child"), "57")
+    body = customers.customer_from_contact(hub.Contact(name="Child"), "57")
     assert body["Job"] is True
     assert body["ParentRef"] == {"value": "57"}
     assert body["BillWithParent"] is False
 
 
 def test_a_colon_in_a_name_is_replaced_since_quickbooks_uses_it_between_levels():
-    body = mapping.customer_from_contact(hub.Contact(name="Smith: Family Trust"), None)
+    body = customers.customer_from_contact(hub.Contact(name="Smith: Family Trust"), None)
     assert ":" not in body["DisplayName"]
     assert body["DisplayName"] == "Smith- Family Trust"
 
@@ -118,15 +118,15 @@ def test_a_contact_sent_and_read_back_unchanged_has_the_same_fingerprint():
         phones=[{"number": "555", "label": "other"}],
         mailing_address={"line1": "PO Box 1"},
     )
-    stored = {"Id": "9", "SyncToken": "0", **mapping.customer_from_contact(contact, None)}
-    assert mapping.customer_fingerprint(stored) == mapping.contact_fingerprint(contact)
+    stored = {"Id": "9", "SyncToken": "0", **customers.customer_from_contact(contact, None)}
+    assert customers.customer_fingerprint(stored) == customers.contact_fingerprint(contact)
     stored["PrimaryEmailAddr"] = {"Address": "changed@echo.test"}
-    assert mapping.customer_fingerprint(stored) != mapping.contact_fingerprint(contact)
+    assert customers.customer_fingerprint(stored) != customers.contact_fingerprint(contact)
 
 
 def test_a_work_item_is_a_job_billed_with_its_client_and_inactive_when_completed():
     work = hub.WorkItem(contact_id="c1", name="2025 Tax Return", status="completed")
-    body = mapping.sub_customer_from_work_item(work, "57")
+    body = jobs.sub_customer_from_work_item(work, "57")
     assert body == {
         "DisplayName": "2025 Tax Return",
         "Job": True,
@@ -138,16 +138,16 @@ def test_a_work_item_is_a_job_billed_with_its_client_and_inactive_when_completed
 
 def test_a_user_and_an_employee_map_both_ways():
     user = hub.User(first_name="Ana", last_name="Ruiz", email="ana@h.test", roles=["admin"])
-    body = mapping.employee_from_user(user)
+    body = employees.employee_from_user(user)
     assert body["DisplayName"] == "Ana Ruiz"
     assert body["PrimaryEmailAddr"] == {"Address": "ana@h.test"}
-    back = mapping.user_from_employee({"Id": "4", **body})
+    back = employees.user_from_employee({"Id": "4", **body})
     assert back == {"first_name": "Ana", "last_name": "Ruiz", "email": "ana@h.test", "active": True}
-    assert mapping.employee_fingerprint({"Id": "4", **body}) == mapping.user_fingerprint(user)
+    assert employees.employee_fingerprint({"Id": "4", **body}) == employees.user_fingerprint(user)
 
 
 def test_an_employee_with_only_a_display_name_is_split_into_first_and_last():
-    back = mapping.user_from_employee({"Id": "4", "DisplayName": "Pat Ng", "Active": False})
+    back = employees.user_from_employee({"Id": "4", "DisplayName": "Pat Ng", "Active": False})
     assert back == {"first_name": "Pat", "last_name": "Ng", "email": "", "active": False}
 
 
@@ -271,16 +271,16 @@ def test_an_employee_is_matched_to_a_user_by_email_before_display_name():
         "u2": hub.User(first_name="Samuel", last_name="Lee", email="sam@h.test"),
     }
     by_email = {"DisplayName": "Sam Lee", "PrimaryEmailAddr": {"Address": "SAM@h.test"}}
-    assert mapping.match_user_for_employee(by_email, users) == "u2"
+    assert employees.match_user_for_employee(by_email, users) == "u2"
     by_name = {"DisplayName": "Sam Lee", "PrimaryEmailAddr": {"Address": "other@h.test"}}
-    assert mapping.match_user_for_employee(by_name, users) == "u1"
-    assert mapping.match_user_for_employee({"DisplayName": "Nobody"}, users) is None
+    assert employees.match_user_for_employee(by_name, users) == "u1"
+    assert employees.match_user_for_employee({"DisplayName": "Nobody"}, users) is None
 
 
 def test_a_deleted_object_in_cdc_is_a_change_without_content():
     from datetime import UTC, datetime
 
-    from booksync.providers.qbo.adapters import _change
+    from booksync.providers.qbo.changes import _change
 
     tomb = {
         "Id": "77",
@@ -288,17 +288,17 @@ def test_a_deleted_object_in_cdc_is_a_change_without_content():
         "MetaData": {"LastUpdatedTime": "2025-03-02T11:00:00-08:00"},
     }
     change = _change("Customer", tomb, datetime.now(UTC))
-    assert (change.kind, change.provider_id, change.content) == ("contact", "77", None)
+    assert (change.object_type, change.provider_id, change.raw) == ("Customer", "77", None)
     assert change.changed_at == datetime(2025, 3, 2, 19, 0, tzinfo=UTC)
 
 
 def test_a_sub_customer_change_names_its_parent():
     from datetime import UTC, datetime
 
-    from booksync.providers.qbo.adapters import _change
+    from booksync.providers.qbo.changes import _change
 
     change = _change("Customer", CUSTOMER, datetime.now(UTC))
     assert change.parent_provider_id == "57"
     assert change.provider_version == "3"
-    assert change.content is not None
-    assert change.content["active"] is False
+    assert change.raw is not None
+    assert customers.Customers().from_provider(change.raw)["active"] is False

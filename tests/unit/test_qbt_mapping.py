@@ -6,28 +6,28 @@ import pytest
 
 from booksync.errors import Kind
 from booksync.hub import content as hub
-from booksync.providers.qbt import mapping
+from booksync.providers.qbt import jobcodes, users
 from booksync.providers.qbt.client import classify, item_failure
 
 
 def test_contact_becomes_a_top_level_regular_jobcode():
-    jobcode = mapping.jobcode_from_contact(hub.Contact(name="Acme Corp"))
+    jobcode = jobcodes.jobcode_from_contact(hub.Contact(name="Acme Corp"))
     assert jobcode == {"name": "Acme Corp", "parent_id": 0, "type": "regular", "active": True}
 
 
 def test_long_contact_name_is_cut_to_qbts_64_characters():
-    jobcode = mapping.jobcode_from_contact(hub.Contact(name="A" * 60 + " Holdings Limited"))
+    jobcode = jobcodes.jobcode_from_contact(hub.Contact(name="A" * 60 + " Holdings Limited"))
     assert jobcode["name"] == "A" * 60 + " Hol"
     assert len(jobcode["name"]) == 64
 
 
 def test_inactive_contact_maps_to_an_archived_jobcode():
-    assert mapping.jobcode_from_contact(hub.Contact(name="Old", active=False))["active"] is False
+    assert jobcodes.jobcode_from_contact(hub.Contact(name="Old", active=False))["active"] is False
 
 
 def test_work_item_becomes_a_child_of_its_contacts_jobcode():
     item = hub.WorkItem(contact_id="c1", name="Year-end accounts")
-    jobcode = mapping.jobcode_from_work_item(item, 1000123)
+    jobcode = jobcodes.jobcode_from_work_item(item, 1000123)
     assert jobcode["parent_id"] == 1000123
     assert jobcode["name"] == "Year-end accounts"
     assert jobcode["active"] is True
@@ -36,31 +36,31 @@ def test_work_item_becomes_a_child_of_its_contacts_jobcode():
 @pytest.mark.parametrize("status", ["completed", "cancelled"])
 def test_finished_work_item_maps_to_an_archived_jobcode(status):
     item = hub.WorkItem(contact_id="c1", name="Payroll", status=status)
-    assert mapping.jobcode_from_work_item(item, 7)["active"] is False
+    assert jobcodes.jobcode_from_work_item(item, 7)["active"] is False
 
 
 def test_update_of_an_archived_jobcode_restores_it_in_the_same_edit():
     # Given the hub record is active again and its jobcode is archived in QBT
-    wanted = mapping.jobcode_from_contact(hub.Contact(name="Acme Group"))
+    wanted = jobcodes.jobcode_from_contact(hub.Contact(name="Acme Group"))
     # When the update is built
-    body = mapping.jobcode_update(55, wanted, current_active=False)
+    body = jobcodes.jobcode_update(55, wanted, current_active=False)
     # Then it renames and restores at once (QBT refuses edits of archived jobcodes)
     assert body == {"id": 55, "name": "Acme Group", "parent_id": 0, "active": True}
 
 
 def test_deactivating_a_contact_archives_its_jobcode():
-    wanted = mapping.jobcode_from_contact(hub.Contact(name="Acme", active=False))
-    assert mapping.jobcode_update(55, wanted, current_active=True)["active"] is False
+    wanted = jobcodes.jobcode_from_contact(hub.Contact(name="Acme", active=False))
+    assert jobcodes.jobcode_update(55, wanted, current_active=True)["active"] is False
 
 
 def test_jobcode_names_match_regardless_of_case_and_surrounding_spaces():
-    assert mapping.same_name("  ACME corp ", "Acme Corp")
-    assert not mapping.same_name("Acme Corp", "Acme Corporation")
+    assert jobcodes.same_name("  ACME corp ", "Acme Corp")
+    assert not jobcodes.same_name("Acme Corp", "Acme Corporation")
 
 
 def test_new_qbt_user_has_time_tracking_on_and_the_email_as_username():
     user = hub.User(first_name="Blair", last_name="Keeper", email="Blair@Firm.example")
-    body = mapping.user_from_hub(user)
+    body = users.user_from_hub(user)
     assert body["permissions"] == {"time_tracking": True}
     assert body["username"] == "blair@firm.example"
     assert body["email"] == "Blair@Firm.example"
@@ -69,12 +69,12 @@ def test_new_qbt_user_has_time_tracking_on_and_the_email_as_username():
 
 def test_username_taken_by_someone_else_gets_a_suffix():
     taken = {"blair@firm.example", "blair+2@firm.example"}
-    assert mapping.username_for("blair@firm.example", taken) == "blair+3@firm.example"
+    assert users.username_for("blair@firm.example", taken) == "blair+3@firm.example"
 
 
 def test_user_update_leaves_username_and_permissions_alone():
     user = hub.User(first_name="B", last_name="K", email="b@firm.example", active=False)
-    body = mapping.user_update(42, user)
+    body = users.user_update(42, user)
     assert body == {
         "id": 42,
         "email": "b@firm.example",
@@ -86,7 +86,7 @@ def test_user_update_leaves_username_and_permissions_alone():
 
 def test_qbt_user_maps_to_the_hub_fields_qbt_knows():
     raw = {"id": 9, "first_name": "Casey", "last_name": "Payne", "email": "c@x.example"}
-    content = mapping.hub_user_from_qbt({**raw, "active": False, "username": "cpayne"})
+    content = users.hub_user_from_qbt({**raw, "active": False, "username": "cpayne"})
     assert content == {
         "first_name": "Casey",
         "last_name": "Payne",
@@ -96,7 +96,7 @@ def test_qbt_user_maps_to_the_hub_fields_qbt_knows():
 
 
 def test_qbt_user_without_email_cannot_be_a_hub_user():
-    assert mapping.hub_user_from_qbt({"first_name": "A", "last_name": "B", "email": ""}) is None
+    assert users.hub_user_from_qbt({"first_name": "A", "last_name": "B", "email": ""}) is None
 
 
 # ------------------------------------------------------------------------ classification

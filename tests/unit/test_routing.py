@@ -1,8 +1,9 @@
-"""routing.wants: which provider receives which hub record, from the connection's settings."""
+"""registry.wants: which provider receives which hub record, from the connection's settings
+and the families registered (providers/registry.py)."""
 
 import pytest
 
-from booksync.hub.routing import wants
+from booksync.providers.registry import wants
 
 CLIENT = {"name": "Acme", "contact_type": "Client"}
 SUPPLIER = {"name": "Paper Co", "contact_type": "Supplier"}
@@ -63,13 +64,10 @@ def test_an_unknown_provider_or_kind_wants_nothing():
     assert not wants("qbo", {}, "invoice", {"contact_type": "Client"})
 
 
-@pytest.mark.parametrize("provider", ["qbo", "qbt", "xero"])
-def test_a_bulk_message_bundles_exactly_one_provider_batch(provider):
-    from booksync.hub.routing import BUNDLE_SIZE
+@pytest.mark.parametrize(("provider", "batch"), [("qbo", 30), ("qbt", 50), ("xero", 50)])
+def test_a_bulk_message_bundles_exactly_one_provider_batch(provider, batch):
     from booksync.providers import registry
-    from booksync.settings import settings_from
-    from tests.unit.test_settings import _template_env
 
-    settings = settings_from(_template_env())
-    adapter = registry.push_adapter(provider, "contact", settings, {})
-    assert BUNDLE_SIZE[provider] == adapter.max_batch
+    family = registry.pushed(provider, "contact")
+    assert family is not None
+    assert registry.bundle_size(provider) == family.max_batch == batch

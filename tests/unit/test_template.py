@@ -69,13 +69,14 @@ def test_tables_are_on_demand_recoverable_and_encrypted(name):
     assert props["SSESpecification"]["SSEEnabled"] is True
 
 
-def test_the_ten_functions_each_have_a_folder_a_handler_and_events():
+def test_the_eleven_functions_each_have_a_folder_a_handler_and_events():
     names = {spec.name for spec in FUNCTIONS.values()}
     assert names == {
         "api",
         "oauth",
         "webhooks",
         "scheduler",
+        "fanout",
         "qbo_push",
         "qbo_pull",
         "qbt_push",

@@ -10,18 +10,19 @@ from pydantic import ValidationError
 
 from booksync.errors import Kind
 from booksync.hub.content import Address, Contact, Email, Phone
-from booksync.providers.xero.adapters import PullCursor, batch_idempotency_key
+from booksync.providers import registry
 from booksync.providers.xero.client import (
     classify,
     element_failure,
     if_modified_since,
     parse_date,
 )
-from booksync.providers.xero.mapping import (
+from booksync.providers.xero.contacts import (
+    batch_idempotency_key,
     contact_from_xero,
-    user_from_payroll_employee,
     xero_contact_from,
 )
+from booksync.providers.xero.employees import user_from_payroll_employee
 
 # A contact as GET /api.xro/2.0/Contacts returns it (null properties omitted, as Xero does)
 RECORDED_CONTACT = {
@@ -225,11 +226,10 @@ def test_if_modified_since_is_utc_to_the_second():
     assert if_modified_since(moment) == "2026-03-01T12:30:45"
 
 
-def test_the_pull_cursor_keeps_each_family_apart():
-    cursor = PullCursor(datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC), None)
+def test_each_xero_family_pulls_from_a_cursor_of_its_own():
+    names = [source.name for source in registry.sources("xero")]
 
-    assert PullCursor.parse(cursor.dump()) == cursor
-    assert PullCursor.parse(None) == PullCursor()
+    assert sorted(names) == ["xero.contacts", "xero.employees"]
 
 
 def test_the_batch_key_fits_xero_and_changes_with_the_items_and_their_order():

@@ -14,13 +14,12 @@ from booksync.api.connection_routes import make_connection_router
 from booksync.api.errors_routes import make_errors_router
 from booksync.api.matching_routes import make_router as make_matching_router
 from booksync.api.problems import from_problem, from_validation, problem_response
-from booksync.api.records_routes import default_enqueuer_factory, make_router
+from booksync.api.resources import make_router
 from booksync.connections import manager as connections
 from booksync.errors import Conflict, Problem, Unauthorized
-from booksync.hub import records
-from booksync.hub.settings import SETTINGS_SCHEMAS
+from booksync.hub import importing, records
 from booksync.observability import logger
-from booksync.providers import registry
+from booksync.providers.registry import settings_schema
 
 PUBLIC_PATHS = {"/v1/health", "/v1/openapi.json"}
 
@@ -75,10 +74,9 @@ def make_app(
             body=app.get_openapi_json_schema(title="booksync practice API", version=__version__),
         )
 
-    enqueuer = default_enqueuer_factory()
-    app.include_router(make_router(enqueuer))
-    app.include_router(make_errors_router(enqueuer))
     rt = runtime or _boot_once()
+    app.include_router(make_router())
+    app.include_router(make_errors_router(lambda: rt().enqueuer))
     app.include_router(make_connection_router(rt))
 
     def provider_contacts(tenant_id: str, provider: str) -> list[Any]:
@@ -87,16 +85,10 @@ def make_app(
             raise Conflict(
                 f"{connections.PROVIDER_NAMES[provider]} is {conn.status}; connect it first"
             )
-        return registry.import_source(rt(), conn)
+        return importing.provider_contacts(rt().session(conn))
 
     app.include_router(
-        make_matching_router(
-            sources or provider_contacts,
-            save_record=records.save_record,
-            fanout=lambda created, exclude: records.fanout_many(
-                enqueuer(), created, exclude_provider=exclude
-            ),
-        )
+        make_matching_router(sources or provider_contacts, save_record=records.save_record)
     )
 
     @app.get("/v1/connections")
@@ -106,14 +98,15 @@ def make_app(
     @app.get("/v1/connections/<provider>/settings")
     def read_settings(provider: str) -> dict[str, Any]:
         conn = connections.get_connection(tenant(), provider)
-        schema = SETTINGS_SCHEMAS[provider]
-        return connections.validate_settings(provider, conn.settings or {}, schema)
+        return connections.validate_settings(
+            provider, conn.settings or {}, settings_schema(provider)
+        )
 
     @app.put("/v1/connections/<provider>/settings")
     def write_settings(provider: str) -> dict[str, Any]:
         connections.check_provider(provider)
         body = app.current_event.json_body
-        settings = connections.validate_settings(provider, body, SETTINGS_SCHEMAS[provider])
+        settings = connections.validate_settings(provider, body, settings_schema(provider))
         connections.save_settings(tenant(), provider, settings)
         return settings
 

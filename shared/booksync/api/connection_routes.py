@@ -9,8 +9,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from booksync.connections.manager import PROVIDER_NAMES, get_connection
-from booksync.engine.outbox import hub_records, resync, setup_qbt
-from booksync.errors import Conflict
+from booksync.engine.outbox import reconcile_push
+from booksync.errors import Conflict, SyncFailure
+from booksync.providers.qbt import custom_fields
+from booksync.providers.qbt.users import unmatched_users
+from booksync.store import records as hub_records
+from booksync.store.sync_errors import upsert_error
 
 RuntimeFactory = Callable[[], Any]  # -> booksync.boot.Runtime (kept lazy: cold start)
 
@@ -30,24 +34,32 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
 
     @router.post("/v1/connections/<provider>/sync")
     def save_and_sync(provider: str) -> dict[str, Any]:
-        """Send everything the settings want; QBT first gets its two custom fields."""
+        """Send every record the settings want that the provider does not hold yet (or
+        holds at an older version); QBT first gets its two custom fields."""
         conn = active(provider)
         rt = runtime()
         fields = None
         if provider == "qbt":
-            fields = setup_qbt(rt.session(conn), rt.settings.providers.qbt_api_base)
-        result = resync(conn, rt.enqueuer)
-        return {"provider": provider, "enqueued": result.enqueued, "custom_fields": fields}
+            try:
+                fields = custom_fields.setup(rt.session(conn))
+            except SyncFailure as failure:
+                upsert_error(
+                    tenant_id=conn.tenant_id,
+                    provider="qbt",
+                    connection_id=conn.connection_id,
+                    kind="connection",
+                    record_id=conn.connection_id,
+                    failure=failure,
+                )
+                raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
+        queued = reconcile_push(conn, rt.enqueuer)
+        return {"provider": provider, "enqueued": queued.kinds, "custom_fields": fields}
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:
         """QBT users with no hub user of the same email, each with the reason."""
-        from booksync.providers.qbt.adapters import unmatched_users
-
         conn = active("qbt")
-        rt = runtime()
-        users = [r.data for r in hub_records(tenant(), "user")]
-        rows = unmatched_users(rt.session(conn), users, api_base=rt.settings.providers.qbt_api_base)
-        return {"items": rows}
+        users = [r.data for r in hub_records.all_of_kind(tenant(), "user")]
+        return {"items": unmatched_users(runtime().session(conn), users)}
 
     return router

@@ -9,24 +9,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from booksync.engine.queues import Enqueuer
-from booksync.store.models import SyncErrorRow
-from booksync.store.sync_errors import dismiss, error_id, get_error, list_errors, retry, retry_all
-
-
-def error_view(row: SyncErrorRow) -> dict[str, Any]:
-    return {
-        "id": error_id(row),
-        "provider": row.provider,
-        "code": row.code,
-        "title": row.title,
-        "what_to_do": row.fix,
-        "provider_message": row.provider_message,
-        "record": {"kind": row.record_kind, "id": row.record_id},
-        "attempts": int(row.attempts),
-        "first_seen": row.first_seen.isoformat(),
-        "last_seen": row.last_seen.isoformat(),
-        "status": row.status,
-    }
+from booksync.engine.retry import retry, retry_all
+from booksync.store.sync_errors import describe as error_view
+from booksync.store.sync_errors import dismiss, get_error, list_errors
 
 
 def make_errors_router(enqueuer: Callable[[], Enqueuer]) -> Router:

@@ -14,18 +14,16 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from booksync.engine.messages import PROVIDERS
 from booksync.errors import InvalidInput, NotFound
 from booksync.hub import importing as importer
-from booksync.hub import records
+from booksync.hub import records, review
 from booksync.hub.importing import IMPORT_PROVIDERS, ProviderContact, SaveRecord
+from booksync.hub.links_view import list_links as links_page
 from booksync.observability import logger
+from booksync.providers.registry import PROVIDERS
 from booksync.store import links
-from booksync.store.models import Record
 
 Sources = Callable[[str, str], list[ProviderContact]]
-# (records, exclude_provider): enqueue their pushes to the tenant's other connections
-Fanout = Callable[[list[Record], str | None], Any]
 
 
 class ResolveIn(BaseModel):
@@ -41,13 +39,9 @@ def _import_provider(provider: str) -> str:
     return provider
 
 
-def make_router(
-    sources: Sources,
-    save_record: SaveRecord = records.save_record,
-    fanout: Fanout | None = None,
-) -> Router:
-    """The routes; `fanout` (optional) enqueues each record the import creates for the
-    tenant's other connections that want it."""
+def make_router(sources: Sources, save_record: SaveRecord = records.save_record) -> Router:
+    """The routes. What an import creates reaches the tenant's other connections through
+    the Records stream, like any other write."""
     router = Router()  # type: ignore[no-untyped-call]
 
     def tenant() -> str:
@@ -68,8 +62,6 @@ def make_router(
             save_record,
             company_id=company_id,
         )
-        if fanout is not None:
-            fanout(result.created_records, provider)
         answer = result.as_dict()
         counts = {f"import_{k}": v for k, v in answer.items() if k not in ("provider", "failed")}
         logger.info("contacts imported", extra={"provider": provider, **counts})
@@ -100,13 +92,9 @@ def make_router(
     def resolve(duplicate_id: str, body: ResolveIn) -> dict[str, Any]:
         if body.action == "link" and not body.hub_id:
             raise InvalidInput("linking needs the hub_id of one of the candidates", field="hub_id")
-        row = importer.resolve_duplicate(
+        row = review.resolve_duplicate(
             tenant(), duplicate_id, body.action, save_record=save_record, hub_id=body.hub_id
         )
-        if body.action == "import_as_new" and fanout is not None:
-            data = row.data or {}
-            hub_key = Record.key(data.get("kind", "contact"), data["resolution"]["hub_id"])
-            fanout([Record.get(row.tenant_id, hub_key)], data["provider"])
         logger.info("duplicate resolved", extra={"duplicate": duplicate_id, "action": body.action})
         return importer.duplicate_view(row)
 
@@ -118,7 +106,7 @@ def make_router(
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> dict[str, Any]:
         providers = [provider] if provider else list(PROVIDERS)
-        items, next_cursor = importer.list_links(tenant(), providers, kind, limit, cursor)
+        items, next_cursor = links_page(tenant(), providers, kind, limit, cursor)
         return {"items": items, "next_cursor": next_cursor}
 
     @router.delete("/v1/links/<provider>/<kind>/<hub_id>")

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from booksync.connections.tokens import REAUTH_CODE, TokenVault
 from booksync.engine.messages import PROVIDERS, Pull
+from booksync.engine.outbox import reconcile_push
 from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound
 from booksync.observability import logger
@@ -30,8 +31,8 @@ from booksync.providers.oauth import (
     TokenEndpointUnreachable,
     TokenSet,
 )
-from booksync.store import leases
-from booksync.store.models import Connection, Link, SyncErrorRow, utcnow
+from booksync.store import Connection, leases, links, utcnow
+from booksync.store import connections as connection_rows
 from booksync.store.sync_errors import list_errors, resolve_errors
 
 STATE_TTL = 600
@@ -197,7 +198,7 @@ class ConnectionManager:
     ) -> Outcome:
         name = PROVIDER_NAMES[provider]
         company_key = f"{provider}#{company.company_id}"
-        for other in Connection.by_company.query(company_key):
+        for other in connection_rows.with_company(company_key):
             if other.tenant_id != tenant_id and other.status in ("active", "needs_reauth"):
                 self._revoke_quietly(provider, tokens)
                 raise ConnectRefused(
@@ -206,13 +207,12 @@ class ConnectionManager:
                     "Disconnect it there first.",
                     409,
                 )
-        try:
-            conn = Connection.get(tenant_id, provider, consistent_read=True)
-        except Connection.DoesNotExist:
-            conn = Connection(tenant_id, provider, connection_id=str(uuid.uuid4()), token_version=0)
+        conn = connection_rows.get(tenant_id, provider) or connection_rows.new(
+            tenant_id, provider, str(uuid.uuid4())
+        )
         same_company = conn.company_id in (None, company.company_id)
         if not same_company:
-            if has_links(tenant_id, provider) and not reset:
+            if links.has_links(tenant_id, provider) and not reset:
                 self._revoke_quietly(provider, tokens)
                 raise ConnectRefused(
                     f"Another {name} company was connected before",
@@ -222,10 +222,12 @@ class ConnectionManager:
                     409,
                 )
             if reset:
-                forget_links(tenant_id, provider)
+                links.forget_links(tenant_id, provider)
             conn.connection_id = str(uuid.uuid4())  # new books, new cursors
             conn.connected_at = None
         now = self.now()
+        # the same books again: what changed in the hub since the last good sync goes now
+        away_since = (conn.last_sync_at or conn.connected_at) if conn.connected_at else None
         conn.company_id = company.company_id
         conn.company_key = company_key
         conn.company_name = company.name
@@ -236,9 +238,13 @@ class ConnectionManager:
         conn.refreshed_at = now
         conn.connected_at = conn.connected_at or now
         conn.updated_at = now
-        conn.save()
+        connection_rows.save(conn)
         resolved = resolve_errors(tenant_id, provider, REAUTH_CODE[provider])
-        requeued = self.requeue_parked(conn)
+        # A reconnect: every record changed while the connection was away is pushed now
+        # (the outbox skipped it), and a pull reads what changed at the provider
+        # meanwhile. A first connection pushes nothing: its pull imports and matches the
+        # provider's contacts first; "save and sync" sends the rest.
+        queued = reconcile_push(conn, self.enqueuer, since=away_since) if away_since else None
         self.enqueuer.send(
             Pull.model_validate(
                 {
@@ -259,24 +265,10 @@ class ConnectionManager:
                 "company_id": company.company_id,
                 "resumed": same_company,
                 "errors_resolved": resolved,
-                "requeued": requeued,
+                "records_queued": queued.kinds if queued else {},
             },
         )
         return Outcome(200, f"{name} is connected", f"booksync is now connected to {company.name}.")
-
-    def requeue_parked(self, conn: Connection) -> int:
-        """Messages parked while the connection needed reauthorisation go back on the queue."""
-        from booksync.engine.messages import decode
-
-        count = 0
-        for row in SyncErrorRow.query(
-            conn.tenant_id, SyncErrorRow.error_key.startswith(f"{conn.provider}#parked#")
-        ):
-            if row.message:
-                self.enqueuer.send(decode(row.message))
-                count += 1
-            row.delete()
-        return count
 
     def _revoke_quietly(self, provider: str, tokens: TokenSet) -> None:
         try:
@@ -287,10 +279,9 @@ class ConnectionManager:
     # ------------------------------------------------------------------ disconnect
     def disconnect(self, tenant_id: str, provider: str) -> dict[str, Any]:
         check_provider(provider)
-        try:
-            conn = Connection.get(tenant_id, provider, consistent_read=True)
-        except Connection.DoesNotExist as exc:
-            raise NotFound(f"{PROVIDER_NAMES[provider]} is not connected") from exc
+        conn = connection_rows.get(tenant_id, provider)
+        if conn is None:
+            raise NotFound(f"{PROVIDER_NAMES[provider]} is not connected")
         revoked: bool | str = False
         if conn.tokens:
             try:
@@ -303,14 +294,7 @@ class ConnectionManager:
                     extra={"connection_id": conn.connection_id, "error": str(exc)},
                 )
                 revoked = f"failed: {exc}"
-        conn.update(
-            actions=[
-                Connection.tokens.remove(),
-                Connection.status.set("disconnected"),
-                Connection.token_version.set((conn.token_version or 0) + 1),
-                Connection.updated_at.set(self.now()),
-            ]
-        )
+        connection_rows.disconnect(conn)
         logger.info(
             "disconnected", extra={"tenant_id": tenant_id, "connection_id": conn.connection_id}
         )
@@ -322,21 +306,9 @@ class ConnectionManager:
         }
 
 
-def has_links(tenant_id: str, provider: str) -> bool:
-    return any(True for _ in Link.query(f"{tenant_id}#{provider}", limit=1))
-
-
-def forget_links(tenant_id: str, provider: str) -> int:
-    count = 0
-    for link in Link.query(f"{tenant_id}#{provider}"):
-        link.delete()
-        count += 1
-    return count
-
-
 def describe(tenant_id: str) -> list[dict[str, Any]]:
     """GET /v1/connections: every provider, connected or not."""
-    by_provider = {c.provider: c for c in Connection.query(tenant_id)}
+    by_provider = {c.provider: c for c in connection_rows.of_tenant(tenant_id)}
     errors = list_errors(tenant_id, status="open")
     out = []
     for provider in PROVIDERS:
@@ -376,14 +348,14 @@ def validate_settings(provider: str, data: Any, schema: type[BaseModel]) -> dict
 
 
 def get_connection(tenant_id: str, provider: str) -> Connection:
-    try:
-        return Connection.get(tenant_id, check_provider(provider))
-    except Connection.DoesNotExist as exc:
-        raise NotFound(f"{PROVIDER_NAMES[provider]} is not connected") from exc
+    conn = connection_rows.get(tenant_id, check_provider(provider), consistent=False)
+    if conn is None:
+        raise NotFound(f"{PROVIDER_NAMES[provider]} is not connected")
+    return conn
 
 
 def save_settings(tenant_id: str, provider: str, settings: dict[str, Any]) -> None:
     conn = get_connection(tenant_id, provider)
     if conn.status == "disconnected":
         raise Conflict(f"{PROVIDER_NAMES[provider]} is disconnected; connect it first")
-    conn.update(actions=[Connection.settings.set(settings), Connection.updated_at.set(utcnow())])
+    connection_rows.set_settings(conn, settings)

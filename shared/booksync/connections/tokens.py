@@ -17,20 +17,21 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
 from booksync.errors import SyncFailure
 from booksync.observability import logger
 from booksync.providers.oauth import OAuthFailure, ProviderOAuth, TokenEndpointUnreachable, TokenSet
-from booksync.store import leases
-from booksync.store.models import Connection, utcnow
+from booksync.store import Connection, leases
+from booksync.store import connections as connection_rows
 from booksync.store.sync_errors import upsert_error
 
 REFRESH_MARGIN_SECONDS = 120  # refresh this close to expiry
 KEEPALIVE_SECONDS = 24 * 3600  # refresh an idle grant daily so no idle limit is reached
-LEASE_SECONDS = 30
+# longer than the worst refresh: two tries of the token endpoint's 30 s read timeout
+LEASE_SECONDS = 90
 WAIT_SECONDS = 20
 
 REAUTH_CODE = {
@@ -68,23 +69,26 @@ def store_tokens(
     vault: TokenVault, conn: Connection, tokens: TokenSet, *, expected_version: int
 ) -> None:
     """Write a new token set only if nobody else has since (token_version check)."""
-    conn.update(
-        actions=[
-            Connection.tokens.set(vault.seal(conn.tenant_id, conn.provider, tokens)),
-            Connection.token_version.set(expected_version + 1),
-            Connection.access_expires_at.set(datetime.fromtimestamp(tokens.expires_at, UTC)),
-            Connection.refreshed_at.set(utcnow()),
-            Connection.updated_at.set(utcnow()),
-        ],
-        condition=Connection.token_version == expected_version,
+    stored = connection_rows.store_tokens(
+        conn,
+        vault.seal(conn.tenant_id, conn.provider, tokens),
+        datetime.fromtimestamp(tokens.expires_at, UTC),
+        expected_version=expected_version,
     )
+    if not stored:
+        raise SyncFailure(
+            UNAVAILABLE_CODE[conn.provider], "another caller stored new tokens meanwhile"
+        )
 
 
 def mark_needs_reauth(conn: Connection, reason: str) -> None:
-    """Stop calling the provider for this connection and tell the firm to reconnect."""
-    conn.update(
-        actions=[Connection.status.set("needs_reauth"), Connection.updated_at.set(utcnow())]
-    )
+    """Stop calling the provider for this connection and tell the firm to reconnect; only
+    if the grant judged is still the current one (a refresh meanwhile means it is fine)."""
+    if not connection_rows.set_status(
+        conn, "needs_reauth", expected_token_version=int(conn.token_version or 0)
+    ):
+        logger.info("grant renewed meanwhile; connection left active")
+        return
     upsert_error(
         tenant_id=conn.tenant_id,
         provider=conn.provider,
@@ -97,6 +101,19 @@ def mark_needs_reauth(conn: Connection, reason: str) -> None:
         "connection needs reauthorisation",
         extra={"tenant_id": conn.tenant_id, "connection_id": conn.connection_id, "reason": reason},
     )
+
+
+class Session(Protocol):
+    """What the token service keeps its opened token on (engine.seam.ProviderSession)."""
+
+    connection: Connection
+    _token: tuple[str, int, float] | None
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
 
 
 class TokenService:
@@ -113,7 +130,9 @@ class TokenService:
         self.sleep = sleep
 
     def _load(self, tenant_id: str, provider: str) -> Connection:
-        conn = Connection.get(tenant_id, provider, consistent_read=True)
+        conn = connection_rows.get(tenant_id, provider)
+        if conn is None:
+            raise SyncFailure(REAUTH_CODE[provider], "connection is gone")
         if conn.status != "active" or not conn.tokens:
             raise SyncFailure(REAUTH_CODE[provider], f"connection is {conn.status}")
         return conn
@@ -150,14 +169,14 @@ class TokenService:
         self, conn: Connection, tokens: TokenSet, stale_version: int | None
     ) -> tuple[str, Connection]:
         # Re-read under the lease: the previous holder may have just refreshed.
-        current = Connection.get(conn.tenant_id, conn.provider, consistent_read=True)
+        current = self._load(conn.tenant_id, conn.provider)
         if current.token_version != conn.token_version:
             fresh_tokens = self.vault.open(conn.tenant_id, conn.provider, current.tokens)
             return fresh_tokens.access_token, current
         if stale_version is not None and stale_version < conn.token_version:
             return tokens.access_token, conn
         new = self.refresh_now(conn, tokens)
-        return new.access_token, Connection.get(conn.tenant_id, conn.provider, consistent_read=True)
+        return new.access_token, self._load(conn.tenant_id, conn.provider)
 
     def refresh_now(self, conn: Connection, tokens: TokenSet) -> TokenSet:
         """Refresh and store; the caller holds the lease (or is the scheduler's keepalive)."""
@@ -192,24 +211,41 @@ class TokenService:
         )
         return new
 
-    def call(
-        self,
-        tenant_id: str,
-        provider: str,
-        request: Callable[[str, Connection], requests.Response],
-    ) -> requests.Response:
-        """Make an authorised provider call; on 401 refresh once and retry; a 401 with a
-        freshly refreshed token means the grant is gone: needs_reauth."""
-        token, conn = self.access_token(tenant_id, provider)
-        reply = request(token, conn)
+    def call(self, session: Session, send: Callable[[str], requests.Response]) -> requests.Response:
+        """Make an authorised provider call for a session; on 401 refresh once and retry;
+        a 401 with a freshly refreshed token means the grant is gone: needs_reauth. The
+        token is opened once per session (an invocation), not decrypted for every call."""
+        token, version = self._session_token(session)
+        reply = send(token)
         if reply.status_code != 401:
             return reply
-        token, fresh = self.access_token(tenant_id, provider, stale_version=int(conn.token_version))
-        reply = request(token, fresh)
+        token, fresh = self.access_token(session.tenant_id, session.provider, stale_version=version)
+        self._remember(session, token, fresh)
+        reply = send(token)
         if reply.status_code == 401:
             mark_needs_reauth(fresh, f"HTTP 401 after a token refresh: {reply.text[:300]}")
-            raise SyncFailure(REAUTH_CODE[provider], reply.text[:500], status=401)
+            raise SyncFailure(REAUTH_CODE[session.provider], reply.text[:500], status=401)
         return reply
+
+    def _session_token(self, session: Session) -> tuple[str, int]:
+        cached = session._token
+        if cached is not None and cached[2] - self.clock() > REFRESH_MARGIN_SECONDS:
+            return cached[0], cached[1]
+        conn = session.connection
+        if cached is None and conn.status == "active" and conn.tokens:
+            # the worker read the connection (consistently) for this invocation: use it
+            tokens = self.vault.open(conn.tenant_id, conn.provider, conn.tokens)
+            if tokens.expires_at - self.clock() > REFRESH_MARGIN_SECONDS:
+                session._token = (tokens.access_token, int(conn.token_version), tokens.expires_at)
+                return tokens.access_token, int(conn.token_version)
+        token, fresh = self.access_token(session.tenant_id, session.provider)
+        self._remember(session, token, fresh)
+        return token, int(fresh.token_version)
+
+    def _remember(self, session: Session, token: str, conn: Connection) -> None:
+        expires = conn.access_expires_at.timestamp() if conn.access_expires_at else self.clock()
+        session._token = (token, int(conn.token_version), expires)
+        session.connection = conn
 
     def keepalive(self, conn: Connection) -> bool:
         """Refresh a grant that has not been refreshed for a day (scheduler)."""
@@ -221,8 +257,8 @@ class TokenService:
         if not leases.acquire(lease, owner, LEASE_SECONDS):
             return False
         try:
-            current = Connection.get(conn.tenant_id, conn.provider, consistent_read=True)
-            if current.status != "active" or not current.tokens:
+            current = connection_rows.get(conn.tenant_id, conn.provider)
+            if current is None or current.status != "active" or not current.tokens:
                 return False
             self.refresh_now(
                 current, self.vault.open(conn.tenant_id, conn.provider, current.tokens)

@@ -46,7 +46,7 @@ from booksync.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from booksync.observability import logger
 from booksync.secrets import credentials
 from booksync.settings import Settings
-from booksync.store.models import Connection
+from booksync.store import connections as connection_rows
 
 SIGNATURE_HEADERS = {"qbo": "intuit-signature", "xero": "x-xero-signature"}
 PROVIDERS = tuple(SIGNATURE_HEADERS)
@@ -258,7 +258,7 @@ def route(delivery: Delivery, enqueuer: Enqueuer) -> Routed:
     for company_id in sorted(delivery.companies):
         where = {"provider": delivery.provider, "company_id": company_id}
         found = False
-        for conn in Connection.by_company.query(f"{delivery.provider}#{company_id}"):
+        for conn in connection_rows.with_company(f"{delivery.provider}#{company_id}"):
             found = True
             ids = {**where, "tenant_id": conn.tenant_id, "connection_id": conn.connection_id}
             if conn.status != "active":

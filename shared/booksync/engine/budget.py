@@ -13,10 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pynamodb.exceptions import PutError, UpdateError
-
 from booksync.errors import SyncFailure
-from booksync.store.models import Lease
+from booksync.store import leases
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,9 @@ RATES = {
     "qbt": Rate(per_second=280 / 300, burst=20),
     "xero": Rate(per_second=55 / 60, burst=5),
 }
+# calls a provider takes at once per company (QBO 10, Xero 5: PROVIDERS.md 1.4, 3.4; QBT
+# publishes none): the width of a connection's push shards (engine/outbox.py)
+CONCURRENCY = {"qbo": 10, "qbt": 5, "xero": 5}
 THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_limited"}
 ATTEMPTS = 8
 # A worker paces itself (sleeps) for waits up to this long, as long as its invocation's
@@ -88,14 +89,11 @@ class Budget:
         pk = f"budget#{self.connection_id}"
         now = self.clock()
         rate = self.rate
-        try:
-            row = Lease.get(pk, consistent_read=True)
-        except Lease.DoesNotExist:
-            row = None
+        row = leases.bucket(pk)
         if row is None:
-            tokens = rate.burst
+            tokens, version = rate.burst, None
         else:
-            value = row.value or {}
+            value, version = row
             elapsed = max(0.0, now - float(value.get("at", now)))
             tokens = min(
                 rate.burst, float(value.get("tokens", rate.burst)) + elapsed * rate.per_second
@@ -103,22 +101,8 @@ class Budget:
         need = min(float(cost), rate.burst)
         if tokens + 1e-6 < need:
             return (need - tokens) / rate.per_second + 0.001  # a hair more: floats round down
-        value = {"tokens": max(0.0, tokens - need), "at": now}
-        expires = int(now) + 3600
-        try:
-            if row is None:
-                Lease(pk, value=value, version=1, expires_at=expires).save(
-                    condition=Lease.pk.does_not_exist()
-                )
-            else:
-                row.update(
-                    actions=[
-                        Lease.value.set(value),
-                        Lease.version.add(1),
-                        Lease.expires_at.set(expires),
-                    ],
-                    condition=Lease.version == row.version,
-                )
-        except (PutError, UpdateError):
+        if not leases.write_bucket(
+            pk, {"tokens": max(0.0, tokens - need), "at": now}, version, int(now) + 3600
+        ):
             return 0.01  # another Lambda spent at the same moment: look again
         return 0.0

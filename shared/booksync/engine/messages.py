@@ -1,8 +1,11 @@
 """The queue message schema: versioned, validated, the one shape every worker reads.
 
 Messages carry ids only, never record content or tokens: a worker re-reads the record,
-so a delayed message never writes stale data. FIFO group = connection id (one writer
-per provider account, in order); the de-duplication id makes a repeated send harmless.
+so a delayed message never writes stale data. FIFO group: a pull's is its connection; a
+push's is its connection and a shard of the record's group key (a client and its jobs
+share one), so independent records of one firm go in parallel, up to the provider's
+concurrency, while two changes of one record keep their order. The de-duplication id
+makes a repeated send harmless.
 """
 
 from __future__ import annotations
@@ -38,11 +41,18 @@ class _Message(BaseModel):
         return hashlib.sha256(raw.encode()).hexdigest()[:64]
 
 
-class PushRecord(_Message):
+class _Push(_Message):
+    kind: str = Field(min_length=1, max_length=32)
+    shard: str = Field(default="", max_length=8)  # "": the connection's own group
+
+    def group_id(self) -> str:
+        return f"{self.connection_id}#{self.shard}" if self.shard else self.connection_id
+
+
+class PushRecord(_Push):
     """Send one hub record (at a version) to the provider."""
 
     type: Literal["push"] = "push"
-    kind: str = Field(min_length=1, max_length=32)
     record_id: str = Field(min_length=1, max_length=64)
     version: int = Field(ge=1)
     # > 0 when an operator retries a failed sync: a new idempotency key, because QBO
@@ -60,13 +70,12 @@ class RecordRef(BaseModel):
 MAX_BUNDLE = 50  # the largest provider write (Xero, QBT); QBO's is 30
 
 
-class PushRecords(_Message):
+class PushRecords(_Push):
     """Send several hub records of one kind: what bulk work queues ("save and sync", an
     import's new contacts), so one message fills a provider batch (QBO 30, Xero and QBT
     50) where one message per record would stop at SQS's ten messages per batch."""
 
     type: Literal["push_many"] = "push_many"
-    kind: str = Field(min_length=1, max_length=32)
     records: tuple[RecordRef, ...] = Field(min_length=1, max_length=MAX_BUNDLE)
 
     def each(self) -> list[PushRecord]:
@@ -77,6 +86,7 @@ class PushRecords(_Message):
                 connection_id=self.connection_id,
                 provider=self.provider,
                 kind=self.kind,
+                shard=self.shard,
                 record_id=ref.record_id,
                 version=ref.version,
             )
@@ -91,9 +101,10 @@ def push_messages(
     kind: str,
     records: list[tuple[str, int]],
     bundle_size: int,
+    shard: str = "",
 ) -> list[PushRecord | PushRecords]:
-    """The messages that push (record id, version) pairs: bundles of `bundle_size`, and a
-    plain PushRecord for a bundle of one."""
+    """The messages that push (record id, version) pairs of one shard: bundles of
+    `bundle_size`, and a plain PushRecord for a bundle of one."""
     size = max(1, min(bundle_size, MAX_BUNDLE))
     out: list[PushRecord | PushRecords] = []
     for start in range(0, len(records), size):
@@ -105,6 +116,7 @@ def push_messages(
                     connection_id=connection_id,
                     provider=provider,
                     kind=kind,
+                    shard=shard,
                     record_id=chunk[0][0],
                     version=chunk[0][1],
                 )
@@ -116,6 +128,7 @@ def push_messages(
                     connection_id=connection_id,
                     provider=provider,
                     kind=kind,
+                    shard=shard,
                     records=tuple(RecordRef(record_id=rid, version=v) for rid, v in chunk),
                 )
             )

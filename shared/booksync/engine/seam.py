@@ -1,27 +1,38 @@
-"""The seam between the sync engine and each provider: adapters, one per (provider, kind).
+"""The seam between the sync engine and the providers: what one entity family at one
+provider declares, and the shapes that cross between them.
 
-An adapter has three parts (STYLE.md, "one file per sync"): its provider client (wire
-protocol only: providers/<p>/client.py), pure mappers hub <-> provider
-(providers/<p>/mapping.py), and the push/pull functions here declared. The engine
-(engine.py, sync.py) owns what is common: loading records and links, idempotency keys,
-batching, echo suppression, conflicts, errors, cursors. A new entity is a new adapter and
-a line in the registry, not a new engine.
+A family (`Family`) is one file in providers/<p>/: the provider's raw shape, the pure
+mapper raw <-> hub, which hub fields the provider may change, what identifies an object
+for idempotency and for finding a create whose reply was lost, how it pages and where
+its cursor is (its `Source`), and the connection settings that route records to it.
+providers/registry.py lists the families, one line each; the engine (engine/push.py,
+engine/pull.py) owns everything they have in common: records, links, idempotency keys,
+batching, intents, echoes, conflicts, errors and cursors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
-from booksync.connections.tokens import TokenService
 from booksync.errors import SyncFailure
-from booksync.store.models import Connection, Link, Record
+
+if TYPE_CHECKING:
+    from booksync.store import Connection, Link, Record
 
 TIMEOUT = (3.05, 30)
+
+
+class TokenCaller(Protocol):
+    """connections.tokens.TokenService: makes a call with the session's access token."""
+
+    def call(
+        self, session: ProviderSession, send: Callable[[str], requests.Response]
+    ) -> requests.Response: ...
 
 
 @dataclass
@@ -29,33 +40,40 @@ class ProviderSession:
     """Authorised HTTP to one connection's provider account.
 
     Every call goes through the token service (refresh on expiry, one retry on 401,
-    needs_reauth after) and the connection's rate budget. Clients build URLs and parse
-    answers; they never see tokens."""
+    needs_reauth after) and the connection's rate budget. The access token is opened
+    once and kept for the session (a worker invocation), not decrypted per call. Clients
+    build URLs and parse answers; they never see tokens."""
 
     connection: Connection
-    tokens: TokenService
+    tokens: TokenCaller
+    api_base: str = ""  # the provider's API base URL (settings: cloud or local)
     http: requests.Session = field(default_factory=requests.Session)
     before_call: Callable[[int], None] = lambda cost: None  # the rate budget's take(cost)
     calls: int = 0  # provider calls made through this session (a tracked figure)
+    _token: tuple[str, int, float] | None = None  # (access token, token version, expires at)
 
     @property
     def tenant_id(self) -> str:
-        return self.connection.tenant_id
+        return str(self.connection.tenant_id)
 
     @property
     def provider(self) -> str:
-        return self.connection.provider
+        return str(self.connection.provider)
 
     @property
     def company_id(self) -> str:
-        return self.connection.company_id or ""
+        return str(self.connection.company_id or "")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.connection.settings or {})
 
     def request(self, method: str, url: str, *, cost: int = 1, **kwargs: Any) -> requests.Response:
         """`cost`: how many calls the provider counts this as (a QBO batch: its items)."""
         headers = dict(kwargs.pop("headers", None) or {})
         kwargs.setdefault("timeout", TIMEOUT)
 
-        def send(token: str, _conn: Connection) -> requests.Response:
+        def send(token: str) -> requests.Response:
             self.before_call(cost)
             self.calls += 1
             try:
@@ -69,7 +87,7 @@ class ProviderSession:
                     f"{self.provider}.unavailable", f"{type(exc).__name__}: {exc}"
                 ) from exc
 
-        return self.tokens.call(self.tenant_id, self.provider, send)
+        return self.tokens.call(self, send)
 
 
 @dataclass(frozen=True)
@@ -77,13 +95,18 @@ class PushItem:
     """One hub record to send: its latest content and its link (None: never sent)."""
 
     record: Record
-    content: Any  # the hub model (hub.Contact, hub.User, ...)
+    content: Any  # the hub content model (a hub.content.Contact, ...)
     link: Link | None
-    idempotency_key: str  # from (connection, hub id, hub version, operation); <= 36 chars
-    # a create of this record was sent before and its answer never recorded (lost reply,
-    # crash before the link): an object at the provider that holds exactly this content
-    # is then our own, to be linked rather than reported as a clash
-    attempted_before: bool = False
+    idempotency_key: str  # from (connection, hub id, operation, operator retry); <= 36 chars
+    # creates of this record sent before whose outcome never reached a link (a lost
+    # reply, a crash before the link): what each wrote (the family's `intent`), oldest
+    # first, so the family can find an object one of them made, however the record
+    # changed since
+    sent_before: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def attempted_before(self) -> bool:
+        return bool(self.sent_before)
 
 
 @dataclass(frozen=True)
@@ -93,35 +116,86 @@ class Pushed:
     hub_id: str
     provider_id: str
     provider_version: str | None
-    content_hash: str  # hash of the hub content that was sent
+    content_hash: str  # hash of the hub content as the provider now holds it
+    # the object was found (an earlier create whose reply was lost) holding older content:
+    # the link is written, and the record is sent again as an update
+    behind: bool = False
 
 
 @dataclass(frozen=True)
 class Change:
-    """An object that changed at the provider, already mapped to hub content."""
+    """An object that changed at the provider, as the provider gave it."""
 
-    kind: str
+    object_type: str  # the provider's id space ("Customer", "jobcode", "Contact")
     provider_id: str
     provider_version: str | None
-    content: dict[str, Any] | None  # hub-shaped (hub model dump); None: deleted at the provider
+    raw: dict[str, Any] | None  # None: deleted at the provider
     changed_at: datetime
     parent_provider_id: str | None = None  # e.g. a QBO sub-customer's ParentRef
+    # filled by the engine once the link or the adopting family is known: the hub kind and
+    # the content mapped to it
+    kind: str = ""
+    content: dict[str, Any] | None = None
 
 
-class PushAdapter(Protocol):
-    provider: str
-    kind: str
-    max_batch: int  # QBO 30, Xero 50, QBT 50
+@dataclass
+class Page:
+    """What one read of a source gave: changes, where to go on from, and whether the
+    source has more right now (the engine reads again within its time)."""
+
+    changes: list[Change]
+    cursor: str
+    more: bool = False
+
+
+class Source(Protocol):
+    """How a provider pages changes of one or more families, and the name of its cursor."""
+
+    name: str
+
+    def read(self, session: ProviderSession, cursor: str | None) -> Page: ...
+
+
+class Family:
+    """One entity family at one provider. Subclass it in providers/<p>/<family>.py and
+    add one instance to providers/registry.py. Defaults: pushed only, no pull."""
+
+    provider: str = ""
+    kind: str = ""  # the hub kind
+    object_type: str = ""  # the provider's id space (links are keyed by it)
+    max_batch: int = 1  # records per provider write
+    # hub fields the provider may change (a pull takes only these); () : never pulled
+    managed_fields: tuple[str, ...] = ()
+    # objects of `object_type` with no link, met in a pull, become records of this kind
+    # (through the hub kind's `adopt`): one family per object type says so
+    adopts: bool = False
+    pushes: bool = True
+    # connection settings this family reads: name -> (type, pydantic Field); they join the
+    # provider's settings schema (providers/registry.py)
+    settings: dict[str, tuple[Any, Any]] = {}
+    # builds the source that reads this family's changes, given every family of the
+    # provider that names the same factory (QBO's CDC reads several entities at once)
+    source: Callable[[Sequence[Family]], Source] | None = None
+
+    def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
+        """Should a connection with these (effective) settings receive this record?"""
+        return True
 
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         """Create or update each item, batched; one result per item, in order.
         Exceptions are booksync.errors.SyncFailure for classified provider errors."""
-        ...
+        raise NotImplementedError(f"{self.provider} {self.kind} is not pushed")
 
+    def intent(self, item: PushItem) -> dict[str, Any]:
+        """What a create of `item` is about to write, kept until its link exists: handed
+        back as `sent_before` if the create has to be tried again."""
+        return {}
 
-class PullAdapter(Protocol):
-    provider: str
+    def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The hub content of a provider object (None: it cannot be a hub record). May
+        raise ValueError (pydantic's ValidationError) for content the hub cannot hold."""
+        raise NotImplementedError(f"{self.provider} {self.kind} is not pulled")
 
-    def changes(self, session: ProviderSession, cursor: str | None) -> tuple[list[Change], str]:
-        """What changed since `cursor` (None: everything), and the new cursor."""
-        ...
+    def deleted_content(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The hub content once the provider deleted (archived) the object."""
+        return {**current, "active": False}

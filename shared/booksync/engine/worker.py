@@ -1,93 +1,67 @@
-"""The sync engine's worker loop: one SQS batch in, partial failures out.
+"""Every sync worker's Lambda handler: one SQS batch in, partial failures out, in one pass.
 
-Every worker Lambda (qbo_push, qbo_pull, ...) is `Worker(provider, direction, steps)`.
-A step is the code for one message type; the engine owns what is common to all of
-them: decoding, FIFO order, logging context, and what each kind of failure means
-(errors.Kind): a person must fix it -> a sync error row, message done; transient or
-rate limited by the provider -> back on the queue after a backoff (a visibility change,
-not a sleep); anything unexpected -> retried, then the dead-letter queue. booksync's
-own rate budget is the one wait spent inside the invocation (budget.py: up to 30 s at a
-time, never past the invocation's deadline), so a bulk sync paces itself instead of
-spending its messages' receives.
+functions/<provider>_<direction>/app.py is one line: `worker_handler(provider, direction)`.
+Per invocation the worker decodes each message once (one that cannot be decoded goes
+straight to the dead-letter queue with an error row, not through twelve receives), reads
+each connection once (consistently), opens its tokens once, and then:
+- push: every record the messages name, per connection and kind, in provider-sized
+  batches through the family's push (engine/push.py);
+- pull: one pull per connection, however many notices asked for it (engine/pull.py).
+
+What each outcome means (errors.Kind): done -> deleted; a person must fix it -> a sync
+error row, deleted; transient or rate limited -> back on the queue after the backoff the
+provider asked (a visibility change, never a sleep), alone: the other messages of its
+FIFO group that were sent with it are done or fail on their own; anything unexpected ->
+retried with backoff, then the dead-letter queue. booksync's own rate budget is the one
+wait spent inside an invocation (budget.py).
+
+Powertools' SQS batch processors handle one record at a time; a provider batch spans
+messages, so the pass is written here, with Powertools' event data classes, logger and
+metrics.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import (
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 
+from booksync.engine import pull as pulling
 from booksync.engine.messages import (
     Message,
     MessageInvalid,
-    Pull,
     PushRecord,
     PushRecords,
     decode,
     direction_of,
+    push_messages,
 )
+from booksync.engine.outbox import shard_of
+from booksync.engine.push import PushOutcome, Wanted, push_records
+from booksync.engine.seam import TIMEOUT, ProviderSession
 from booksync.errors import Kind, SyncFailure
-from booksync.observability import logger
-from booksync.store.models import Connection, Cursor, SyncErrorRow
+from booksync.observability import logger, metrics, tracer
+from booksync.providers import registry
+from booksync.store import Connection, Record
+from booksync.store import connections as connection_rows
 from booksync.store.sync_errors import upsert_error
 
+if TYPE_CHECKING:
+    from booksync.boot import Runtime
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BACKOFF_SECONDS = 900
-
-
-@dataclass
-class WorkContext:
-    """What a step may use; built once per invocation by the handler."""
-
-    provider: str
-    direction: str
-    sqs: Any
-    queue_url: str
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    extras: dict[str, Any] = field(default_factory=dict)
-    connection: Connection | None = None  # set by the engine before each step
-    # epoch seconds by which provider calls must end (the invocation's time less a margin
-    # for writing links and answering); None: no pacing, as in the practice API
-    deadline: float | None = None
-    sent_at: datetime | None = None  # the current message's SQS SentTimestamp
-
-
-class Step(Protocol):
-    def __call__(self, ctx: WorkContext, message: Any) -> None: ...
-
-
-class BatchStep(Protocol):
-    """Runs before the per-message loop on all push messages of a batch, so a provider
-    gets one batched call; answers, per message id, None (done) or the failure."""
-
-    def __call__(
-        self, ctx: WorkContext, messages: list[tuple[str, PushRecord]]
-    ) -> dict[str, Exception | None]: ...
-
-
-def _replay_outcome(result: Exception | None) -> Step:
-    """A step that reports what the batch step already did for this message."""
-
-    def step(ctx: WorkContext, message: Any) -> None:
-        if result is not None:
-            raise result
-
-    return step
-
-
+# what an invocation keeps for its last provider call (which may take up to the HTTP read
+# timeout) and for what follows it: links, error rows, the answer
+DEADLINE_MARGIN_SECONDS = int(TIMEOUT[1]) + 10
 _RETRIED = (Kind.TRANSIENT, Kind.RATE_LIMITED)
-
-
-def _part_id(message_id: str, index: int) -> str:
-    """The id under which the batch step answers for one record of a PushRecords."""
-    return f"{message_id}#{index}"
 
 
 def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
@@ -98,210 +72,377 @@ def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
     return int(base / 2 + random.uniform(0, base / 2))
 
 
-def park(message: Message, message_id: str) -> None:
-    """Keep a message that cannot be sent until the firm reconnects."""
-    SyncErrorRow(
-        message.tenant_id,
-        f"{message.provider}#parked#{message.dedup_id()}",
-        provider=message.provider,
-        connection_id=message.connection_id,
-        record_kind=getattr(message, "kind", "connection"),
-        record_id=getattr(message, "record_id", message.connection_id),
-        code="connection.not_active",
-        title="Waiting for the connection to be renewed",
-        fix="Reconnect the provider; this change is sent then.",
-        status="parked",
-        message=message.model_dump(mode="json"),
-    ).save()
+@dataclass
+class Received:
+    """One SQS message of the batch, decoded, and what became of it."""
+
+    record: SQSRecord
+    message: Message
+    failure: Exception | None = None  # set: the message goes back to the queue
+
+    @property
+    def receive_count(self) -> int:
+        return int(self.record.attributes.approximate_receive_count or 1)
 
 
-def record_sync_error(ctx: WorkContext, message: Message, failure: SyncFailure) -> None:
-    upsert_error(
-        tenant_id=message.tenant_id,
-        provider=message.provider,
-        connection_id=message.connection_id,
-        kind=getattr(message, "kind", "connection"),
-        record_id=getattr(message, "record_id", message.connection_id),
-        failure=failure,
-        message=message.model_dump(mode="json"),
-        now=ctx.now(),
-    )
+@dataclass
+class Pass:
+    """One invocation's work: its messages, its connections (read once), its sessions."""
 
+    rt: Runtime
+    provider: str
+    direction: str
+    deadline: float | None
+    messages: list[Received] = field(default_factory=list)
+    connections: dict[tuple[str, str], Connection | None] = field(default_factory=dict)
+    sessions: dict[str, ProviderSession] = field(default_factory=dict)
+    pushed: int = 0
+    resolved: int = 0
 
-class Worker:
-    """Runs the registered step for each message of an SQS batch, in FIFO order."""
-
-    def __init__(
-        self,
-        provider: str,
-        direction: str,
-        steps: Mapping[type, Step],
-        batch: BatchStep | None = None,
-    ) -> None:
-        self.provider = provider
-        self.direction = direction
-        self.steps = dict(steps)
-        self.batch = batch
-
-    def handle(self, event: dict[str, Any], ctx: WorkContext) -> dict[str, Any]:
-        # skip_group_on_error: a failure holds back the rest of that connection's group
-        # (order is kept) while other connections in the batch go on.
-        self._outcomes: dict[str, Exception | None] = {}
-        if self.batch is not None:
-            pushes = []
-            for raw in event.get("Records", []):
-                try:
-                    message = decode(raw["body"])
-                except MessageInvalid:
-                    continue  # reported by the per-message loop
-                if message.provider != self.provider:
-                    continue
-                if isinstance(message, PushRecord):
-                    pushes.append((raw["messageId"], message))
-                elif isinstance(message, PushRecords):
-                    pushes.extend(
-                        (_part_id(raw["messageId"], i), one) for i, one in enumerate(message.each())
-                    )
-            if pushes:
-                self._outcomes = self.batch(ctx, pushes)
-        processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-        # A batch whose every message failed is still an answer (all retried), not a
-        # function error: one throttled message must not page anyone.
-        processor.raise_on_entire_batch_failure = False
-        response = process_partial_response(
-            event=event,
-            record_handler=lambda record: self._one(record, ctx),
-            processor=processor,
-        )
-        return dict(response)
-
-    def _one(self, record: SQSRecord, ctx: WorkContext) -> None:
-        message = decode(record.body)
-        if message.provider != self.provider or direction_of(message) != self.direction:
-            raise ValueError(
-                f"{message.provider} {direction_of(message)} message on the "
-                f"{self.provider} {self.direction} queue"
-            )
-        ids = {
-            "tenant_id": message.tenant_id,
-            "connection_id": message.connection_id,
-            "message_id": record.message_id,
-            "record_id": getattr(message, "record_id", None),
-        }
-        logger.append_keys(**ids)
-        try:
-            sent = record.attributes.get("SentTimestamp")  # always there from SQS
-            ctx.sent_at = datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
-            ctx.connection = self._connection_for(message, record)
-            if ctx.connection is None:
-                return
-            if record.message_id in self._outcomes:
-                step: Step | None = _replay_outcome(self._outcomes[record.message_id])
-            elif isinstance(message, PushRecords) and self.batch is not None:
-                step = self._replay_parts(record.message_id)
-            else:
-                step = self.steps.get(type(message))
-            if step is None:
-                raise NotImplementedError(
-                    f"{self.provider}_{self.direction} has no step for {type(message).__name__}"
-                )
-            step(ctx, message)
-        except SyncFailure as failure:
-            self._on_failure(record, ctx, message, failure)
-        except Exception:
-            # said once here with its ids; the message is retried, then dead-lettered
-            logger.exception("message failed unexpectedly; it will be retried")
-            raise
-        finally:
-            ctx.connection = None
-            logger.remove_keys(list(ids))
-
-    def _replay_parts(self, message_id: str) -> Step:
-        """What the batch step did for each record of a PushRecords: a failure a person
-        must fix becomes that record's sync error; a transient one sends the whole
-        message back (the records already sent are skipped by their links next time)."""
-
-        def step(ctx: WorkContext, message: PushRecords) -> None:
-            again: list[Exception] = []
-            for i, one in enumerate(message.each()):
-                result = self._outcomes.get(_part_id(message_id, i))
-                if result is None:
-                    continue
-                if isinstance(result, SyncFailure) and result.kind not in _RETRIED:
-                    logger.error(
-                        "sync failed; a person must act",
-                        extra={"code": result.code, "record_id": one.record_id},
-                    )
-                    record_sync_error(ctx, one, result)
-                else:
-                    again.append(result)
-            if again:
-                # an unexpected error first (retried, then dead-lettered), else the
-                # failure with the longest Retry-After
-                unexpected = [e for e in again if not isinstance(e, SyncFailure)]
-                raise (
-                    unexpected[0]
-                    if unexpected
-                    else max(again, key=lambda e: getattr(e, "retry_after", None) or 0)
-                )
-
-        return step
-
-    def _connection_for(self, message: Message, record: SQSRecord) -> Connection | None:
-        """The message's connection if the worker may call the provider now.
-
-        needs_reauth: the message is parked (kept with the connection's error) and sent
-        again when the firm reconnects. Gone, replaced or disconnected: dropped with a
-        log line; reconciliation after a reconnect finds whatever is still unsynced.
-        """
-        try:
-            conn = Connection.get(message.tenant_id, message.provider)
-        except Connection.DoesNotExist:
-            conn = None
+    def connection(self, message: Message) -> Connection | None:
+        """The message's connection if the worker may call the provider now; gone,
+        replaced, disconnected or needing reauthorisation: None (the message is done:
+        a reconnect reconciles everything still unsynced)."""
+        key = (message.tenant_id, message.provider)
+        if key not in self.connections:
+            self.connections[key] = connection_rows.get(*key)
+        conn = self.connections[key]
         if conn is None or conn.connection_id != message.connection_id:
             logger.warning("message for a connection that no longer exists; dropped")
             return None
-        if conn.status == "needs_reauth":
-            park(message, record.message_id)
-            logger.info("connection needs reauthorisation; message parked until reconnect")
-            return None
         if conn.status != "active":
-            logger.info("connection is %s; message dropped", conn.status)
+            logger.info(
+                "connection is %s; message dropped (a reconnect sends what is unsynced)",
+                conn.status,
+            )
             return None
         return conn
 
-    def _on_failure(
-        self, record: SQSRecord, ctx: WorkContext, message: Message, failure: SyncFailure
-    ) -> None:
-        if failure.kind in _RETRIED:
-            receive_count = int(record.attributes.approximate_receive_count or 1)
-            delay = backoff_seconds(receive_count, failure.retry_after)
-            logger.warning(
-                "transient failure, retrying later",
-                extra={"code": failure.code, "retry_in_s": delay, "attempt": receive_count},
+    def session(self, conn: Connection) -> ProviderSession:
+        if conn.connection_id not in self.sessions:
+            self.sessions[conn.connection_id] = self.rt.session(conn, self.deadline)
+        return self.sessions[conn.connection_id]
+
+    def time_left(self) -> bool:
+        return self.deadline is None or time.time() < self.deadline
+
+
+def run_batch(
+    rt: Runtime, provider: str, direction: str, event: dict[str, Any], deadline: float | None
+) -> dict[str, Any]:
+    """Process one SQS batch; answer the messages to retry (ReportBatchItemFailures)."""
+    work = Pass(rt, provider, direction, deadline)
+    for record in SQSEvent(event).records:
+        try:
+            message = decode(record.body)
+            if message.provider != provider or direction_of(message) != direction:
+                raise MessageInvalid(
+                    f"a {message.provider} {direction_of(message)} message on the "
+                    f"{provider} {direction} queue"
+                )
+        except MessageInvalid as exc:
+            _dead_letter(rt, provider, direction, record, exc)
+            continue
+        work.messages.append(Received(record, message))
+    if direction == "push":
+        _push(work)
+    else:
+        _pull(work)
+    return _answer(rt, provider, direction, work)
+
+
+# ---------------------------------------------------------------------------- push
+
+
+def _push(work: Pass) -> None:
+    # (connection id, kind) -> the messages and the records they name
+    groups: dict[tuple[str, str], list[Received]] = {}
+    for received in work.messages:
+        message = received.message
+        conn = work.connection(message)
+        if conn is None:
+            continue
+        assert isinstance(message, PushRecord | PushRecords)
+        groups.setdefault((conn.connection_id, message.kind), []).append(received)
+    for (_connection_id, kind), batch in groups.items():
+        first = batch[0].message
+        conn = work.connections[(first.tenant_id, first.provider)]
+        assert conn is not None
+        ids = {"tenant_id": conn.tenant_id, "connection_id": conn.connection_id, "kind": kind}
+        logger.append_keys(**ids)
+        try:
+            family = registry.pushed(work.provider, kind)
+            if family is None:
+                logger.info("no family sends this kind to this provider; done")
+                continue
+            wanted = [w for received in batch for w in _wanted(received.message)]
+            outcome = push_records(work.session(conn), family, wanted)
+            _settle(work, conn, batch, outcome)
+        except SyncFailure as failure:
+            _fail(batch, failure, partial(_error_rows, conn, batch))
+        except Exception as exc:
+            # said once here with its ids; the messages are retried, then dead-lettered
+            logger.exception("push failed unexpectedly; it will be retried")
+            _fail(batch, exc)
+        finally:
+            logger.remove_keys(list(ids))
+
+
+def _wanted(message: Message) -> list[Wanted]:
+    if isinstance(message, PushRecords):
+        return [Wanted(message.kind, ref.record_id) for ref in message.records]
+    assert isinstance(message, PushRecord)
+    return [Wanted(message.kind, message.record_id, message.retry)]
+
+
+def _parts(message: Message) -> list[PushRecord]:
+    return message.each() if isinstance(message, PushRecords) else [message]  # type: ignore[list-item]
+
+
+def _settle(work: Pass, conn: Connection, batch: list[Received], outcome: PushOutcome) -> None:
+    """Each message's outcome from its records': a failure a person must fix becomes that
+    record's sync error (the message is done); a retryable one sends the message back."""
+    work.pushed += outcome.sent
+    work.resolved += outcome.resolved
+    for received in batch:
+        again: list[Exception] = []
+        for part in _parts(received.message):
+            result = outcome.results.get(part.record_id)
+            if result is None:
+                continue
+            if isinstance(result, SyncFailure) and result.kind not in _RETRIED:
+                if result.kind is not Kind.REAUTH:  # the token service has said so
+                    logger.error(
+                        "sync failed; a person must act",
+                        extra={"code": result.code, "record_id": part.record_id},
+                    )
+                    _error_row(conn, part, result)
+            else:
+                again.append(result)
+        if again:
+            unexpected = [e for e in again if not isinstance(e, SyncFailure)]
+            received.failure = (
+                unexpected[0]
+                if unexpected
+                else max(again, key=lambda e: getattr(e, "retry_after", None) or 0)
             )
-            ctx.sqs.change_message_visibility(
-                QueueUrl=ctx.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+
+
+def _error_rows(conn: Connection, batch: list[Received], failure: SyncFailure) -> None:
+    for received in batch:
+        for part in _parts(received.message):
+            _error_row(conn, part, failure)
+
+
+def _error_row(conn: Connection, part: PushRecord, failure: SyncFailure) -> None:
+    upsert_error(
+        tenant_id=conn.tenant_id,
+        provider=conn.provider,
+        connection_id=conn.connection_id,
+        kind=part.kind,
+        record_id=part.record_id,
+        failure=failure,
+        message=part.model_dump(mode="json"),
+    )
+
+
+def _fail(
+    batch: list[Received],
+    failure: Exception,
+    record_error: Callable[[SyncFailure], Any] | None = None,
+) -> None:
+    """A failure of the whole call: retried, or (a person must fix it) an error row; a
+    grant that is gone was said by the token service, and a reconnect reconciles."""
+    if isinstance(failure, SyncFailure) and failure.kind not in _RETRIED:
+        if failure.kind is not Kind.REAUTH and record_error is not None:
+            logger.error("sync refused; a person must act", extra={"code": failure.code})
+            record_error(failure)
+        return
+    for received in batch:
+        received.failure = failure
+
+
+# ---------------------------------------------------------------------------- pull
+
+
+def _pull(work: Pass) -> None:
+    by_connection: dict[str, list[Received]] = {}
+    for received in work.messages:
+        conn = work.connection(received.message)
+        if conn is not None:
+            by_connection.setdefault(conn.connection_id, []).append(received)
+    for notices in by_connection.values():
+        first = notices[0].message
+        conn = work.connections[(first.tenant_id, first.provider)]
+        assert conn is not None
+        ids = {"tenant_id": conn.tenant_id, "connection_id": conn.connection_id}
+        logger.append_keys(**ids)
+        try:
+            if all(pulling.covered_by_a_later_pull(conn, _sent_at(r.record)) for r in notices):
+                logger.info("a pull that began after these notices has run; nothing to do")
+                continue
+            session = work.session(conn)
+            pulling.pull(session, _requeue(work), time_left=work.time_left)
+            metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
+        except SyncFailure as failure:
+            _fail(notices, failure, partial(_connection_error, conn))
+        except Exception as exc:
+            logger.exception("pull failed unexpectedly; it will be retried")
+            _fail(notices, exc)
+        finally:
+            logger.remove_keys(list(ids))
+
+
+def _connection_error(conn: Connection, failure: SyncFailure) -> None:
+    upsert_error(
+        tenant_id=conn.tenant_id,
+        provider=conn.provider,
+        connection_id=conn.connection_id,
+        kind="connection",
+        record_id=conn.connection_id,
+        failure=failure,
+    )
+
+
+def _requeue(work: Pass) -> Callable[[Record, str], Any]:
+    """A record whose hub edit won over the provider's goes out to that provider again."""
+
+    def requeue(record: Record, provider: str) -> None:
+        conn = work.connections.get((str(record.tenant_id), provider))
+        if conn is None:
+            return
+        shard = shard_of(provider, str(record.kind), str(record.record_id), record.data or {})
+        work.rt.enqueuer.send_many(
+            list(
+                push_messages(
+                    str(record.tenant_id),
+                    str(conn.connection_id),
+                    provider,  # type: ignore[arg-type]
+                    str(record.kind),
+                    [(str(record.record_id), int(record.version))],
+                    1,
+                    shard=shard,
+                )
             )
-            raise failure
-        logger.error(
-            "sync failed; a person must act",
-            extra={"code": failure.code, "provider_message": failure.provider_message},
         )
-        record_sync_error(ctx, message, failure)
+
+    return requeue
 
 
-def record_pull_run(ctx: WorkContext, message: Pull) -> None:
-    """The pull step until entity sync exists: note that the pull ran and when."""
-    now = ctx.now()
+def _sent_at(record: SQSRecord) -> datetime | None:
+    sent = record.attributes.get("SentTimestamp")  # always there from SQS
+    return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
+
+
+# ---------------------------------------------------------------------------- answer
+
+
+def _answer(rt: Runtime, provider: str, direction: str, work: Pass) -> dict[str, Any]:
+    """Failed messages go back after their own backoff (one batched visibility change);
+    the answer names them so SQS keeps them and deletes the rest."""
+    failed = [r for r in work.messages if r.failure is not None]
+    entries = []
+    for n, received in enumerate(failed):
+        failure = received.failure
+        delay = backoff_seconds(
+            received.receive_count,
+            failure.retry_after if isinstance(failure, SyncFailure) else None,
+        )
+        logger.warning(
+            "message goes back to its queue",
+            extra={
+                "message_id": received.record.message_id,
+                "code": getattr(failure, "code", type(failure).__name__),
+                "retry_in_s": delay,
+                "attempt": received.receive_count,
+            },
+        )
+        entries.append(
+            {
+                "Id": str(n),
+                "ReceiptHandle": received.record.receipt_handle,
+                "VisibilityTimeout": delay,
+            }
+        )
+    queue_url = rt.settings.queues.url(provider, direction)
+    for start in range(0, len(entries), 10):
+        rt.clients.sqs.change_message_visibility_batch(
+            QueueUrl=queue_url, Entries=entries[start : start + 10]
+        )
+    metrics.add_metric(name="RecordsPushed", unit=MetricUnit.Count, value=work.pushed)
+    metrics.add_metric(name="SyncErrorsResolved", unit=MetricUnit.Count, value=work.resolved)
+    calls = sum(s.calls for s in work.sessions.values())
+    if direction == "push":
+        metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=calls)
+    return {"batchItemFailures": [{"itemIdentifier": r.record.message_id} for r in failed]}
+
+
+def _dead_letter(
+    rt: Runtime, provider: str, direction: str, record: SQSRecord, exc: MessageInvalid
+) -> None:
+    """A message no worker can read goes to the dead-letter queue at once (twelve tries
+    would not make it readable), with an error row when it names a tenant."""
+    logger.error(
+        "message cannot be read; sent to the dead-letter queue",
+        extra={"message_id": record.message_id, "why": str(exc)},
+    )
+    rt.clients.sqs.send_message(
+        QueueUrl=rt.settings.queues.dead_letter_url(provider, direction),
+        MessageBody=record.body,
+        MessageGroupId=record.attributes.message_group_id or "unreadable",
+        MessageDeduplicationId=record.message_id,
+    )
+    tenant, connection = _ids_of(record.body)
+    if tenant:
+        upsert_error(
+            tenant_id=tenant,
+            provider=provider,
+            connection_id=connection or "",
+            kind="message",
+            record_id=record.message_id,
+            failure=SyncFailure("message.invalid", str(exc)),
+        )
+
+
+def _ids_of(body: str) -> tuple[str | None, str | None]:
+    import json
+
     try:
-        cursor = Cursor.get(message.connection_id, "_runs")
-    except Cursor.DoesNotExist:
-        cursor = Cursor(message.connection_id, "_runs", runs=0)
-    cursor.runs += 1
-    cursor.last_run_at = now
-    cursor.position = now.isoformat()
-    cursor.save()
-    if ctx.connection is not None:
-        ctx.connection.update(actions=[Connection.last_sync_at.set(now)])
-    logger.info("pull ran", extra={"reason": message.reason, "runs": cursor.runs})
+        raw = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(raw, dict):
+        return None, None
+    tenant, connection = raw.get("tenant_id"), raw.get("connection_id")
+    return (
+        tenant if isinstance(tenant, str) and tenant else None,
+        connection if isinstance(connection, str) else None,
+    )
+
+
+# ---------------------------------------------------------------------------- handler
+
+
+def worker_handler(provider: str, direction: str, runtime: Runtime | None = None) -> Handler:
+    """Build the handler at cold start; configuration errors fail here, by name."""
+    from booksync.boot import boot
+
+    rt = runtime or boot()
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.append_keys(provider=provider, direction=direction)
+        remaining = context.get_remaining_time_in_millis() / 1000
+        deadline = time.time() + remaining - DEADLINE_MARGIN_SECONDS
+        result = run_batch(rt, provider, direction, event, deadline)
+        failed = len(result.get("batchItemFailures", []))
+        total = len(event.get("Records", []))
+        metrics.add_dimension(name="worker", value=f"{provider}_{direction}")
+        metrics.add_metric(name="MessagesProcessed", unit=MetricUnit.Count, value=total - failed)
+        metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=failed)
+        return result
+
+    handler: Handler = lambda_handler
+    return handler

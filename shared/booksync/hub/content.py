@@ -1,8 +1,8 @@
-"""The hub's record kinds and their content: the canonical shape every provider maps to.
+"""The hub's content models: the canonical shape every provider maps to.
 
-A hub record's `data` (models.Record.data) is one of these models dumped to JSON.
-Providers' mappers translate to and from them; the practice API validates against
-them; `content_hash` of the dumped model decides whether anything changed.
+A hub record's `data` is one of these models dumped to JSON (which kind uses which:
+hub/kinds/). Providers' mappers translate to and from them; the practice API validates
+against them; `content_hash` of the dumped model decides whether anything changed.
 """
 
 from __future__ import annotations
@@ -89,14 +89,6 @@ class User(_Content):
 
 class ContactType(_Content):
     name: str = Field(min_length=1, max_length=64)
-
-
-KIND_MODELS: dict[str, type[_Content]] = {
-    "contact": Contact,
-    "work_item": WorkItem,
-    "user": User,
-    "contact_type": ContactType,
-}
 
 
 def content_hash(data: dict[str, Any]) -> str:

@@ -1,9 +1,10 @@
 """Importing a provider's contacts into the hub: link the exact matches, create the rest,
 send the doubtful ones to a person (duplicates), and preview all of it without writing.
 
-A provider plugs in through `ImportSource` (a `list(session)` of `ProviderContact`s);
-everything here is provider-neutral. Import never writes to the provider: hub contacts it
-does not know are only reported ("would be sent" by the normal push, or not).
+A provider plugs in through its contact family (providers/registry.py `importer_family`:
+`import_list` and its mapper); everything here is provider-neutral. Import never writes
+to the provider: hub contacts it does not know are only reported ("would be sent" by the
+normal push, or not).
 
 Idempotent: provider ids already linked are skipped; a created hub contact gets an id
 derived from (provider, company, provider id), so a crash between creating the record
@@ -13,22 +14,19 @@ a possible duplicate is one row per provider id, and a person's "ignore" sticks.
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pynamodb.exceptions import UpdateError
-
 from booksync.engine.seam import Change, ProviderSession
-from booksync.errors import Conflict, InvalidInput, NotFound
+from booksync.errors import InvalidInput, NotFound
 from booksync.hub.content import content_hash
 from booksync.hub.matching import Candidate, MatchStats, Party, classify
-from booksync.hub.routing import effective_settings, wants
-from booksync.store import links
-from booksync.store.models import Connection, Link, Record, utcnow
+from booksync.providers.registry import effective_settings, importer_family, wants
+from booksync.store import Connection, Record, links, utcnow
+from booksync.store import connections as connection_rows
+from booksync.store import records as store
 
 KIND = "contact"
 DUPLICATE_KIND = "duplicate"
@@ -89,17 +87,6 @@ class ProviderContact:
         )
 
 
-class ImportSource(Protocol):
-    """What a provider gives the importer: every contact of the connected company.
-
-    QBO: `list_customers` with paged queries (sub-customers included, inactive ones too
-    where the client asks for them) mapped to hub.Contact dumps; Xero: `list_contacts`."""
-
-    provider: str
-
-    def list(self, session: ProviderSession) -> list[ProviderContact]: ...
-
-
 class SaveRecord(Protocol):
     """records.save_record."""
 
@@ -138,25 +125,22 @@ def email_of(data: dict[str, Any]) -> str | None:
 
 
 def hub_contacts(tenant_id: str) -> dict[str, Record]:
-    """Every live hub contact of the tenant, by id."""
-    live = (Record.deleted == 0) | Record.deleted.does_not_exist()
-    query = Record.query(tenant_id, Record.record_key.startswith(f"{KIND}#"), filter_condition=live)
-    return {r.record_id: r for r in query}
+    """Every live hub contact of the tenant, by id (a whole-firm read: imports only)."""
+    return {str(r.record_id): r for r in store.all_of_kind(tenant_id, KIND)}
 
 
 def linked_ids(tenant_id: str, provider: str) -> dict[str, str]:
     """provider id -> hub id of every contact link of the connection."""
     return {
-        link.provider_id: link.hub_key.split("#", 1)[1]
+        str(link.provider_id): links.hub_id_of(link)
         for link in links.links_of(tenant_id, provider, KIND)
     }
 
 
 def connection_settings(tenant_id: str, provider: str) -> tuple[str, dict[str, Any]]:
     """(company id, the connection's settings over the defaults); no connection: ("", defaults)."""
-    try:
-        conn = Connection.get(tenant_id, provider)
-    except Connection.DoesNotExist:
+    conn = connection_rows.get(tenant_id, provider)
+    if conn is None:
         return "", effective_settings(provider, None)
     return conn.company_id or "", effective_settings(provider, conn.settings or {})
 
@@ -177,7 +161,7 @@ def duplicate_id(provider: str, provider_id: str, kind: str = KIND) -> str:
 
 
 def _duplicate_key(provider: str, provider_id: str, kind: str = KIND) -> str:
-    return Record.key(DUPLICATE_KIND, f"{provider}#{_local_id(provider_id, kind)}")
+    return store.key(DUPLICATE_KIND, f"{provider}#{_local_id(provider_id, kind)}")
 
 
 def duplicates_of(
@@ -185,19 +169,23 @@ def duplicates_of(
 ) -> list[Record]:
     """Review rows, of one provider and of one kind (contact, user) when given."""
     prefix = f"{DUPLICATE_KIND}#{provider}#" if provider else f"{DUPLICATE_KIND}#"
-    rows = Record.query(tenant_id, Record.record_key.startswith(prefix))
-    return [r for r in rows if kind is None or (r.data or {}).get("kind", KIND) == kind]
+    rows = store.scan_kind(tenant_id, DUPLICATE_KIND, start_after=None, live_only=False)
+    return [
+        r
+        for r in rows
+        if str(r.record_key).startswith(prefix)
+        and (kind is None or (r.data or {}).get("kind", KIND) == kind)
+    ]
 
 
 def get_duplicate(tenant_id: str, public_id: str) -> Record:
     provider, _, local_id = public_id.partition(":")
     if provider not in IMPORT_PROVIDERS or not local_id:
         raise NotFound(f"no possible duplicate {public_id}")
-    key = Record.key(DUPLICATE_KIND, f"{provider}#{local_id}")
-    try:
-        return Record.get(tenant_id, key, consistent_read=True)
-    except Record.DoesNotExist as exc:
-        raise NotFound(f"no possible duplicate {public_id}") from exc
+    row = store.get(tenant_id, DUPLICATE_KIND, f"{provider}#{local_id}")
+    if row is None:
+        raise NotFound(f"no possible duplicate {public_id}")
+    return row
 
 
 def _candidate_view(candidate: Candidate) -> dict[str, Any]:
@@ -234,28 +222,23 @@ def save_duplicate(
         "resolution": None,
     }
     if existing is not None:
-        if existing.data == data:
-            return
-        existing.update(
-            actions=[
-                Record.data.set(data),
-                Record.version.set(int(existing.version) + 1),
-                Record.updated_at.set(now),
-            ]
-        )
+        if existing.data != data:
+            store.replace_if_version(existing, data, now)
         return
-    Record(
-        tenant_id,
-        _duplicate_key(provider, item.provider_id, kind),
-        kind=DUPLICATE_KIND,
-        record_id=f"{provider}#{_local_id(item.provider_id, kind)}",
-        version=1,
-        origin=provider,
-        data=data,
-        deleted=0,
-        created_at=now,
-        updated_at=now,
-    ).save()
+    store.put(
+        Record(
+            tenant_id,
+            _duplicate_key(provider, item.provider_id, kind),
+            kind=DUPLICATE_KIND,
+            record_id=f"{provider}#{_local_id(item.provider_id, kind)}",
+            version=1,
+            origin=provider,
+            data=data,
+            deleted=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def duplicate_view(row: Record) -> dict[str, Any]:
@@ -534,32 +517,29 @@ class ImportResult:
         }
 
 
-def _link_row(tenant_id: str, provider: str, record: Record, item: ProviderContact) -> Link:
-    """The link a match or a creation writes; the same row links.save_link writes, built
-    here so an import can write its links in batches."""
-    return Link(
-        links.link_key(tenant_id, provider),
-        f"{KIND}#{record.record_id}",
-        provider_key=f"{KIND}#{item.provider_id}",
+def object_type(provider: str) -> str:
+    """The provider's id space of the contacts an import links (QBO Customer, Xero Contact)."""
+    family = importer_family(provider)
+    if family is None:
+        raise NotFound(f"booksync imports contacts from qbo and xero, not {provider!r}")
+    return family.object_type
+
+
+def _new_link(provider: str, record: Record, item: ProviderContact) -> links.NewLink:
+    """The link a match or a creation writes."""
+    return links.NewLink(
+        kind=KIND,
+        hub_id=str(record.record_id),
+        object_type=object_type(provider),
         provider_id=item.provider_id,
         provider_version=item.provider_version,
         content_hash=link_hash(record.data or {}),
         synced_version=int(record.version),
-        updated_at=utcnow(),
     )
 
 
 def _link(tenant_id: str, provider: str, record: Record, item: ProviderContact) -> None:
-    links.save_link(
-        tenant_id,
-        provider,
-        KIND,
-        record.record_id,
-        item.provider_id,
-        provider_version=item.provider_version,
-        content_hash=link_hash(record.data or {}),
-        synced_version=int(record.version),
-    )
+    links.save_links(tenant_id, provider, [(_new_link(provider, record, item), None)])
 
 
 def _new_content(
@@ -610,274 +590,136 @@ def run_import(
     Content the hub refuses (hub.Contact validation) is reported in `failed` and the
     import goes on; anything else (DynamoDB) raises: re-running resumes safely."""
     the_plan = plan(tenant_id, provider, source_items, company_id)
-    result = ImportResult(provider)
-    # Links go out in batches of 25. A crash before a batch is written loses no work: the
-    # next run matches the same pairs again, and finds created records by their derived id.
-    with Link.batch_write() as batch:
-        for decision in the_plan.decisions:
-            _carry_out(
-                tenant_id,
-                provider,
-                decision,
-                the_plan,
-                result,
-                batch,
-                import_contact_type,
-                save_record,
-            )
-    return result
+    run = _Run(tenant_id, provider, the_plan, import_contact_type, save_record)
+    for decision in the_plan.decisions:
+        run.carry_out(decision)
+    run.flush()
+    return run.result
 
 
-def _carry_out(
-    tenant_id: str,
-    provider: str,
-    decision: Decision,
-    the_plan: Plan,
-    result: ImportResult,
-    batch: Any,
-    import_contact_type: str,
-    save_record: SaveRecord,
-) -> None:
-    item = decision.item
-    if decision.action == "link" and decision.hub_id:
-        batch.save(_link_row(tenant_id, provider, the_plan.hub[decision.hub_id], item))
-        result.linked += 1
-    elif decision.action == "create" and decision.hub_id:
-        if item.parent_provider_id in {f["provider_id"] for f in result.failed}:
-            result.waiting_for_parent += 1  # its parent was refused just now
+# what each plan action adds to the result, when it needs no work here
+_COUNTED = {
+    "already_linked": "already_linked",
+    "ignored": "ignored",
+    "skip_inactive": "skipped_inactive",
+    "wait_for_parent": "waiting_for_parent",
+}
+LINKS_PER_WRITE = 50  # links (two items each) written per transaction
+
+
+@dataclass
+class _Run:
+    """One import carrying out its plan. Links go out in transactions of 50: a crash
+    before one is written loses no work, since the next run matches the same pairs again
+    and finds the records it created by their derived ids."""
+
+    tenant_id: str
+    provider: str
+    plan: Plan
+    import_contact_type: str
+    save_record: SaveRecord
+    result: ImportResult = field(init=False)
+    pending: list[tuple[links.NewLink, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.result = ImportResult(self.provider)
+
+    def carry_out(self, decision: Decision) -> None:
+        item = decision.item
+        if decision.action in _COUNTED:
+            name = _COUNTED[decision.action]
+            setattr(self.result, name, getattr(self.result, name) + 1)
+        elif decision.action == "link" and decision.hub_id:
+            self._link(self.plan.hub[decision.hub_id], item)
+            self.result.linked += 1
+        elif decision.action == "create" and decision.hub_id:
+            self._create(decision)
+        elif decision.action == "review":
+            row = self.plan.duplicates.get(item.provider_id)
+            save_duplicate(self.tenant_id, self.provider, item, decision.candidates, row)
+            self.result.review += 1
+
+    def _create(self, decision: Decision) -> None:
+        item = decision.item
+        if item.parent_provider_id in {f["provider_id"] for f in self.result.failed}:
+            self.result.waiting_for_parent += 1  # its parent was refused just now
             return
-        content = _new_content(item, import_contact_type, decision.parent_hub_id)
+        content = _new_content(item, self.import_contact_type, decision.parent_hub_id)
         try:
-            record = save_record(tenant_id, KIND, decision.hub_id, content, origin=provider)
+            record = self.save_record(
+                self.tenant_id, KIND, decision.hub_id, content, origin=self.provider
+            )
         except InvalidInput as exc:
-            result.failed.append(
+            self.result.failed.append(
                 {"provider_id": item.provider_id, "name": item.name, "error": exc.detail}
             )
             return
-        batch.save(_link_row(tenant_id, provider, record, item))
-        result.created += 1
-        result.created_records.append(record)
-    elif decision.action == "review":
-        row = the_plan.duplicates.get(item.provider_id)
-        save_duplicate(tenant_id, provider, item, decision.candidates, row)
-        result.review += 1
-    elif decision.action == "already_linked":
-        result.already_linked += 1
-    elif decision.action == "ignored":
-        result.ignored += 1
-    elif decision.action == "skip_inactive":
-        result.skipped_inactive += 1
-    elif decision.action == "wait_for_parent":
-        result.waiting_for_parent += 1
+        self._link(record, item)
+        self.result.created += 1
+        self.result.created_records.append(record)
+
+    def _link(self, record: Record, item: ProviderContact) -> None:
+        self.pending.append((_new_link(self.provider, record, item), None))
+        if len(self.pending) >= LINKS_PER_WRITE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            links.save_links(self.tenant_id, self.provider, self.pending)
+            self.pending = []
 
 
-# ---------------------------------------------------------------------------- review
+# ------------------------------------------------------------------------ adoption
 
 
-def resolve_duplicate(
-    tenant_id: str,
-    public_id: str,
-    action: Literal["link", "import_as_new", "ignore"],
-    *,
-    save_record: SaveRecord,
-    hub_id: str | None = None,
-) -> Record:
-    """A person's answer to a possible duplicate; returns the updated duplicate row.
-
-    link: to one of its candidates (live, not linked to another object of the provider);
-    import_as_new: create it in the hub with the import contact type (a sub-customer's
-    parent must be linked first); ignore: leave it out of this and later imports.
-    A resolved duplicate cannot be resolved again (409); an ignored one can."""
-    row = get_duplicate(tenant_id, public_id)
-    data = dict(row.data or {})
-    if data.get("kind", KIND) != KIND:
-        from booksync.hub.staff import resolve_staff_duplicate
-
-        return resolve_staff_duplicate(row, action, save_record=save_record, hub_id=hub_id)
-    provider, provider_id = data["provider"], data["provider_id"]
-    if data.get("status") == "resolved":
-        raise Conflict(f"possible duplicate {public_id} is already resolved")
-    if links.find_by_provider_id(tenant_id, provider, KIND, provider_id) is not None:
-        raise Conflict(f"{provider} contact {provider_id} is already linked")
-    item = ProviderContact(
-        provider_id=provider_id,
-        name=data.get("name") or "",
-        email=data.get("email"),
-        parent_provider_id=data.get("parent_provider_id"),
-        content=data.get("content") or {},
-        provider_version=data.get("provider_version"),
-    )
-    resolution: dict[str, Any] = {"action": action, "at": utcnow().isoformat()}
-    if action == "link":
-        if hub_id not in {c["hub_id"] for c in data.get("candidates", [])}:
-            raise InvalidInput("hub_id is not one of this duplicate's candidates", field="hub_id")
-        record = _live_contact(tenant_id, hub_id)
-        if links.get_link(tenant_id, provider, KIND, record.record_id) is not None:
-            raise Conflict(f"hub contact {hub_id} is already linked to another {provider} contact")
-        resolution["hub_id"] = record.record_id
-        claim_duplicate(row, data, resolution, status="resolved")
-        _link(tenant_id, provider, record, item)
-    elif action == "import_as_new":
-        company_id, settings = connection_settings(tenant_id, provider)
-        parent_hub_id = None
-        if item.parent_provider_id:
-            parent = links.find_by_provider_id(tenant_id, provider, KIND, item.parent_provider_id)
-            if parent is None:
-                raise Conflict(
-                    f"the parent {provider} contact {item.parent_provider_id} is not in the hub "
-                    "yet: resolve or import the parent first"
-                )
-            parent_hub_id = parent.hub_key.split("#", 1)[1]
-        resolution["hub_id"] = hub_id_for(provider, company_id, KIND, provider_id)
-        claim_duplicate(row, data, resolution, status="resolved")
-        create_from(
-            tenant_id,
-            provider,
-            item,
-            hub_id=resolution["hub_id"],
-            parent_hub_id=parent_hub_id,
-            import_contact_type=str(settings.get("import_contact_type") or "Client"),
-            save_record=save_record,
+def adopt_contacts(
+    conn: Connection, changes: list[Change], save_record: SaveRecord
+) -> list[Record]:
+    """The hub kind's `adopt` (hub/kinds/contacts.py): provider contacts with no link,
+    met in a pull, are imported the way a full import would (link, review or create).
+    Returns the hub records it created (the outbox sends them to the other providers)."""
+    items = [
+        ProviderContact.from_dump(
+            c.provider_id,
+            c.content or {},
+            parent_provider_id=c.parent_provider_id,
+            provider_version=c.provider_version,
         )
-    else:
-        claim_duplicate(row, data, resolution, status="ignored")
-    return row
-
-
-def _live_contact(tenant_id: str, hub_id: str | None) -> Record:
-    try:
-        record = Record.get(tenant_id, Record.key(KIND, hub_id or ""), consistent_read=True)
-    except Record.DoesNotExist:
-        record = None
-    if record is None or record.deleted:
-        raise NotFound(f"no contact {hub_id}")
-    return record
-
-
-def claim_duplicate(
-    row: Record, data: dict[str, Any], resolution: dict[str, Any], status: str
-) -> None:
-    """Mark the row resolved/ignored if nobody else did since it was read (else 409)."""
-    version = int(row.version)
-    try:
-        row.update(
-            actions=[
-                Record.data.set({**data, "status": status, "resolution": resolution}),
-                Record.version.set(version + 1),
-                Record.updated_at.set(utcnow()),
-            ],
-            condition=Record.version == version,
-            add_version_condition=False,
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("someone resolved this possible duplicate at the same time") from exc
-        raise
-
-
-# ------------------------------------------------------------------------ pull seam
-
-
-def adopt(conn: Connection, change: Change, *, save_record: SaveRecord) -> Record | None:
-    """sync.PullDeps.on_new_object: a provider contact with no link met during a pull is
-    imported the way a full import would (link, create or review). Returns the hub record
-    it created, or None (linked to an existing one, sent to review, or not a contact)."""
-    if change.kind != KIND or change.content is None:
-        return None
-    item = ProviderContact.from_dump(
-        change.provider_id,
-        change.content,
-        parent_provider_id=change.parent_provider_id,
-        provider_version=change.provider_version,
-    )
+        for c in changes
+        if c.content is not None
+    ]
+    if not items:
+        return []
     _, settings = connection_settings(conn.tenant_id, conn.provider)
     result = run_import(
         conn.tenant_id,
         conn.provider,
-        [item],
+        items,
         str(settings.get("import_contact_type") or "Client"),
         save_record,
         company_id=conn.company_id or "",
     )
-    return result.created_records[0] if result.created_records else None
+    return result.created_records
 
 
-SourceFn = Callable[[str, str], list[ProviderContact]]
-
-
-# ----------------------------------------------------------------------------- links
-
-
-def _encode_links_cursor(provider: str, hub_key: str) -> str:
-    raw = json.dumps({"p": provider, "k": hub_key}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_links_cursor(cursor: str | None, providers: Sequence[str]) -> tuple[str, str] | None:
-    if not cursor:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
-    except ValueError as exc:
-        raise InvalidInput("the cursor is not one this API gave out", field="cursor") from exc
-    if (
-        not isinstance(value, dict)
-        or value.get("p") not in providers
-        or not isinstance(value.get("k"), str)
-    ):
-        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
-    return str(value["p"]), str(value["k"])
-
-
-def list_links(
-    tenant_id: str,
-    providers: Sequence[str],
-    kind: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the tenant's links (provider by provider, then hub key order), each with
-    the hub record's name, and the cursor of the next page (None: the last page)."""
-    start = _decode_links_cursor(cursor, providers)
-    first = providers.index(start[0]) if start else 0
-    found: list[tuple[str, Link]] = []
-    for provider in providers[first:]:
-        after = start[1] if start and start[0] == provider else None
-        query = Link.query(
-            links.link_key(tenant_id, provider),
-            Link.hub_key.startswith(f"{kind}#") if kind else None,
-            last_evaluated_key=(
-                {
-                    "link_key": {"S": links.link_key(tenant_id, provider)},
-                    "hub_key": {"S": after},
-                }
-                if after
-                else None
-            ),
-            page_size=limit + 1,
+def provider_contacts(session: ProviderSession) -> list[ProviderContact]:
+    """Every contact at the provider, as the importer reads them (QBO customers, Xero
+    contacts), through the provider's contact family."""
+    family = importer_family(session.provider)
+    if family is None:
+        raise InvalidInput(
+            f"import reads contacts from qbo and xero, not {session.provider}", field="provider"
         )
-        for link in query:
-            found.append((provider, link))
-            if len(found) > limit:
-                break
-        if len(found) > limit:
-            break
-    page = found[:limit]
-    next_cursor = (
-        _encode_links_cursor(page[-1][0], page[-1][1].hub_key) if len(found) > limit else None
-    )
-    keys = [(tenant_id, link.hub_key) for _, link in page]
-    names = {r.record_key: (r.data or {}).get("name") for r in Record.batch_get(keys)}
-    return [
-        {
-            "provider": provider,
-            "kind": link.hub_key.split("#", 1)[0],
-            "hub_id": link.hub_key.split("#", 1)[1],
-            "provider_id": link.provider_id,
-            "name": names.get(link.hub_key),
-            "provider_version": link.provider_version,
-            "synced_version": int(link.synced_version),
-            "updated_at": link.updated_at.isoformat(),
-        }
-        for provider, link in page
-    ], next_cursor
+    out = []
+    for raw in family.import_list(session):  # type: ignore[attr-defined]
+        content = family.from_provider(raw) or {}
+        parent = (raw.get("ParentRef") or {}).get("value") if isinstance(raw, dict) else None
+        out.append(
+            ProviderContact.from_dump(
+                str(raw.get("Id") or raw.get("ContactID")),
+                content,
+                parent_provider_id=str(parent) if parent else None,
+                provider_version=str(raw.get("SyncToken") or raw.get("UpdatedDateUTC") or ""),
+            )
+        )
+    return out

@@ -1,16 +1,15 @@
 """Hub records: create, read, update, soft-delete, list; every change bumps `version`.
 
-A record is written first, then enqueued (`fanout`) for every active connection that
-wants it; a crash in between is caught up by reconciliation (version > synced_version).
-Writes are DynamoDB conditional updates on `version`, so of two writers that read the
-same version only one wins; the other gets `VersionMismatch` (an expected version was
-given) or re-reads and re-applies (a pull, which carries no expected version).
+The write is the truth: a committed change reaches the Records table's stream, whose
+fan-out (engine/outbox.py) queues it for every connection that wants it; nothing here
+enqueues. Writes are conditional on `version`, so of two writers that read the same
+version only one wins; the other gets `VersionMismatch` (an expected version was given)
+or re-reads and re-applies (a pull, which carries no expected version).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -18,22 +17,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from pynamodb.exceptions import PutError, UpdateError
-from pynamodb.expressions.update import Action
 
-from booksync.engine.messages import Message, push_messages
-from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from booksync.hub.content import DEFAULT_CONTACT_TYPES, KIND_MODELS
-from booksync.hub.routing import BUNDLE_SIZE, KINDS_IN_ORDER, wants
-from booksync.store.models import Connection, Record, utcnow
+from booksync.hub.entities import entity
+from booksync.hub.entity import first_version
+from booksync.store import Record, utcnow
+from booksync.store import records as store
 
 ORIGINS = ("practice", "qbo", "qbt", "xero")
 HISTORY_KEEP = 20
 _WRITE_ATTEMPTS = 5  # re-reads allowed to a writer without an expected version
-_LIVE = (Record.deleted == 0) | Record.deleted.does_not_exist()
-_SEED_NAMESPACE = uuid.UUID("5d1e7a52-4f0b-4c43-9d55-8a4b0d3c7e21")  # ids of seeded contact types
-_MAX_DEPTH = 100  # contact ancestry walked before giving up (a deeper tree is refused)
+# a filtered list page reads at most this many records before it answers with what it
+# found and a cursor to go on: a request never reads a firm's whole partition
+LIST_READ_BUDGET = 1000
 
 
 class VersionMismatch(PreconditionFailed):
@@ -49,18 +45,17 @@ class VersionMismatch(PreconditionFailed):
 
 
 def validate_content(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """`data` checked against the hub model of `kind` and normalized (the stored shape).
+    """`data` checked against the content model of `kind` and normalized (the stored shape).
 
     Raises InvalidInput naming the first field at fault by its path (`emails.0.address`)."""
-    model = KIND_MODELS.get(kind)
-    if model is None:
-        raise InvalidInput(f"unknown record kind {kind!r}", field="kind")
+    model = entity(kind).model
     try:
-        return model.model_validate(dict(data)).model_dump(mode="json")
+        dumped: dict[str, Any] = model.model_validate(dict(data)).model_dump(mode="json")
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or kind
         raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+    return dumped
 
 
 def _stamp(changed_at: datetime | None) -> datetime:
@@ -85,24 +80,27 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     return {k: old.get(k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
 
 
+def _ref(kind: str, data: Mapping[str, Any]) -> str | None:
+    field = entity(kind).indexed
+    return store.ref_key(kind, data.get(field)) if field else None
+
+
 # ----------------------------------------------------------------------------- reads
-
-
-def _load(tenant_id: str, kind: str, record_id: str) -> Record | None:
-    try:
-        return Record.get(tenant_id, Record.key(kind, record_id), consistent_read=True)
-    except Record.DoesNotExist:
-        return None
 
 
 def get_record(
     tenant_id: str, kind: str, record_id: str, *, include_deleted: bool = False
 ) -> Record:
     """The record; NotFound when absent or (unless `include_deleted`) deleted."""
-    record = _load(tenant_id, kind, record_id)
+    record = store.get(tenant_id, kind, record_id)
     if record is None or (record.deleted and not include_deleted):
         raise NotFound(f"no {kind.replace('_', ' ')} {record_id}")
     return record
+
+
+def live(tenant_id: str, kind: str, record_id: str) -> Record | None:
+    record = store.get(tenant_id, kind, record_id)
+    return record if record is not None and not record.deleted else None
 
 
 def _encode_cursor(record_key: str) -> str:
@@ -122,14 +120,15 @@ def _decode_cursor(kind: str, cursor: str | None) -> str | None:
     return key
 
 
-def matches(data: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
-    """Does content match every filter? `q`: the name contains it (any case); text
-    compares without regard to case; None means "any"."""
+def matches(kind: str, data: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """Does content match every filter of the kind's declaration? None means "any"."""
+    declared = {f.name: f for f in entity(kind).filters}
     for name, wanted in filters.items():
         if wanted is None:
             continue
-        if name == "q":
-            if str(wanted).casefold() not in str(data.get("name", "")).casefold():
+        spec = declared.get(name)
+        if spec is not None and spec.test is not None:
+            if not spec.test(dict(data), wanted):
                 return False
             continue
         value = data.get(name)
@@ -148,33 +147,61 @@ def list_records(
     cursor: str | None = None,
     filters: Mapping[str, Any] | None = None,
     origin: str | None = None,
+    read_budget: int = LIST_READ_BUDGET,
 ) -> tuple[list[Record], str | None]:
     """One page of a tenant's live records of a kind that match `filters`, in id order,
     and the cursor of the next page (None: this was the last).
 
-    Content is stored as one JSON attribute, so filters are applied here while the
-    tenant's partition is read in key order; the cursor is the key of the last record
-    returned, so a page is never short because of filtering."""
+    A filter on the kind's indexed field reads only the matching records (by index);
+    others are applied while the partition is read in key order, at most `read_budget`
+    records a page: a page may then hold fewer than `limit` items and still carry a
+    cursor, so no request reads a firm's whole partition."""
+    filters = {k: v for k, v in (filters or {}).items() if v is not None}
     start = _decode_cursor(kind, cursor)
-    query = Record.query(
-        tenant_id,
-        Record.record_key.startswith(f"{kind}#"),
-        filter_condition=_LIVE if origin is None else _LIVE & (Record.origin == origin),
-        last_evaluated_key=(
-            {"tenant_id": {"S": tenant_id}, "record_key": {"S": start}} if start else None
-        ),
-        page_size=max(limit + 1, 100),
-    )
+    indexed = entity(kind).indexed
+    if indexed and indexed in filters:
+        return _list_by_index(tenant_id, kind, limit, start, filters, origin, indexed)
     found: list[Record] = []
-    for record in query:
-        if filters and not matches(record.data or {}, filters):
-            continue
-        found.append(record)
-        if len(found) > limit:
-            break
+    scanned = store.scan_kind(
+        tenant_id, kind, start_after=start, origin=origin, page_size=max(limit + 1, 100)
+    )
+    for read, record in enumerate(scanned, start=1):
+        last_read = str(record.record_key)
+        if not filters or matches(kind, record.data or {}, filters):
+            found.append(record)
+            if len(found) > limit:
+                break
+        if read >= read_budget:
+            return found, _encode_cursor(last_read)
     if len(found) > limit:
         page = found[:limit]
         return page, _encode_cursor(page[-1].record_key)
+    return found, None
+
+
+def _list_by_index(
+    tenant_id: str,
+    kind: str,
+    limit: int,
+    start: str | None,
+    filters: Mapping[str, Any],
+    origin: str | None,
+    indexed: str,
+) -> tuple[list[Record], str | None]:
+    keys = sorted(k for k in store.keys_by_ref(tenant_id, kind, filters[indexed]))
+    keys = [k for k in keys if start is None or k > start]
+    found: list[Record] = []
+    for offset in range(0, len(keys), 100):
+        stored = store.get_keys(tenant_id, keys[offset : offset + 100], consistent=False)
+        for key in keys[offset : offset + 100]:
+            record = stored.get(key)
+            if record is None or record.deleted or (origin and record.origin != origin):
+                continue
+            if matches(kind, record.data or {}, filters):
+                found.append(record)
+            if len(found) > limit:
+                page = found[:limit]
+                return page, _encode_cursor(page[-1].record_key)
     return found, None
 
 
@@ -196,61 +223,12 @@ def create_record(
     _check_origin(origin)
     record_id = record_id or str(uuid.uuid4())
     at = _stamp(changed_at)
-    record = Record(
-        tenant_id,
-        Record.key(kind, record_id),
-        kind=kind,
-        record_id=record_id,
-        version=1,
-        origin=origin,
-        data=data,
-        deleted=0,
-        history=[_entry(1, origin, at, {})],
-        created_at=at,
-        updated_at=at,
-    )
+    record = first_version(tenant_id, kind, record_id, data, origin, at, _ref(kind, data))
     try:
-        record.save(condition=Record.record_key.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict(f"{kind} {record_id} already exists") from exc
-        raise
+        store.insert(record)
+    except store.AlreadyExists as exc:
+        raise Conflict(f"{kind} {record_id} already exists") from exc
     return record
-
-
-def _commit(
-    record: Record,
-    *,
-    origin: str,
-    at: datetime,
-    previous: dict[str, Any],
-    data: dict[str, Any] | None = None,
-    delete: bool = False,
-) -> bool:
-    """Write the next version if nobody wrote since `record` was read; False if someone did."""
-    version = int(record.version) + 1
-    history = [*(record.history or []), _entry(version, origin, at, previous)][-HISTORY_KEEP:]
-    actions: list[Action] = [
-        Record.version.set(version),
-        Record.origin.set(origin),
-        Record.updated_at.set(at),
-        Record.history.set(history),
-    ]
-    if data is not None:
-        actions.append(Record.data.set(data))
-    if delete:
-        actions.append(Record.deleted.set(1))
-    try:
-        record.update(
-            actions=actions,
-            condition=(Record.version == int(record.version)) & _LIVE,
-            add_version_condition=False,
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
 
 
 def _write(
@@ -274,7 +252,18 @@ def _write(
         previous = {"deleted": 0} if delete else _changes(record.data or {}, data or {})
         if not previous:
             return record  # nothing changed: no new version, nothing to sync
-        if _commit(record, origin=origin, at=at, previous=previous, data=data, delete=delete):
+        version = current + 1
+        history = [*(record.history or []), _entry(version, origin, at, previous)]
+        if store.commit(
+            record,
+            version=version,
+            origin=origin,
+            at=at,
+            history=history[-HISTORY_KEEP:],
+            data=data,
+            delete=delete,
+            ref=_ref(kind, data) if data is not None else None,
+        ):
             return record
         # someone wrote between our read and our write: re-read (the loop) and decide again
     raise Conflict(f"{kind} {record_id} kept changing while we tried to save it; try again")
@@ -340,13 +329,13 @@ def save_record(
 ) -> Record:
     """Create or update a record from content of any origin (pulls: "qbo", "qbt", "xero").
 
-    Validates `data` against hub.KIND_MODELS[kind] (InvalidInput naming the field).
+    Validates `data` against the kind's content model (InvalidInput naming the field).
     Creates when `record_id` is None or names no record (a pull's derived id keeps its
     id); updates otherwise. A record deleted in the hub stays deleted: NotFound."""
     content = validate_content(kind, data)
     if record_id is None:
         return create_record(tenant_id, kind, content, origin, changed_at=changed_at)
-    if _load(tenant_id, kind, record_id) is None:
+    if store.get(tenant_id, kind, record_id) is None:
         if expected_version is not None:
             raise NotFound(f"no {kind.replace('_', ' ')} {record_id}")
         try:
@@ -366,151 +355,30 @@ def save_record(
     )
 
 
+def note_in_history(record: Record, entry: dict[str, Any]) -> None:
+    """Keep something in a record's history without a new version (a provider's edit
+    that lost to a later one in the hub)."""
+    store.set_history(record, [*(record.history or []), entry][-HISTORY_KEEP:])
+
+
 # ------------------------------------------------------------------ integrity rules
-
-
-def contact_types(tenant_id: str) -> list[Record]:
-    """The tenant's live contact types by name, seeded with hub.DEFAULT_CONTACT_TYPES the
-    first time the tenant has none at all (deleted ones count: a firm that deleted a
-    default does not get it back). Seeded ids are derived, so concurrent seeding is one."""
-    prefix = Record.record_key.startswith("contact_type#")
-    every = list(Record.query(tenant_id, prefix, consistent_read=True))
-    if not every:
-        for name in DEFAULT_CONTACT_TYPES:
-            seeded_id = str(uuid.uuid5(_SEED_NAMESPACE, f"{tenant_id}/{name}"))
-            with contextlib.suppress(Conflict):  # seeded by a concurrent first access
-                create_record(tenant_id, "contact_type", {"name": name}, record_id=seeded_id)
-        every = list(Record.query(tenant_id, prefix, consistent_read=True))
-    live = [r for r in every if not r.deleted]
-    return sorted(live, key=lambda r: str(r.data.get("name", "")).casefold())
-
-
-def _in_use(tenant_id: str, type_name: str) -> bool:
-    using, _ = list_records(tenant_id, "contact", limit=1, filters={"contact_type": type_name})
-    return bool(using)
 
 
 def check_references(
     tenant_id: str, kind: str, record_id: str | None, content: dict[str, Any]
 ) -> dict[str, Any]:
-    """The hub's rules across records, for content about to be written as `record_id`
-    (None: a new record). Returns the content with the contact type spelled as the
-    tenant spells it. Raises InvalidInput (400) or Conflict (409) naming the field.
-
-    A reference is checked when it is set or changed: a contact whose parent was deleted
-    since can still be edited without first being moved."""
-    stored = _load_live(tenant_id, kind, record_id) if record_id else None
-    before = stored.data if stored is not None else {}
-    if kind == "contact":
-        return _check_contact(tenant_id, record_id, content, before.get("parent_id"))
-    if kind == "work_item":
-        contact_id = content["contact_id"]
-        changed = contact_id != before.get("contact_id")
-        if changed and _load_live(tenant_id, "contact", contact_id) is None:
-            raise InvalidInput(f"no contact {contact_id}", field="contact_id")
-    if kind == "contact_type":
-        _check_contact_type(tenant_id, record_id, content)
-    return content
-
-
-def _load_live(tenant_id: str, kind: str, record_id: str) -> Record | None:
-    record = _load(tenant_id, kind, record_id)
-    return record if record is not None and not record.deleted else None
-
-
-def _check_contact(
-    tenant_id: str, record_id: str | None, content: dict[str, Any], stored_parent: str | None
-) -> dict[str, Any]:
-    known = {str(t.data["name"]).casefold(): str(t.data["name"]) for t in contact_types(tenant_id)}
-    spelled = known.get(str(content["contact_type"]).casefold())
-    if spelled is None:
-        raise InvalidInput(
-            f"{content['contact_type']!r} is not one of this firm's contact types "
-            f"({', '.join(sorted(known.values()))})",
-            field="contact_type",
-        )
-    parent_id = content.get("parent_id")
-    # only a new parent can make a loop or point at nothing
-    ancestor = parent_id if parent_id != stored_parent else None
-    for _ in range(_MAX_DEPTH):
-        if not ancestor:
-            break
-        if ancestor == record_id:
-            raise InvalidInput("a contact cannot be its own ancestor", field="parent_id")
-        parent = _load_live(tenant_id, "contact", ancestor)
-        if parent is None:
-            if ancestor == parent_id:
-                raise InvalidInput(f"no contact {parent_id}", field="parent_id")
-            break  # an ancestor further up was deleted: the chain ends there
-        ancestor = parent.data.get("parent_id")
-    else:
-        raise InvalidInput(f"contacts nest at most {_MAX_DEPTH} deep", field="parent_id")
-    return {**content, "contact_type": spelled}
-
-
-def _check_contact_type(tenant_id: str, record_id: str | None, content: dict[str, Any]) -> None:
-    name = str(content["name"])
-    for other in contact_types(tenant_id):
-        if other.record_id != record_id and str(other.data["name"]).casefold() == name.casefold():
-            raise Conflict(f"a contact type named {other.data['name']!r} exists", field="name")
-    if record_id is not None:
-        current = _load_live(tenant_id, "contact_type", record_id)
-        old = str(current.data["name"]) if current else name
-        if old != name and _in_use(tenant_id, old):
-            raise Conflict(
-                f"contacts use the contact type {old!r}: move them to another type first",
-                field="name",
-            )
+    """The kind's rules across records, for content about to be written as `record_id`
+    (None: a new record). Returns the content to write (normalized by the rules, e.g.
+    a contact type spelled as the firm spells it); raises InvalidInput or Conflict."""
+    check = entity(kind).check
+    if check is None:
+        return content
+    stored = live(tenant_id, kind, record_id) if record_id else None
+    return check(tenant_id, record_id, content, dict(stored.data or {}) if stored else {})
 
 
 def check_deletable(tenant_id: str, record: Record) -> None:
     """Conflict (409) when deleting `record` would leave others pointing at nothing."""
-    if record.kind == "contact_type" and _in_use(tenant_id, str(record.data["name"])):
-        raise Conflict(
-            f"contacts use the contact type {record.data['name']!r}: "
-            "move them to another type first",
-            field="name",
-        )
-
-
-# --------------------------------------------------------------------------- fan-out
-
-
-def fanout(enqueuer: Enqueuer, record: Record, exclude_provider: str | None = None) -> list[str]:
-    """Enqueue a push of `record` at its version for every active connection of its tenant
-    whose settings want it (routing.wants), except `exclude_provider` (where the change
-    came from). Returns the providers enqueued."""
-    return fanout_many(enqueuer, [record], exclude_provider)
-
-
-def fanout_many(
-    enqueuer: Enqueuer, records: list[Record], exclude_provider: str | None = None
-) -> list[str]:
-    """`fanout` for many records of one tenant (an import's new contacts): each connection
-    gets them in bundles the size of its provider's batch, parents' kinds first."""
-    if not records:
-        return []
-    sent: list[str] = []
-    for connection in Connection.query(records[0].tenant_id):
-        if connection.status != "active" or connection.provider == exclude_provider:
-            continue
-        settings = connection.settings or {}
-        messages: list[Message] = []
-        for kind in KINDS_IN_ORDER:
-            wanted = [
-                (r.record_id, int(r.version))
-                for r in records
-                if r.kind == kind and wants(connection.provider, settings, kind, r.data)
-            ]
-            messages += push_messages(
-                connection.tenant_id,
-                connection.connection_id,
-                connection.provider,  # type: ignore[arg-type]  # checked by wants
-                kind,
-                wanted,
-                BUNDLE_SIZE[connection.provider],
-            )
-        if messages:
-            enqueuer.send_many(messages)
-            sent.append(connection.provider)
-    return sent
+    check = entity(str(record.kind)).check_delete
+    if check is not None:
+        check(tenant_id, record)

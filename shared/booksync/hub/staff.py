@@ -13,20 +13,19 @@ ignore. Nothing here writes to a provider.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from booksync.engine.seam import Change
-from booksync.errors import Conflict, InvalidInput, NotFound
+from booksync.errors import InvalidInput
 from booksync.hub import importing as importer
 from booksync.hub.content import content_hash
 from booksync.hub.matching import MatchResult, StaffMember, classify_staff, email_key
-from booksync.hub.records import validate_content
 from booksync.observability import logger
-from booksync.store.links import find_by_provider_id, get_link, links_of, save_link
-from booksync.store.models import Connection, Record, utcnow
+from booksync.providers import registry
+from booksync.store import Connection, Record, links
+from booksync.store import records as store
 
 KIND = "user"
-Fanout = Callable[[list[Record], str | None], Any]
 SaveRecord = Callable[..., Record]
 
 
@@ -52,20 +51,15 @@ def _by_email(provider_staff: list[StaffMember], hub: list[StaffMember]) -> list
     return results
 
 
-def adopt_users(
-    conn: Connection, changes: list[Change], *, save_record: SaveRecord, fanout: Fanout
-) -> int:
-    """Provider staff with no link: linked, reviewed or created. Returns how many hub users
-    were created (each sent on to the tenant's other connections)."""
+def adopt_users(conn: Connection, changes: list[Change], save_record: SaveRecord) -> list[Record]:
+    """The hub kind's `adopt` (hub/kinds/users.py): provider staff with no link are
+    linked, reviewed or created. Returns the hub users created (the outbox sends them to
+    the tenant's other connections)."""
     tenant_id, provider = conn.tenant_id, conn.provider
-    hub_records = {
-        r.record_id: r
-        for r in Record.query(tenant_id, Record.record_key.startswith(f"{KIND}#"))
-        if not r.deleted
-    }
+    hub_records = {str(r.record_id): r for r in store.all_of_kind(tenant_id, KIND)}
     linked = {
-        link.provider_key.split("#", 1)[1]: link.hub_key.split("#", 1)[1]
-        for link in links_of(tenant_id, provider, KIND)
+        str(link.provider_id): links.hub_id_of(link)
+        for link in links.links_of(tenant_id, provider, KIND)
     }
     hub = [_member(rid, r.data or {}) for rid, r in hub_records.items()]
     members = [_member(c.provider_id, c.content or {}) for c in changes]
@@ -85,7 +79,7 @@ def adopt_users(
             continue
         if result.status == "exact":
             record = hub_records[str(result.hub_id)]
-            _link(conn, record, change)
+            link(conn, record, change)
             logger.info(
                 "provider staff linked to a hub user", extra={**extra, "why": result.reason}
             )
@@ -99,11 +93,10 @@ def adopt_users(
             )
             logger.info("provider staff sent to review: a possible duplicate", extra=extra)
             continue
-        new = _create(conn, change, save_record)
+        new = create(conn, change, save_record)
         if new is not None:
             created.append(new)
-    fanout(created, provider)
-    return len(created)
+    return created
 
 
 def _review_item(change: Change) -> importer.ProviderContact:
@@ -118,13 +111,29 @@ def _review_item(change: Change) -> importer.ProviderContact:
     )
 
 
-def _link(conn: Connection, record: Record, change: Change | importer.ProviderContact) -> None:
+def object_type(provider: str) -> str:
+    family = registry.family(provider, KIND)
+    if family is None:
+        raise InvalidInput(f"{provider} has no staff", field="provider")
+    return family.object_type
+
+
+def linked(conn: Connection, provider_id: str) -> bool:
+    """Is this provider employee linked to a hub user already?"""
+    found = links.find_by_provider_id(
+        conn.tenant_id, conn.provider, object_type(conn.provider), provider_id
+    )
+    return found is not None
+
+
+def link(conn: Connection, record: Record, change: Change | importer.ProviderContact) -> None:
     content = change.content or {}
-    save_link(
+    links.save_link(
         conn.tenant_id,
         conn.provider,
         KIND,
-        record.record_id,
+        str(record.record_id),
+        object_type(conn.provider),
         change.provider_id,
         provider_version=change.provider_version,
         content_hash=content_hash(content),
@@ -132,7 +141,7 @@ def _link(conn: Connection, record: Record, change: Change | importer.ProviderCo
     )
 
 
-def _create(conn: Connection, change: Change, save_record: SaveRecord) -> Record | None:
+def create(conn: Connection, change: Change, save_record: SaveRecord) -> Record | None:
     """The hub user of a provider employee, under an id derived from it (a replay after a
     crash finds it instead of making a second), then linked."""
     hub_id = importer.hub_id_for(conn.provider, conn.company_id or "", KIND, change.provider_id)
@@ -151,63 +160,5 @@ def _create(conn: Connection, change: Change, save_record: SaveRecord) -> Record
             extra={"provider_id": change.provider_id, "reason": exc.detail},
         )
         return None
-    _link(conn, record, change)
+    link(conn, record, change)
     return record
-
-
-def resolve_staff_duplicate(
-    row: Record,
-    action: Literal["link", "import_as_new", "ignore"],
-    *,
-    save_record: SaveRecord,
-    hub_id: str | None = None,
-) -> Record:
-    """importer.resolve_duplicate for a member of staff: link to a candidate hub user,
-    import as a new hub user, or ignore (left out of later pulls)."""
-    tenant_id = row.tenant_id
-    data = dict(row.data or {})
-    provider, provider_id = data["provider"], data["provider_id"]
-    if data.get("status") == "resolved":
-        raise Conflict(f"possible duplicate {importer.duplicate_view(row)['id']} is resolved")
-    if find_by_provider_id(tenant_id, provider, KIND, provider_id) is not None:
-        raise Conflict(f"{provider} employee {provider_id} is already linked")
-    conn = Connection.get(tenant_id, provider)
-    item = importer.ProviderContact(
-        provider_id=provider_id,
-        name=data.get("name") or "",
-        email=data.get("email"),
-        content=data.get("content") or {},
-        provider_version=data.get("provider_version"),
-    )
-    resolution: dict[str, Any] = {"action": action, "at": utcnow().isoformat()}
-    if action == "link":
-        if hub_id not in {c["hub_id"] for c in data.get("candidates", [])}:
-            raise InvalidInput("hub_id is not one of this duplicate's candidates", field="hub_id")
-        try:
-            record = Record.get(tenant_id, Record.key(KIND, hub_id or ""), consistent_read=True)
-        except Record.DoesNotExist:
-            record = None
-        if record is None or record.deleted:
-            raise NotFound(f"no user {hub_id}")
-        if get_link(tenant_id, provider, KIND, record.record_id) is not None:
-            raise Conflict(f"hub user {hub_id} is already linked to another {provider} employee")
-        resolution["hub_id"] = record.record_id
-        importer.claim_duplicate(row, data, resolution, status="resolved")
-        _link(conn, record, item)
-    elif action == "import_as_new":
-        validate_content(KIND, item.content)  # refused here, before the row is claimed
-        change = Change(
-            kind=KIND,
-            provider_id=provider_id,
-            content=item.content,
-            provider_version=item.provider_version,
-            changed_at=utcnow(),
-        )
-        resolution["hub_id"] = importer.hub_id_for(
-            provider, conn.company_id or "", KIND, provider_id
-        )
-        importer.claim_duplicate(row, data, resolution, status="resolved")
-        _create(conn, change, save_record)
-    else:
-        importer.claim_duplicate(row, data, resolution, status="ignored")
-    return row

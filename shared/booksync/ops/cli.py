@@ -65,7 +65,7 @@ def cmd_dlq_redrive(rt: Runtime, args: argparse.Namespace) -> None:
 
 
 def cmd_errors_list(_rt: Runtime, args: argparse.Namespace) -> None:
-    from booksync.api.errors_routes import error_view
+    from booksync.store.sync_errors import describe as error_view
     from booksync.store.sync_errors import list_errors
 
     rows = list_errors(args.tenant_id, args.provider, args.status, args.code)
@@ -73,8 +73,9 @@ def cmd_errors_list(_rt: Runtime, args: argparse.Namespace) -> None:
 
 
 def cmd_errors_act(rt: Runtime, args: argparse.Namespace) -> None:
-    from booksync.api.errors_routes import error_view
-    from booksync.store.sync_errors import dismiss, get_error, retry, retry_all
+    from booksync.engine.retry import retry, retry_all
+    from booksync.store.sync_errors import describe as error_view
+    from booksync.store.sync_errors import dismiss, get_error
 
     if args.action == "retry-all":
         _out({"retried": retry_all(args.tenant_id, rt.enqueuer)})

@@ -1,136 +1,132 @@
-"""Which adapter syncs which (provider, kind): the one list a new entity is added to."""
+"""Every entity family booksync syncs, one line each: the list a new family is added to.
+
+Everything else is derived from it: which provider wants which record (routing), the
+batch sizes of bulk messages, each provider's settings schema, the sources a pull reads
+and which family maps and adopts each kind of provider object.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from booksync.engine.seam import Change, PullAdapter, PushAdapter
-from booksync.errors import InvalidInput
-from booksync.hub import importing as importer
-from booksync.hub.importing import ProviderContact
-from booksync.providers.qbo import adapters as qbo
-from booksync.providers.qbt import adapters as qbt
-from booksync.providers.xero import adapters as xero
-from booksync.settings import Settings
-from booksync.store.models import Connection
+from pydantic import BaseModel, create_model
+
+from booksync.engine.seam import Family, Source
+from booksync.hub.settings import BaseSettings
+from booksync.providers.qbo import customers as qbo_customers
+from booksync.providers.qbo import employees as qbo_employees
+from booksync.providers.qbo import jobs as qbo_jobs
+from booksync.providers.qbt import jobcodes as qbt_jobcodes
+from booksync.providers.qbt import users as qbt_users
+from booksync.providers.xero import contacts as xero_contacts
+from booksync.providers.xero import employees as xero_employees
+
+PROVIDERS = ("qbo", "qbt", "xero")
+
+FAMILIES: tuple[Family, ...] = (
+    qbo_customers.Customers(),
+    qbo_jobs.Jobs(),
+    qbo_employees.Employees(),
+    qbt_jobcodes.CLIENTS,
+    qbt_jobcodes.WORK_ITEMS,
+    qbt_users.Users(),
+    xero_contacts.Contacts(),
+    xero_employees.PayrollEmployees(),
+)
 
 
-def push_adapter(
-    provider: str, kind: str, settings: Settings, conn_settings: dict[str, Any]
-) -> PushAdapter | None:
-    """The adapter that sends hub records of `kind` to `provider`, or None if none does."""
-    p = settings.providers
-    if provider == "qbo":
-        makers = {
-            "contact": qbo.CustomerPush,
-            "work_item": qbo.WorkItemPush,
-            "user": qbo.EmployeePush,
-        }
-        maker = makers.get(kind)
-        return maker(p.qbo_api_base) if maker else None
-    if provider == "qbt":
-        if kind in ("contact", "work_item"):
-            return qbt.JobcodePush(
-                kind,  # type: ignore[arg-type]
-                api_base=p.qbt_api_base,
-                assign_to_all_users=bool(
-                    conn_settings.get("assign_new_jobcodes_to_all_users", False)
-                ),
-            )
-        if kind == "user":
-            return qbt.UserPush(api_base=p.qbt_api_base)
-        return None
-    if provider == "xero" and kind == "contact":
-        return xero.ContactPush(p.xero_api_base)
-    return None
+def families(provider: str) -> list[Family]:
+    return [f for f in FAMILIES if f.provider == provider]
 
 
-def pull_adapter(provider: str, settings: Settings) -> PullAdapter | None:
-    p = settings.providers
-    if provider == "qbo":
-        return qbo.QboPull(p.qbo_api_base)
-    if provider == "qbt":
-        return qbt.QbtPull(api_base=p.qbt_api_base)
-    if provider == "xero":
-        return xero.XeroPull(p.xero_api_base)
-    return None
+def family(provider: str, kind: str) -> Family | None:
+    """The family that syncs hub records of `kind` with `provider`, if any."""
+    return next((f for f in FAMILIES if f.provider == provider and f.kind == kind), None)
 
 
-def import_source(rt: Any, conn: Connection) -> list[ProviderContact]:
-    """Every contact at the provider, as the importer reads them (QBO customers, Xero contacts)."""
-    from booksync.providers.qbo import mapping as qbo_mapping
-    from booksync.providers.xero import mapping as xero_mapping
+def pushed(provider: str, kind: str) -> Family | None:
+    found = family(provider, kind)
+    return found if found is not None and found.pushes else None
 
-    session = rt.session(conn)
-    p = rt.settings.providers
-    if conn.provider == "qbo":
-        return [
-            ProviderContact.from_dump(
-                str(raw["Id"]),
-                qbo_mapping.contact_from_customer(raw),
-                parent_provider_id=(raw.get("ParentRef") or {}).get("value"),
-                provider_version=str(raw.get("SyncToken", "")),
-            )
-            for raw in qbo.list_customers(session, p.qbo_api_base)
-        ]
-    if conn.provider == "xero":
-        return [
-            ProviderContact.from_dump(
-                str(raw["ContactID"]),
-                xero_mapping.contact_from_xero(raw),
-                provider_version=str(raw.get("UpdatedDateUTC", "")),
-            )
-            for raw in xero.list_contacts(session, p.xero_api_base)
-        ]
-    raise InvalidInput(
-        f"import reads contacts from qbo and xero, not {conn.provider}", field="provider"
+
+def adopting(provider: str, object_type: str) -> Family | None:
+    """The family whose kind unlinked provider objects of this type become."""
+    return next((f for f in families(provider) if f.object_type == object_type and f.adopts), None)
+
+
+def bundle_size(provider: str) -> int:
+    """Records per bulk message: one provider batch (QBO 30, Xero and QBT 50)."""
+    return max((f.max_batch for f in families(provider) if f.pushes), default=1)
+
+
+def sources(provider: str) -> list[Source]:
+    """The sources a pull of `provider` reads, each built once with every family that
+    names its factory (QBO's CDC reads customers and employees in one call)."""
+    groups: dict[Any, list[Family]] = {}
+    for f in families(provider):
+        if f.source is not None:
+            groups.setdefault(f.source, []).append(f)
+    return [factory(members) for factory, members in groups.items()]
+
+
+# ------------------------------------------------------------------------- settings
+
+
+@cache
+def settings_schema(provider: str) -> type[BaseModel]:
+    """The provider's connection settings: sync_enabled plus its families' fields."""
+    fields: dict[str, Any] = {}
+    for f in families(provider):
+        fields.update(f.settings)
+    model: type[BaseModel] = create_model(
+        f"{provider.title()}Settings", __base__=BaseSettings, **fields
+    )
+    return model
+
+
+def effective_settings(provider: str, settings: dict[str, Any] | None) -> dict[str, Any]:
+    """The connection's settings over the schema defaults of its provider, so a
+    connection saved before a setting existed routes the way the settings page shows."""
+    if provider not in PROVIDERS:
+        return dict(settings or {})
+    defaults = settings_schema(provider)().model_dump()
+    return {**defaults, **(settings or {})}
+
+
+def wants(provider: str, settings: dict[str, Any], kind: str, data: dict[str, Any]) -> bool:
+    """True when a connection to `provider` with `settings` should receive this record:
+    never when its `sync_enabled` is off; else as the kind's family says (no family: no)."""
+    found = pushed(provider, kind)
+    if found is None:
+        return False
+    effective = effective_settings(provider, settings)
+    if not effective.get("sync_enabled", True):
+        return False
+    return found.wants(effective, data)
+
+
+def importer_family(provider: str) -> Family | None:
+    """The family whose objects an import reads (contacts: QBO customers, Xero contacts)."""
+    return next(
+        (f for f in families(provider) if f.kind == "contact" and hasattr(f, "import_list")),
+        None,
     )
 
 
-def adopt_new(rt: Any, conn: Connection, changes: list[Change]) -> int:
-    """Provider objects with no link, met in a pull: contacts go through import matching
-    (link, review or create), users are matched by email or created. Returns how many hub
-    records were created."""
-    from booksync.hub import records
-
-    created = 0
-    contacts = [
-        ProviderContact.from_dump(
-            c.provider_id,
-            c.content,
-            parent_provider_id=c.parent_provider_id,
-            provider_version=c.provider_version,
-        )
-        for c in changes
-        if c.kind == "contact" and c.content is not None
-    ]
-    if contacts:
-        _, settings = importer.connection_settings(conn.tenant_id, conn.provider)
-        result = importer.run_import(
-            conn.tenant_id,
-            conn.provider,
-            contacts,
-            str(settings.get("import_contact_type") or "Client"),
-            records.save_record,
-            company_id=conn.company_id or "",
-        )
-        records.fanout_many(rt.enqueuer, result.created_records, exclude_provider=conn.provider)
-        created += len(result.created_records)
-    users = [c for c in changes if c.kind == "user" and c.content is not None]
-    if users:
-        created += _adopt_users(rt, conn, users)
-    return created
+def check_unique(entries: Sequence[Family] = FAMILIES) -> None:
+    """One family per (provider, kind) and one adopting family per object type."""
+    seen: set[tuple[str, str]] = set()
+    adopters: set[tuple[str, str]] = set()
+    for f in entries:
+        if (f.provider, f.kind) in seen:
+            raise ValueError(f"two families sync {f.kind} with {f.provider}")
+        seen.add((f.provider, f.kind))
+        if f.adopts:
+            if (f.provider, f.object_type) in adopters:
+                raise ValueError(f"two {f.provider} families adopt {f.object_type}")
+            adopters.add((f.provider, f.object_type))
 
 
-def _adopt_users(rt: Any, conn: Connection, changes: list[Change]) -> int:
-    """Staff from the provider, matched to hub users by staff.adopt_users."""
-    from booksync.hub import records, staff
-
-    return staff.adopt_users(
-        conn,
-        changes,
-        save_record=records.save_record,
-        fanout=lambda created, exclude: records.fanout_many(
-            rt.enqueuer, created, exclude_provider=exclude
-        ),
-    )
+check_unique()

@@ -11,7 +11,7 @@ import contextlib
 import time
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from booksync.store.models import Lease
 
@@ -74,3 +74,59 @@ def release(pk: str, owner: str) -> None:
     # expired and taken over: nothing of ours to release
     with contextlib.suppress(DeleteError):
         Lease(pk).delete(condition=Lease.owner == owner)
+
+
+# ------------------------------------------------------------------ rate buckets
+
+
+def bucket(pk: str) -> tuple[dict[str, Any], int] | None:
+    """A rate bucket's value and version, read consistently; None: no bucket yet."""
+    try:
+        row = Lease.get(pk, consistent_read=True)
+    except Lease.DoesNotExist:
+        return None
+    return dict(row.value or {}), int(row.version or 0)
+
+
+def write_bucket(pk: str, value: dict[str, Any], version: int | None, expires_at: int) -> bool:
+    """Store a bucket's new value if it is still at `version` (None: if it does not exist);
+    False when another caller wrote first."""
+    try:
+        if version is None:
+            Lease(pk, value=value, version=1, expires_at=expires_at).save(
+                condition=Lease.pk.does_not_exist()
+            )
+        else:
+            Lease(pk).update(
+                actions=[
+                    Lease.value.set(value),
+                    Lease.version.set(version + 1),
+                    Lease.expires_at.set(expires_at),
+                ],
+                condition=Lease.version == version,
+            )
+    except (PutError, UpdateError):
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ create intents
+
+
+def read_many(pks: list[str]) -> dict[str, dict[str, Any]]:
+    """Live rows among `pks` -> their values, in batched reads."""
+    now = _now()
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(pks), 100):
+        for row in Lease.batch_get(sorted(set(pks[start : start + 100])), consistent_read=True):
+            if int(row.expires_at) >= now:
+                found[str(row.pk)] = dict(row.value or {})
+    return found
+
+
+def write_many(rows: dict[str, dict[str, Any]], ttl_seconds: int) -> None:
+    """Write rows as they are (batched); a row already there is overwritten."""
+    expires = _now() + ttl_seconds
+    with Lease.batch_write() as batch:
+        for pk, value in rows.items():
+            batch.save(Lease(pk, value=value, expires_at=expires))

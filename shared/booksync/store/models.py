@@ -16,7 +16,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from booksync.settings import Tables
@@ -103,9 +103,35 @@ class Connection(_Base):
     refreshed_at = UTCDateTimeAttribute(null=True)
     settings = JSONAttribute(default=dict)
     connected_at = UTCDateTimeAttribute(null=True)
-    last_sync_at = UTCDateTimeAttribute(null=True)
+    last_sync_at = UTCDateTimeAttribute(null=True)  # when the last pull finished
+    # when the last completed pull began: a webhook notice sent before it is covered
+    pull_started_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     by_company = ConnectionByCompany()
+
+
+class RecordsByRef(GlobalSecondaryIndex["Record"]):  # type: ignore[no-untyped-call]
+    """Sparse: records of a kind whose declaration names an indexed field, by that field's
+    value (ref_key = "<kind>#<value>"): "contacts of this type", "work items of this
+    contact", answered by key instead of by reading the tenant's partition."""
+
+    class Meta:
+        index_name = "by_ref"
+        projection = KeysOnlyProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    ref_key = UnicodeAttribute(range_key=True)
+
+
+class RecordsByUpdated(GlobalSecondaryIndex["Record"]):  # type: ignore[no-untyped-call]
+    """Records by last change: the hourly reconcile reads what changed since its last run."""
+
+    class Meta:
+        index_name = "by_updated"
+        projection = KeysOnlyProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    updated_at = UTCDateTimeAttribute(range_key=True)
 
 
 class Record(_Base):
@@ -128,24 +154,19 @@ class Record(_Base):
     history = JSONAttribute(default=list)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
+    ref_key = UnicodeAttribute(null=True)  # see RecordsByRef
+    by_ref = RecordsByRef()
+    by_updated = RecordsByUpdated()
 
     @staticmethod
     def key(kind: str, record_id: str) -> str:
         return f"{kind}#{record_id}"
 
 
-class LinkByProviderId(GlobalSecondaryIndex["Link"]):  # type: ignore[no-untyped-call]
-    class Meta:
-        index_name = "by_provider_id"
-        projection = AllProjection()
-
-    link_key = UnicodeAttribute(hash_key=True)
-    provider_key = UnicodeAttribute(range_key=True)
-
-
 class Link(_Base):
     """Hub record <-> provider object. link_key = "<tenant>#<provider>",
-    hub_key = "<kind>#<hub id>", provider_key = "<kind>#<provider id>"."""
+    hub_key = "<kind>#<hub id>", provider_key = "<object type>#<provider id>" (the
+    provider's own id space: a QBO Customer, a QBT jobcode, a Xero Contact)."""
 
     settings_attr = "links"
 
@@ -160,7 +181,23 @@ class Link(_Base):
     content_hash = UnicodeAttribute(null=True)
     synced_version = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute(default=utcnow)
-    by_provider_id = LinkByProviderId()
+
+
+class LinkIndex(_Base):
+    """The second item of every link, in the same table and written in the same
+    transaction: the link found by provider id with a key read (a pull page of 1,000
+    changes is ten BatchGetItem calls, whatever the firm's size). link_key =
+    "<tenant>#<provider>#ids", hub_key = "<object type>#<provider id>", target = the
+    link's hub_key."""
+
+    settings_attr = "links"
+
+    class Meta(_Base.Meta):
+        pass
+
+    link_key = UnicodeAttribute(hash_key=True)
+    hub_key = UnicodeAttribute(range_key=True)
+    target = UnicodeAttribute()
 
 
 class Cursor(_Base):
@@ -226,6 +263,7 @@ ALL_MODELS: tuple[type[_Base], ...] = (
     Connection,
     Record,
     Link,
+    LinkIndex,
     Cursor,
     SyncErrorRow,
     Lease,

@@ -77,8 +77,6 @@ def _resolve(row: SyncErrorRow) -> None:
 
 # ---------------------------------------------------------------- operators and firms act
 
-RETRY_ALL_EVERY_SECONDS = 180
-
 
 def error_id(row: SyncErrorRow) -> str:
     """A URL-safe id: the row key with ':' for '#'."""
@@ -113,47 +111,67 @@ def list_errors(
     return rows
 
 
-def retry(tenant_id: str, row: SyncErrorRow, enqueuer: Any) -> SyncErrorRow:
-    """Send the failed record again (the stored message); the row waits as `retrying`."""
-    from booksync.engine.messages import PushRecord, decode
-    from booksync.errors import Conflict
-
-    if row.status not in ("open", "retrying"):
-        raise Conflict(f"this error is {row.status}; only open errors are retried")
-    if row.code.endswith((".reauth_required", ".token_expired")):
-        raise Conflict("reconnect the provider to clear this error; there is nothing to resend")
-    if not row.message:
-        raise Conflict("this error has no change to resend")
-    message = decode(row.message)
-    if isinstance(message, PushRecord):  # a fresh idempotency key for the provider
-        message = message.model_copy(update={"retry": int(row.attempts)})
-    enqueuer.send(message)
-    row.update(actions=[SyncErrorRow.status.set("retrying"), SyncErrorRow.last_seen.set(utcnow())])
+def set_status(row: SyncErrorRow, status: str) -> SyncErrorRow:
+    row.update(actions=[SyncErrorRow.status.set(status), SyncErrorRow.last_seen.set(utcnow())])
     return row
-
-
-def retry_all(tenant_id: str, enqueuer: Any) -> int:
-    """Retry every open error, at most once every three minutes per tenant."""
-    from booksync.errors import TooManyRequests
-    from booksync.store import leases
-
-    try:
-        leases.put_once(
-            f"retry-all#{tenant_id}", {"at": utcnow().isoformat()}, RETRY_ALL_EVERY_SECONDS
-        )
-    except leases.Taken as taken:
-        wait = max(1, taken.expires_at - int(utcnow().timestamp()))
-        raise TooManyRequests(
-            "retry all runs at most once every 3 minutes per firm", retry_after=wait
-        ) from taken
-    count = 0
-    for row in list_errors(tenant_id, status="open"):
-        if row.message and not row.code.endswith((".reauth_required", ".token_expired")):
-            retry(tenant_id, row, enqueuer)
-            count += 1
-    return count
 
 
 def dismiss(row: SyncErrorRow) -> SyncErrorRow:
-    row.update(actions=[SyncErrorRow.status.set("dismissed"), SyncErrorRow.last_seen.set(utcnow())])
-    return row
+    return set_status(row, "dismissed")
+
+
+def describe(row: SyncErrorRow) -> dict[str, Any]:
+    """A sync error as the practice API and the operator CLI show it."""
+    return {
+        "id": error_id(row),
+        "provider": row.provider,
+        "code": row.code,
+        "title": row.title,
+        "what_to_do": row.fix,
+        "provider_message": row.provider_message,
+        "record": {"kind": row.record_kind, "id": row.record_id},
+        "attempts": int(row.attempts),
+        "first_seen": row.first_seen.isoformat(),
+        "last_seen": row.last_seen.isoformat(),
+        "status": row.status,
+    }
+
+
+# ------------------------------------------------------------------ parked messages
+
+
+def park(
+    tenant_id: str,
+    provider: str,
+    connection_id: str,
+    dedup_id: str,
+    kind: str,
+    record_id: str,
+    message: dict[str, Any],
+) -> None:
+    """Keep a message that cannot be sent until the firm reconnects."""
+    SyncErrorRow(
+        tenant_id,
+        f"{provider}#parked#{dedup_id}",
+        provider=provider,
+        connection_id=connection_id,
+        record_kind=kind,
+        record_id=record_id,
+        code="connection.not_active",
+        title="Waiting for the connection to be renewed",
+        fix="Reconnect the provider; this change is sent then.",
+        status="parked",
+        message=message,
+    ).save()
+
+
+def take_parked(tenant_id: str, provider: str) -> list[dict[str, Any]]:
+    """The parked messages of a connection, removed as they are handed over."""
+    out: list[dict[str, Any]] = []
+    for row in SyncErrorRow.query(
+        tenant_id, SyncErrorRow.error_key.startswith(f"{provider}#parked#")
+    ):
+        if row.message:
+            out.append(dict(row.message))
+        row.delete()
+    return out

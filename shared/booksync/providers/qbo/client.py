@@ -1,7 +1,7 @@
 """QuickBooks Online Accounting API v3, wire protocol only: URLs, paging, batch, CDC and
 error envelopes turned into booksync.errors.SyncFailure (PROVIDERS.md section 1).
 
-Everything goes through adapters.ProviderSession (tokens, 401 refresh, rate budget);
+Everything goes through engine.seam.ProviderSession (tokens, 401 refresh, rate budget);
 this module never sees a token and knows nothing about hub records.
 """
 
@@ -138,7 +138,9 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
     )
 
     def failure(code: str, retry_after: float | None = None) -> SyncFailure:
-        return SyncFailure(code, message, retry_after=retry_after, status=status)
+        return SyncFailure(
+            code, message, retry_after=retry_after, status=status, provider_codes=tuple(codes)
+        )
 
     if status == 429 or "3001" in codes:
         return failure("qbo.throttled", _retry_after(headers))
@@ -174,9 +176,10 @@ def classify_item_fault(fault: Mapping[str, Any]) -> SyncFailure:
 class QboClient:
     """One QBO company (realm) through a ProviderSession."""
 
-    def __init__(self, session: ProviderSession, api_base: str) -> None:
+    def __init__(self, session: ProviderSession, api_base: str | None = None) -> None:
         self.session = session
-        self.base = f"{api_base.rstrip('/')}/v3/company/{session.company_id}"
+        base = api_base or session.api_base
+        self.base = f"{base.rstrip('/')}/v3/company/{session.company_id}"
         self.server_time: str | None = None  # the `time` of the last reply (server clock)
 
     # -- plumbing

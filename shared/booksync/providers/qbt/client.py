@@ -93,9 +93,9 @@ def chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
 class QbtClient:
     """Authorised calls to one connection's QuickBooks Time account."""
 
-    def __init__(self, session: ProviderSession, api_base: str) -> None:
+    def __init__(self, session: ProviderSession, api_base: str | None = None) -> None:
         self.session = session
-        self.api_base = api_base.rstrip("/")  # ends in /api/v1
+        self.api_base = (api_base or session.api_base).rstrip("/")  # ends in /api/v1
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         url = f"{self.api_base}/{endpoint}"

@@ -41,6 +41,7 @@ PAYROLL = "/payroll.xro/2.0"
 CONTACTS_PAGE_SIZE = 1000  # Xero's maximum pageSize on Contacts (PROVIDERS.md 3.2)
 PAYROLL_PAGE_SIZE = 100  # Payroll UK pages are fixed at 100
 MAX_IDEMPOTENCY_KEY = 128
+NUMBERED_PER_CALL = 10  # ContactNumbers ORed in one filter (HighVolumeException past that)
 
 _MS_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d{4})?\)/$")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -175,12 +176,12 @@ class XeroClient:
     def __init__(
         self,
         session: ProviderSession,
-        api_base: str,
+        api_base: str | None = None,
         *,
         page_size: int = CONTACTS_PAGE_SIZE,
     ) -> None:
         self.session = session
-        self.api_base = api_base.rstrip("/")
+        self.api_base = (api_base or session.api_base).rstrip("/")
         self.page_size = page_size
 
     def _call(
@@ -233,13 +234,17 @@ class XeroClient:
 
     def contacts_numbered(self, numbers: list[str]) -> list[dict[str, Any]]:
         """Contacts whose ContactNumber is one of `numbers` (booksync writes the hub id
-        there), archived included: one GET with a `where` of ORs."""
-        if not numbers:
-            return []
-        where = " OR ".join(f'ContactNumber=="{n}"' for n in numbers)
-        params: dict[str, str | int] = {"where": where, "includeArchived": "true"}
-        body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers={})
-        return list(body.get("Contacts") or [])
+        there), archived included: a GET with a `where` of ORs per NUMBERED_PER_CALL. A
+        long OR filter on a large organisation is refused with HighVolumeException
+        (XeroAPI/xero-python issues), so the filter is kept short."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(numbers), NUMBERED_PER_CALL):
+            part = numbers[start : start + NUMBERED_PER_CALL]
+            where = " OR ".join(f'ContactNumber=="{n}"' for n in part)
+            params: dict[str, str | int] = {"where": where, "includeArchived": "true"}
+            body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers={})
+            found.extend(body.get("Contacts") or [])
+        return found
 
     def put_contacts(
         self, contacts: list[dict[str, Any]], idempotency_key: str

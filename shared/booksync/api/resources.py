@@ -10,6 +10,7 @@ at run time to validate requests and to write /v1/openapi.json.
 """
 
 import copy
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional
@@ -20,16 +21,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from booksync.api.problems import problem_response
-from booksync.aws import make_clients
-from booksync.engine.queues import Enqueuer
 from booksync.errors import InvalidInput, Problem
-from booksync.hub import content as hub
 from booksync.hub import records
+from booksync.hub.entities import ENTITIES
+from booksync.hub.entity import Entity
 from booksync.observability import logger
-from booksync.settings import get_settings
-from booksync.store.models import Record
-
-EnqueuerFactory = Callable[[], Enqueuer]
+from booksync.store import Record
 
 
 class PreconditionRequired(Problem):
@@ -49,42 +46,6 @@ class _Stored(BaseModel):
     origin: str
     created_at: str
     updated_at: str
-
-
-class ContactOut(hub.Contact, _Stored):
-    pass
-
-
-class WorkItemOut(hub.WorkItem, _Stored):
-    pass
-
-
-class UserOut(hub.User, _Stored):
-    pass
-
-
-class ContactTypeOut(hub.ContactType, _Stored):
-    pass
-
-
-class ContactPage(BaseModel):
-    items: list[ContactOut]
-    next_cursor: str | None
-
-
-class WorkItemPage(BaseModel):
-    items: list[WorkItemOut]
-    next_cursor: str | None
-
-
-class UserPage(BaseModel):
-    items: list[UserOut]
-    next_cursor: str | None
-
-
-class ContactTypePage(BaseModel):
-    items: list[ContactTypeOut]
-    next_cursor: str | None
 
 
 class ProblemDetail(BaseModel):
@@ -130,25 +91,41 @@ def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
 
 @dataclass(frozen=True)
 class Resource:
-    path: str  # under /v1
-    kind: str  # hub.KIND_MODELS key
-    label: str  # for people: "work item"
-    model: type[BaseModel]
+    """The practice-API face of a hub kind, made from its declaration (hub/entity.py)."""
+
+    entity: Entity
     out: type[_Stored]
+    page: type[BaseModel]
     patch: type[BaseModel]
 
+    @property
+    def path(self) -> str:
+        return str(self.entity.path)
 
-def _resource(path: str, kind: str, model: type[BaseModel], out: type[_Stored]) -> Resource:
-    patch = _partial(model, f"{model.__name__}Patch")
-    return Resource(path, kind, kind.replace("_", " "), model, out, patch)
+    @property
+    def kind(self) -> str:
+        return self.entity.kind
+
+    @property
+    def label(self) -> str:
+        return self.entity.name
+
+    @property
+    def model(self) -> type[BaseModel]:
+        return self.entity.model
 
 
-RESOURCES = (
-    _resource("contacts", "contact", hub.Contact, ContactOut),
-    _resource("work-items", "work_item", hub.WorkItem, WorkItemOut),
-    _resource("users", "user", hub.User, UserOut),
-    _resource("contact-types", "contact_type", hub.ContactType, ContactTypeOut),
-)
+def resource(entity: Entity) -> Resource:
+    model = entity.model
+    bases: Any = (model, _Stored)
+    out: Any = create_model(f"{model.__name__}Out", __base__=bases)
+    page: type[BaseModel] = create_model(
+        f"{model.__name__}Page", items=(list[out], ...), next_cursor=(str | None, ...)
+    )
+    return Resource(entity, out, page, _partial(model, f"{model.__name__}Patch"))
+
+
+RESOURCES = tuple(resource(e) for e in ENTITIES.values() if e.path)
 
 
 def view(resource: Resource, record: Record) -> _Stored:
@@ -199,21 +176,10 @@ def expected_version(if_match: str | None, current: Callable[[], Record]) -> int
 # ---------------------------------------------------------------------------- router
 
 
-def default_enqueuer_factory() -> EnqueuerFactory:
-    """An Enqueuer made on first use, from the settings and an SQS client, then kept."""
-    made: list[Enqueuer] = []
-
-    def factory() -> Enqueuer:
-        if not made:
-            made.append(Enqueuer(make_clients().sqs, get_settings().queues))
-        return made[0]
-
-    return factory
-
-
-def make_router(enqueuer_factory: EnqueuerFactory | None = None) -> Router:
+def make_router() -> Router:
+    """Every declared kind's routes. A write is the whole of the API's part: the Records
+    table's stream queues it for every connection that wants it (engine/outbox.py)."""
     router = Router()  # type: ignore[no-untyped-call]
-    enqueuer = enqueuer_factory or default_enqueuer_factory()
 
     @router.exception_handler(records.VersionMismatch)
     def _stale(exc: records.VersionMismatch) -> Response[str]:
@@ -232,19 +198,14 @@ def make_router(enqueuer_factory: EnqueuerFactory | None = None) -> Router:
         return tenant_id
 
     def written(record: Record, action: str) -> None:
-        providers = records.fanout(enqueuer(), record)
         logger.info(
             f"{record.kind} {action}",
-            extra={
-                "record_id": record.record_id,
-                "version": int(record.version),
-                "fanout": providers,
-            },
+            extra={"record_id": record.record_id, "version": int(record.version)},
         )
 
-    for resource in RESOURCES:
-        _crud(router, resource, tenant, written)
-    _lists(router, tenant)
+    for res in RESOURCES:
+        _crud(router, res, tenant, written)
+        _list(router, res, tenant)
     return router
 
 
@@ -363,66 +324,54 @@ Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=2048, description="next_cursor of the last page")]
 
 
-def _page(
-    resource: Resource,
-    tenant_id: str,
-    limit: int,
-    cursor: str | None,
-    filters: dict[str, Any],
-    origin: str | None = None,
-) -> dict[str, Any]:
-    found, next_cursor = records.list_records(
-        tenant_id, resource.kind, limit=limit, cursor=cursor, filters=filters, origin=origin
-    )
-    return {"items": [view(resource, r) for r in found], "next_cursor": next_cursor}
+Origin = Annotated[
+    str | None,
+    Query(
+        pattern="^(practice|qbo|qbt|xero)$",
+        description="where the record was created: practice, or imported from",
+    ),
+]
 
 
-def _lists(router: Router, tenant: Callable[[], str]) -> None:
-    contacts, work_items, users, contact_types = RESOURCES
+def _list(router: Router, res: Resource, tenant: Callable[[], str]) -> None:
+    """GET /v1/<path>: cursor pages, and the declaration's filters as query parameters."""
+    names = [f.name for f in res.entity.filters]
 
-    @router.get("/v1/contacts", summary="List contacts", tags=["contacts"])
-    def list_contacts(
-        limit: Limit = 50,
-        cursor: Cursor = None,
-        contact_type: Annotated[str | None, Query(max_length=64)] = None,
-        active: Annotated[bool | None, Query()] = None,
-        q: Annotated[
-            str | None, Query(max_length=255, description="name contains (any case)")
-        ] = None,
-        parent_id: Annotated[str | None, Query(max_length=64)] = None,
-        origin: Annotated[
-            str | None,
-            Query(
-                pattern="^(practice|qbo|qbt|xero)$",
-                description="where the contact was created: practice, or imported from",
-            ),
-        ] = None,
-    ) -> ContactPage:
-        filters = {"contact_type": contact_type, "active": active, "q": q, "parent_id": parent_id}
-        page = _page(contacts, tenant(), limit, cursor, filters, origin)
-        return ContactPage.model_validate(page)
+    def list_records(**params: Any) -> Any:
+        if res.entity.before_list is not None:
+            res.entity.before_list(tenant())
+        filters = {name: params.get(name) for name in names}
+        found, next_cursor = records.list_records(
+            tenant(),
+            res.kind,
+            limit=params["limit"],
+            cursor=params.get("cursor"),
+            filters=filters,
+            origin=params.get("origin"),
+        )
+        return res.page.model_validate(
+            {"items": [view(res, r) for r in found], "next_cursor": next_cursor}
+        )
 
-    @router.get("/v1/work-items", summary="List work items", tags=["work-items"])
-    def list_work_items(
-        limit: Limit = 50,
-        cursor: Cursor = None,
-        contact_id: Annotated[str | None, Query(max_length=64)] = None,
-        status: Annotated[str | None, Query(pattern="^(active|completed|cancelled)$")] = None,
-    ) -> WorkItemPage:
-        filters = {"contact_id": contact_id, "status": status}
-        return WorkItemPage.model_validate(_page(work_items, tenant(), limit, cursor, filters))
-
-    @router.get("/v1/users", summary="List users (staff)", tags=["users"])
-    def list_users(
-        limit: Limit = 50,
-        cursor: Cursor = None,
-        active: Annotated[bool | None, Query()] = None,
-        email: Annotated[str | None, Query(max_length=254)] = None,
-    ) -> UserPage:
-        filters = {"active": active, "email": email}
-        return UserPage.model_validate(_page(users, tenant(), limit, cursor, filters))
-
-    @router.get("/v1/contact-types", summary="List contact types", tags=["contact-types"])
-    def list_contact_types(limit: Limit = 50, cursor: Cursor = None) -> ContactTypePage:
-        records.contact_types(tenant())  # seeds the defaults on a tenant's first access
-        return ContactTypePage.model_validate(_page(contact_types, tenant(), limit, cursor, {}))
+    parameters = [
+        inspect.Parameter("limit", inspect.Parameter.KEYWORD_ONLY, default=50, annotation=Limit),
+        inspect.Parameter(
+            "cursor", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Cursor
+        ),
+        *(
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f.annotation
+            )
+            for f in res.entity.filters
+        ),
+        inspect.Parameter(
+            "origin", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Origin
+        ),
+    ]
+    list_records.__signature__ = inspect.Signature(parameters, return_annotation=res.page)  # type: ignore[attr-defined]
+    list_records.__annotations__ = {
+        **{p.name: p.annotation for p in parameters},
+        "return": res.page,
+    }
+    list_records.__name__ = f"list_{res.kind}s"
+    router.get(f"/v1/{res.path}", summary=f"List {res.label}s", tags=[res.path])(list_records)

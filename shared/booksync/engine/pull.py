@@ -1,0 +1,250 @@
+"""Pull: what changed at a provider since each source's cursor, applied to the hub.
+
+For every source of the provider (providers/registry.py): read a page from its cursor;
+find each object's link by provider id (key reads, batched); map it through the family
+of the linked kind (or, unlinked, of the family that adopts that object type); recognise
+our own echo by its content hash; else apply it, the later change winning when both
+sides changed (the loser is kept in the record's history); hand unlinked objects to the
+hub kind's `adopt` (import matching, staff matching); save the cursor after the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from booksync.engine.seam import Change, Family, ProviderSession, Source
+from booksync.errors import InvalidInput
+from booksync.hub import records
+from booksync.hub.content import content_hash
+from booksync.hub.entities import entity
+from booksync.observability import logger
+from booksync.providers import registry
+from booksync.store import Connection, Link, Record, cursors, links, utcnow
+from booksync.store import connections as connection_rows
+from booksync.store import records as store
+
+MAX_PAGES = 20  # pages read from one source in one invocation (then the next pull goes on)
+
+
+@dataclass
+class PullResult:
+    changes: int = 0
+    echoes: int = 0
+    applied: int = 0
+    created: int = 0
+    hub_won: int = 0
+    rejected: int = 0
+    pages: int = 0
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+# (record, provider) -> queue a push of the record to that provider now
+Requeue = Callable[[Record, str], Any]
+
+
+def covered_by_a_later_pull(conn: Connection, sent_at: datetime | None) -> bool:
+    """True when a pull that began after this notice was sent has completed: it read
+    everything the notice is about. A burst of webhooks (a bulk push echoing back) then
+    costs one pull, not one each."""
+    started = conn.pull_started_at
+    if sent_at is None or started is None:
+        return False
+    # a second's margin for the clocks of SQS and of the worker
+    return _aware(started) > _aware(sent_at) + timedelta(seconds=1)
+
+
+def pull(
+    session: ProviderSession,
+    requeue: Requeue,
+    *,
+    time_left: Callable[[], bool] = lambda: True,
+) -> PullResult:
+    """Read every source of the connection's provider from its cursor and apply it."""
+    conn = session.connection
+    started = utcnow()
+    result = PullResult()
+    for source in registry.sources(conn.provider):
+        _read_source(session, source, requeue, result, time_left)
+    connection_rows.mark_pulled(conn, started=started, finished=utcnow())
+    logger.info(
+        "pull applied",
+        extra={
+            "changes": result.changes,
+            "echoes": result.echoes,
+            "applied": result.applied,
+            "records_created": result.created,
+            "hub_won": result.hub_won,
+            "rejected": result.rejected,
+            "pages": result.pages,
+        },
+    )
+    return result
+
+
+def _read_source(
+    session: ProviderSession,
+    source: Source,
+    requeue: Requeue,
+    result: PullResult,
+    time_left: Callable[[], bool],
+) -> None:
+    conn = session.connection
+    cursor = cursors.get_or_new(str(conn.connection_id), source.name)
+    for _ in range(MAX_PAGES):
+        page = source.read(session, cursor.position)
+        result.pages += 1
+        apply_changes(session, page.changes, requeue, result)
+        cursor.position = page.cursor or cursor.position
+        cursor.runs = (cursor.runs or 0) + 1
+        cursor.last_run_at = utcnow()
+        cursors.save(cursor)
+        result.cursors[source.name] = str(cursor.position or "")
+        if not page.more or not time_left():
+            return
+
+
+def apply_changes(
+    session: ProviderSession, changes: list[Change], requeue: Requeue, result: PullResult
+) -> None:
+    """Apply one page of changes (an object met twice: its later state only)."""
+    conn = session.connection
+    latest: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        key = (change.object_type, change.provider_id)
+        if key not in latest or _aware(change.changed_at) >= _aware(latest[key].changed_at):
+            latest[key] = change
+    result.changes += len(latest)
+    if not latest:
+        return
+    linked = links.by_provider_ids(conn.tenant_id, conn.provider, latest)
+    hub_keys = [str(link.hub_key) for link in linked.values()]
+    stored = store.get_keys(conn.tenant_id, hub_keys)
+    unlinked: dict[str, list[Change]] = {}
+    for key, change in latest.items():
+        link = linked.get(key)
+        try:
+            if link is not None:
+                _apply(conn, change, link, stored.get(str(link.hub_key)), requeue, result)
+                continue
+            family = registry.adopting(conn.provider, change.object_type)
+            if family is None or change.raw is None:
+                continue  # a deletion of something never linked, or a type nobody adopts
+            content = family.from_provider(change.raw)
+            if content is None:
+                continue
+            unlinked.setdefault(family.kind, []).append(
+                replace(change, kind=family.kind, content=content)
+            )
+        except (InvalidInput, ValueError) as exc:
+            # content the hub cannot hold (e.g. an employee without an email): say which
+            # object and why, and go on with the rest of the page
+            result.rejected += 1
+            logger.warning(
+                "provider object not taken into the hub",
+                extra={
+                    "provider_id": change.provider_id,
+                    "object_type": change.object_type,
+                    "reason": getattr(exc, "detail", None) or str(exc)[:300],
+                },
+            )
+    for kind, new in unlinked.items():
+        adopt = entity(kind).adopt
+        if adopt is not None:
+            result.created += len(adopt(conn, new, records.save_record))
+
+
+def _apply(
+    conn: Connection,
+    change: Change,
+    link: Link,
+    record: Record | None,
+    requeue: Requeue,
+    result: PullResult,
+) -> None:
+    kind = links.kind_of(link)
+    family = registry.family(conn.provider, kind)
+    if record is None or family is None or not family.managed_fields:
+        return  # purged in the hub, or a family the provider never changes (QBT jobcodes)
+    if record.deleted:
+        logger.info("provider change to a record deleted in the hub; ignored")
+        return
+    managed = family.managed_fields
+    current = _normalized(kind, record.data)
+    if change.raw is None:
+        incoming = family.deleted_content(current)
+    else:
+        mapped = family.from_provider(change.raw)
+        if mapped is None:
+            return
+        incoming = dict(mapped)
+    merged = _normalized(kind, {**current, **{k: incoming[k] for k in managed if k in incoming}})
+    new_hash = content_hash(_provider_view(merged, managed))
+    if link.content_hash == new_hash or _provider_view(current, managed) == _provider_view(
+        merged, managed
+    ):
+        # our own write coming back, or nothing the provider manages changed
+        result.echoes += 1
+        if change.provider_version and change.provider_version != link.provider_version:
+            links.set_provider_version(link, change.provider_version)
+        return
+    if record.version > link.synced_version and _aware(record.updated_at) > _aware(
+        change.changed_at
+    ):
+        # both changed; the hub's is later: it wins, and goes out to this provider again
+        result.hub_won += 1
+        records.note_in_history(
+            record,
+            {
+                "version": int(record.version),
+                "origin": conn.provider,
+                "at": _aware(change.changed_at).isoformat(),
+                "lost_to": "practice",
+                "provider_content": incoming,
+            },
+        )
+        requeue(record, str(conn.provider))
+        return
+    hub_id = links.hub_id_of(link)
+    saved = records.save_record(
+        conn.tenant_id,
+        kind,
+        hub_id,
+        merged,
+        origin=str(conn.provider),
+        expected_version=int(record.version),
+        changed_at=change.changed_at,
+    )
+    links.save_link(
+        conn.tenant_id,
+        conn.provider,
+        kind,
+        hub_id,
+        family.object_type,
+        change.provider_id,
+        provider_version=change.provider_version,
+        content_hash=new_hash,
+        synced_version=int(saved.version),
+        previous=link,
+    )
+    result.applied += 1
+
+
+def _normalized(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The content as the hub model dumps it (defaults filled), so equal means equal."""
+    dumped: dict[str, Any] = entity(kind).model.model_validate(data).model_dump(mode="json")
+    return dumped
+
+
+def _provider_view(data: dict[str, Any], managed: tuple[str, ...]) -> dict[str, Any]:
+    return {k: data.get(k) for k in managed}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def family_of(provider: str, link: Link) -> Family | None:
+    return registry.family(provider, links.kind_of(link))

@@ -1,0 +1,209 @@
+"""Push: hub records of one connection and kind to the provider, through its family.
+
+For a batch of records: read each record and its link (batched, consistent); skip what
+the link already reflects (a repeated delivery, or a later version already sent); derive
+an idempotency key from (connection, hub id, operation), stable across re-bundling and
+edits; note each create's intent before sending it, so a create whose reply is lost is
+found again by what it wrote; hand the rest to the family in provider-sized batches;
+write each link right after the provider answers, so a retry finds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
+from booksync.errors import Kind, SyncFailure
+from booksync.hub.entities import entity
+from booksync.store import Link, Record, leases, links, sync_errors
+from booksync.store import records as store
+
+INTENT_TTL_SECONDS = 14 * 24 * 3600  # past the longest a message lives in its queues
+INTENTS_KEPT = 5
+
+
+def idempotency_key(
+    connection_id: str, hub_id: str, operation: str, attempt: int | str = 0, retry: int = 0
+) -> str:
+    """The provider's idempotency key for one write of one record: the same for every try
+    whose outcome is unknown, a new one once the provider has answered for good.
+
+    A create's `attempt` counts the creates of the record the provider refused (a name
+    clash fixed by a rename must not be answered with QBO's cached refusal); otherwise a
+    create keeps its key across re-bundling and edits, so a lost reply is replayed. An
+    update's `attempt` is the record's version: a new version is a new write, a retried
+    one is the same. `retry`: an operator's retry of a sync error. 36 characters fit QBO's
+    batch requestid limit."""
+    raw = f"{connection_id}|{hub_id}|{operation}|{attempt}" + (f"|retry{retry}" if retry else "")
+    return hashlib.sha256(raw.encode()).hexdigest()[:36]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A record a message asks to push: (kind, id), the message's operator retry count."""
+
+    kind: str
+    record_id: str
+    retry: int = 0
+
+
+@dataclass
+class PushOutcome:
+    """Per record id: None = done (sent, or nothing to send), else the failure."""
+
+    results: dict[str, Exception | None] = field(default_factory=dict)
+    sent: int = 0
+    skipped: int = 0
+    resolved: int = 0  # sync errors of records that reached the provider this time
+
+
+def push_records(session: ProviderSession, family: Family, wanted: Iterable[Wanted]) -> PushOutcome:
+    """Push the records of one connection and kind; one outcome per record id."""
+    outcome = PushOutcome()
+    conn = session.connection
+    retries: dict[str, int] = {}
+    for w in wanted:
+        retries[w.record_id] = max(retries.get(w.record_id, 0), w.retry)
+    stored = store.get_many(conn.tenant_id, [(family.kind, rid) for rid in retries])
+    found = {str(r.record_id): r for r in stored.values()}
+    for rid in retries:
+        if rid not in found:
+            outcome.results[rid] = None  # nothing to send: it never existed or was purged
+            outcome.skipped += 1
+    current = links.get_links(conn.tenant_id, conn.provider, family.kind, list(found))
+    items: list[PushItem] = []
+    synced: list[tuple[str, str]] = []  # (kind, id) of the records now at the provider
+    model = entity(family.kind).model
+    for rid in retries:  # in the messages' order
+        record = found.get(rid)
+        if record is None:
+            continue
+        link = current.get(rid)
+        if (link is not None and link.synced_version >= record.version) or (
+            record.deleted and link is None
+        ):
+            outcome.results[rid] = None
+            outcome.skipped += 1
+            if link is not None:
+                synced.append((family.kind, rid))
+            continue
+        content = model.model_validate(record.data)
+        if record.deleted and "active" in model.model_fields:
+            content = content.model_copy(update={"active": False})
+        items.append(
+            PushItem(
+                record=record,
+                content=content,
+                link=link,
+                idempotency_key=idempotency_key(
+                    str(conn.connection_id), rid, "update", int(record.version), retries[rid]
+                ),
+            )
+        )
+
+    intents = _Intents(session, family, [i for i in items if i.link is None])
+    items = [intents.prepare(item, retries[item.record.record_id]) for item in items]
+    intents.write()  # before any create is sent
+    for start in range(0, len(items), max(1, family.max_batch)):
+        chunk = items[start : start + max(1, family.max_batch)]
+        try:
+            results = family.push(session, chunk)
+        except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
+            results = [failure] * len(chunk)
+        new_links: list[tuple[links.NewLink, Link | None]] = []
+        for item, result in zip(chunk, results, strict=True):
+            rid = item.record.record_id
+            if isinstance(result, Pushed):
+                new_links.append((_link_of(family, item.record, result), item.link))
+                if result.behind:
+                    # the object holds what an earlier try sent: linked now, updated next
+                    outcome.results[rid] = SyncFailure(
+                        f"{conn.provider}.unavailable",
+                        "found the object an earlier try created; sending the latest changes",
+                        retry_after=1,
+                    )
+                else:
+                    outcome.results[rid] = None
+                    outcome.sent += 1
+                    synced.append((family.kind, rid))
+            else:
+                outcome.results[rid] = result
+                if item.link is None and isinstance(result, SyncFailure):
+                    intents.answered(item, result)
+        links.save_links(conn.tenant_id, conn.provider, new_links)
+        intents.save_refusals()
+    if synced:  # their sync errors, if any, are over
+        outcome.resolved = sync_errors.resolve_synced(conn.tenant_id, conn.provider, synced)
+    return outcome
+
+
+def _link_of(family: Family, record: Record, result: Pushed) -> links.NewLink:
+    return links.NewLink(
+        kind=family.kind,
+        hub_id=str(record.record_id),
+        object_type=family.object_type,
+        provider_id=result.provider_id,
+        provider_version=result.provider_version,
+        content_hash=result.content_hash,
+        # `behind`: the provider holds an older state than this version
+        synced_version=0 if result.behind else int(record.version),
+    )
+
+
+class _Intents:
+    """The creates of a push and what earlier tries of them did, kept per (connection,
+    record) in the Leases table: each create's intent is written before it is sent, so a
+    create whose reply is lost is found again by what it wrote (`sent_before`), however
+    the record changed and whatever bundle it travels in next; and the provider's
+    definitive refusals are counted, so a fixed record gets a new idempotency key."""
+
+    def __init__(self, session: ProviderSession, family: Family, creates: list[PushItem]) -> None:
+        self.session = session
+        self.family = family
+        self.keys = {i.record.record_id: self._key(i.record.record_id) for i in creates}
+        self.rows = leases.read_many(list(self.keys.values())) if creates else {}
+        self.refused: set[str] = set()
+
+    def _key(self, hub_id: str) -> str:
+        conn = self.session.connection
+        return f"intent#{conn.connection_id}#{self.family.kind}#{hub_id}"
+
+    def prepare(self, item: PushItem, retry: int) -> PushItem:
+        """A create: its key, the intents of earlier tries, and this try's intent noted."""
+        if item.link is not None:
+            return item
+        hub_id = item.record.record_id
+        row = self.rows.get(self.keys[hub_id], {})
+        before = tuple(row.get("sent") or ())
+        refused = int(row.get("refused") or 0)
+        conn_id = str(self.session.connection.connection_id)
+        prepared = replace(
+            item,
+            idempotency_key=idempotency_key(conn_id, hub_id, "create", refused, retry),
+            sent_before=before,
+        )
+        now = self.family.intent(prepared)
+        sent = list(before) if now in before else [*before, now][-INTENTS_KEPT:]
+        self.rows[self.keys[hub_id]] = {"sent": sent, "refused": refused}
+        return prepared
+
+    def write(self) -> None:
+        if self.rows:
+            leases.write_many(self.rows, INTENT_TTL_SECONDS)
+
+    def answered(self, item: PushItem, failure: SyncFailure) -> None:
+        """A create the provider refused for good (a person must fix something): the next
+        try is a new request, not a replay of this refusal."""
+        if failure.kind is Kind.NEEDS_FIX:
+            row = self.rows[self.keys[item.record.record_id]]
+            row["refused"] = int(row.get("refused") or 0) + 1
+            self.refused.add(item.record.record_id)
+
+    def save_refusals(self) -> None:
+        if self.refused:
+            leases.write_many(
+                {self.keys[h]: self.rows[self.keys[h]] for h in self.refused}, INTENT_TTL_SECONDS
+            )
+            self.refused.clear()

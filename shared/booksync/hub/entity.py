@@ -1,0 +1,101 @@
+"""What the hub knows of a record kind: one declaration per kind (hub/kinds/<kind>.py).
+
+From a declaration the rest follows: its content model validates every write; its path
+gives it the practice-API routes (create, read, replace, patch, delete with ETag and
+If-Match, history, and a list with its filters and cursor pages: api/resources.py); its
+parents order pushes (a client before its jobs); its indexed field answers "records of
+this kind whose field holds a value" by key; its checks hold the rules across records;
+its `adopt` takes in provider objects that no link names yet. hub/entities.py lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from booksync.store import Record
+from booksync.store import records as store
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from booksync.engine.seam import Change
+    from booksync.store import Connection
+
+# (tenant_id, record_id or None for a new record, content about to be written, the stored
+# content or {}) -> the content to write (normalized), or raises InvalidInput / Conflict
+Check = Callable[[str, str | None, dict[str, Any], dict[str, Any]], dict[str, Any]]
+# (tenant_id, the record about to be deleted) -> None, or raises Conflict
+CheckDelete = Callable[[str, Record], None]
+# provider objects of this kind met in a pull with no link yet (content mapped to the hub
+# model): link, review or create them; returns the hub records created
+Adopt = Callable[["Connection", "list[Change]", Callable[..., Record]], list[Record]]
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A list route's query parameter and how a record matches it.
+
+    `annotation` is the parameter's type as Powertools reads it (validation and OpenAPI),
+    e.g. `Annotated[str | None, Query(max_length=64)]`; `test(data, value)` says whether a
+    record's content matches (default: the field of the same name equals the value,
+    text compared without regard to case). `indexed`: answered by the kind's index."""
+
+    name: str
+    annotation: Any
+    test: Callable[[dict[str, Any], Any], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    kind: str  # the record kind ("contact"), the key of every table row and message
+    model: type[BaseModel]  # the content model (pydantic, extra="forbid")
+    path: str | None = None  # practice API: /v1/<path>; None keeps the kind internal
+    label: str = ""  # for people: "work item" (default: the kind with spaces)
+    parents: tuple[str, ...] = ()  # kinds whose records are pushed before this one's
+    filters: tuple[ListFilter, ...] = ()
+    indexed: str | None = None  # a content field kept in the records' by_ref index
+    check: Check | None = None
+    check_delete: CheckDelete | None = None
+    before_list: Callable[[str], None] | None = None  # e.g. seed defaults on first access
+    adopt: Adopt | None = None
+    # the FIFO shard a record's pushes take: records that must keep their order relative
+    # to each other (a client and its jobs) name the same key; default: the record's id
+    group_of: Callable[[str, dict[str, Any]], str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.kind.replace("_", " ")
+
+    def group_key(self, record_id: str, data: dict[str, Any]) -> str:
+        return self.group_of(record_id, data) if self.group_of else record_id
+
+
+def first_version(
+    tenant_id: str,
+    kind: str,
+    record_id: str,
+    data: dict[str, Any],
+    origin: str,
+    at: datetime,
+    ref: str | None,
+) -> Record:
+    """A record at version 1 with its first history entry (not yet written)."""
+    return Record(
+        tenant_id,
+        store.key(kind, record_id),
+        kind=kind,
+        record_id=record_id,
+        version=1,
+        origin=origin,
+        data=data,
+        deleted=0,
+        history=[{"version": 1, "origin": origin, "at": at.isoformat(), "previous": {}}],
+        created_at=at,
+        updated_at=at,
+        ref_key=ref,
+    )

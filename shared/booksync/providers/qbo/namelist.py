@@ -1,0 +1,302 @@
+"""Pushing QBO name-list entities (Customer, Employee, ...): what every such family shares.
+
+Items without a link are created, items with one get a sparse update carrying the link's
+SyncToken; up to 30 per /batch call (PROVIDERS.md 1.3 Batch). A single create carries
+the record's own idempotency key as `requestid` (stable for the connection and record,
+whatever bundle it travels in and however the record changed since). A batch has one
+requestid of its own, so a re-bundled retry is not a replay: a create whose reply was
+lost is instead found by what it wrote (its DisplayName, kept in the create's intent)
+before anything is sent again, so no mode of requestid replay (honoured, ignored, or
+answered with 6000) makes a second object.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
+from booksync.errors import Kind, SyncFailure
+from booksync.providers.qbo.client import BATCH_MAX, QboClient, classify_item_fault, quote
+from booksync.store import links
+
+PROVIDER = "qbo"
+# Namespace for batch requestids: uuid5 of the items' idempotency keys and attempts.
+_REQUESTID_NS = uuid.UUID("5b0c3f0e-6f1d-4d8e-9a57-2f4b8b1f0a71")
+ALL_ACTIVE_STATES = "Active IN (true,false)"  # inactive name-list rows are hidden otherwise
+# Names share one pool across these (6240); a clash is looked for in each.
+NAME_POOL = ("Customer", "Employee", "Vendor")
+
+
+class WaitForParent(Exception):
+    """The item's parent has no QBO id yet; it goes after the parent (or is retried)."""
+
+
+@dataclass
+class Planned:
+    index: int
+    item: PushItem
+    body: dict[str, Any]
+    fingerprint: str
+    target: dict[str, Any] | None = None  # an existing object to update instead of creating
+
+
+def parent_id(session: ProviderSession, kind: str, hub_id: str, pushed: dict[str, str]) -> str:
+    """The QBO Id of a parent record, pushed in this call or linked before."""
+    if hub_id in pushed:
+        return pushed[hub_id]
+    link = links.get_link(session.tenant_id, PROVIDER, kind, hub_id)
+    if link is None:
+        raise WaitForParent(hub_id)
+    return str(link.provider_id)
+
+
+def ref(raw: dict[str, Any], field: str) -> str | None:
+    value = raw.get(field)
+    if isinstance(value, dict) and value.get("value") not in (None, ""):
+        return str(value["value"])
+    return None
+
+
+class NameListFamily(Family):
+    """A QBO name-list entity pushed in batches; subclasses say how a record is planned."""
+
+    provider = PROVIDER
+    entity = ""  # "Customer", "Employee"
+    max_batch = BATCH_MAX
+
+    # -- per family
+
+    def plan(
+        self, session: ProviderSession, item: PushItem, pushed: dict[str, str]
+    ) -> tuple[dict[str, Any], str]:
+        """(body without Id/SyncToken, fingerprint of the content QBO will hold); raises
+        WaitForParent."""
+        raise NotImplementedError
+
+    def fingerprint_of(self, raw: dict[str, Any]) -> str:
+        """The fingerprint `plan` would give the record that QBO object holds."""
+        raise NotImplementedError
+
+    def existing_for(self, client: QboClient, planned: list[Planned]) -> dict[int, dict[str, Any]]:
+        """Provider objects to adopt for unlinked items (index -> raw object)."""
+        return {}
+
+    def clash_code(self, failure: SyncFailure) -> str:
+        return failure.code
+
+    def intent(self, item: PushItem) -> dict[str, Any]:
+        """What a create writes that finds it again: its DisplayName."""
+        raise NotImplementedError
+
+    # -- the common part
+
+    def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
+        client = QboClient(session)
+        results: dict[int, Pushed | Exception] = {}
+        pushed: dict[str, str] = {}  # hub id -> QBO Id, created or updated in this call
+        pending = list(range(len(items)))
+        while pending:
+            ready: list[Planned] = []
+            waiting: list[int] = []
+            for i in pending:
+                try:
+                    body, fingerprint = self.plan(session, items[i], pushed)
+                except WaitForParent:
+                    waiting.append(i)
+                    continue
+                except (SyncFailure, ValueError) as failure:
+                    # ValueError: content that is not valid hub content (pydantic's error)
+                    results[i] = failure
+                    continue
+                ready.append(Planned(i, items[i], body, fingerprint))
+            if not ready:
+                for i in waiting:
+                    results[i] = SyncFailure("qbo.unavailable", "parent not yet in QuickBooks")
+                break
+            for start in range(0, len(ready), BATCH_MAX):
+                chunk = ready[start : start + BATCH_MAX]
+                for p, outcome in zip(chunk, self._send(client, chunk), strict=True):
+                    results[p.index] = outcome
+                    if isinstance(outcome, Pushed):
+                        pushed[p.item.record.record_id] = outcome.provider_id
+            pending = waiting
+        return [results[i] for i in range(len(items))]
+
+    def _recover(self, client: QboClient, planned: list[Planned]) -> None:
+        """Creates sent before whose reply never came back: find the object each made,
+        by the name it sent (and its parent), among objects no record links yet. One
+        query for all of them. A found one is updated with the record as it is now."""
+        tried = [p for p in planned if p.item.link is None and p.item.sent_before]
+        names = sorted({str(s.get("name") or "") for p in tried for s in p.item.sent_before} - {""})
+        if not names:
+            return
+        where = f"DisplayName IN ({', '.join(quote(n) for n in names)}) AND {ALL_ACTIVE_STATES}"
+        rows = client.query(self.entity, where)
+        session = client.session
+        found = links.by_provider_ids(
+            session.tenant_id, PROVIDER, [(self.object_type, str(r["Id"])) for r in rows]
+        )
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            if (self.object_type, str(row["Id"])) not in found:
+                by_name.setdefault(str(row.get("DisplayName", "")).casefold(), []).append(row)
+        for p in tried:
+            parent = ref(p.body, "ParentRef")
+            for s in p.item.sent_before:
+                candidates = by_name.get(str(s.get("name") or "").casefold(), [])
+                # the same name under another parent is someone else's object
+                row = next((r for r in candidates if ref(r, "ParentRef") == parent), {})
+                if row:
+                    p.target = row
+                    candidates.remove(row)
+                    break
+
+    def _send(self, client: QboClient, chunk: list[Planned]) -> list[Pushed | Exception]:
+        try:
+            self._recover(client, chunk)
+            unlinked = [p for p in chunk if p.item.link is None and p.target is None]
+            for index, raw in self.existing_for(client, unlinked).items():
+                next(p for p in chunk if p.index == index).target = raw
+        except SyncFailure as failure:
+            return [failure] * len(chunk)
+        ops: list[dict[str, Any]] = []
+        for n, p in enumerate(chunk):
+            link = p.item.link
+            object_id: str | None = None
+            token: str | None = None
+            if link is not None:
+                object_id, token = str(link.provider_id), link.provider_version
+            elif p.target is not None:
+                object_id, token = str(p.target["Id"]), p.target.get("SyncToken")
+            if object_id is not None:
+                # No SyncToken known: "0" either is right or gets a 5010, re-read below.
+                body = {
+                    **p.body,
+                    "Id": object_id,
+                    "SyncToken": str(token if token is not None else "0"),
+                    "sparse": True,
+                }
+                ops.append({"bId": str(n + 1), "operation": "update", self.entity: body})
+            else:
+                ops.append({"bId": str(n + 1), "operation": "create", self.entity: p.body})
+        try:
+            answers = self._call(client, chunk, ops)
+        except SyncFailure as failure:
+            return [failure] * len(chunk)
+        return [
+            self._outcome(client, p, op, answer)
+            for p, op, answer in zip(chunk, ops, answers, strict=True)
+        ]
+
+    def _call(
+        self, client: QboClient, chunk: list[Planned], ops: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """One item: a plain create (requestid = the record's idempotency key) or update;
+        more: one /batch whose requestid is derived from the items' keys and attempts."""
+        if len(ops) == 1:
+            op, p = ops[0], chunk[0]
+            try:
+                if op["operation"] == "create":
+                    obj = client.create(self.entity, op[self.entity], p.item.idempotency_key)
+                else:
+                    obj = client.update(self.entity, op[self.entity], sparse=True)
+            except SyncFailure as failure:
+                return [{"bId": op["bId"], "_failure": failure}]
+            return [{"bId": op["bId"], self.entity: obj}]
+        keys = "\n".join(
+            f"{p.item.idempotency_key}:{op['operation']}:{len(p.item.sent_before)}"
+            for p, op in zip(chunk, ops, strict=True)
+        )
+        return client.batch(ops, requestid=str(uuid.uuid5(_REQUESTID_NS, keys)))
+
+    def _outcome(
+        self, client: QboClient, p: Planned, op: dict[str, Any], answer: dict[str, Any]
+    ) -> Pushed | Exception:
+        failure: SyncFailure | None = answer.get("_failure")
+        if failure is None and "Fault" in answer:
+            failure = classify_item_fault(answer["Fault"])
+        if failure is None:
+            obj = answer[self.entity]
+            if op["operation"] == "create" and self.fingerprint_of(obj) != p.fingerprint:
+                # a replayed requestid answered with the object as first created: the
+                # record has changed since; bring it up to date now
+                return self._update_now(client, p, obj)
+            return self._pushed(p, obj)
+        if failure.code == "qbo.stale_object" and op["operation"] == "update":
+            # Someone changed it in QBO since our SyncToken: re-read and retry once
+            # (PROVIDERS.md 1.3 Concurrency, 5010). A second 5010 stays transient.
+            try:
+                current = client.read(self.entity, str(op[self.entity]["Id"]))
+            except SyncFailure as again:
+                return again
+            return self._update_now(client, p, current)
+        if failure.code == "qbo.duplicate_name":
+            return self._name_clash(client, p, failure)
+        if (
+            failure.code == "qbo.validation"
+            and p.item.sent_before
+            and "6000" in (failure.provider_codes)
+        ):
+            # A repeated batch may be answered 6000 for every item (a replay QBO refused):
+            # not the record's fault. Retried, found by its intent or created anew.
+            return SyncFailure("qbo.unavailable", failure.provider_message, status=failure.status)
+        return failure
+
+    def _update_now(
+        self, client: QboClient, p: Planned, current: dict[str, Any]
+    ) -> Pushed | Exception:
+        body = {**p.body, "Id": str(current["Id"]), "SyncToken": str(current.get("SyncToken"))}
+        try:
+            return self._pushed(p, client.update(self.entity, body, sparse=True))
+        except SyncFailure as again:
+            return again
+
+    def _pushed(self, p: Planned, obj: dict[str, Any]) -> Pushed:
+        return Pushed(
+            hub_id=p.item.record.record_id,
+            provider_id=str(obj["Id"]),
+            provider_version=str(obj.get("SyncToken")),
+            content_hash=p.fingerprint,
+        )
+
+    def _name_clash(
+        self, client: QboClient, p: Planned, failure: SyncFailure
+    ) -> SyncFailure | Pushed:
+        """6240: name the entry already holding the DisplayName (Customer, Vendor or
+        Employee share one pool, inactive ones included, and jobs of every client too), so
+        the error can offer linking or ask for a rename."""
+        name = str(p.body.get("DisplayName", ""))
+        where = f"DisplayName = {quote(name)} AND {ALL_ACTIVE_STATES}"
+        for entity in NAME_POOL:
+            try:
+                rows = client.query(entity, where)
+            except SyncFailure as lookup:
+                if lookup.kind in (Kind.TRANSIENT, Kind.RATE_LIMITED):
+                    return lookup  # decide on a later try, not now
+                continue
+            if rows:
+                row = rows[0]
+                state = "" if row.get("Active") is not False else ", inactive"
+                note = (
+                    f" [existing QuickBooks {entity} Id={row.get('Id')} "
+                    f'DisplayName="{row.get("DisplayName")}"{state}]'
+                )
+                return SyncFailure(
+                    self.clash_code(failure),
+                    failure.provider_message + note,
+                    retry_after=failure.retry_after,
+                    status=failure.status,
+                )
+        return failure
+
+
+def list_all(session: ProviderSession, entity: str) -> list[dict[str, Any]]:
+    """Every object of a name-list entity, active and inactive, raw."""
+    return QboClient(session).query(entity, ALL_ACTIVE_STATES)
+
+
+def families_of(families: Sequence[Family], entity: str) -> list[NameListFamily]:
+    return [f for f in families if isinstance(f, NameListFamily) and f.entity == entity]
