@@ -83,4 +83,9 @@ REF_KINDS = {
     "TxnTaxCodeRef": "TaxCode",
     "TaxCodeRef": "TaxCode",
     "TaxRateRef": "TaxRate",
+    # Transfer and CreditCardPayment (and a check's paying account) name accounts too.
+    "FromAccountRef": "Account",
+    "ToAccountRef": "Account",
+    "BankAccountRef": "Account",
+    "CreditCardAccountRef": "Account",
 }
