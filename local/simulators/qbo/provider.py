@@ -590,7 +590,8 @@ class QBOProvider(ServicesMixin, Provider):
             if kind in cat.SINGLETONS:
                 obj = next(iter(b.c.table(kind).values()))
                 return {kind: copy.deepcopy(obj)}
-            return {kind: self.read_hook(req, b, kind, b.read(kind, req.path_params["id"]))}
+            obj = self.read_hook(req, b, kind, b.read(kind, req.path_params["id"]))
+            return {cat.JSON_NAME.get(kind, kind): obj}
 
         return self._run(req, act, replayable=False)
 
@@ -606,7 +607,8 @@ class QBOProvider(ServicesMixin, Provider):
             kind = cat.BY_PATH.get(entity.lower())
             if kind is None:
                 raise E.unsupported(f"Unsupported entity {entity}")
-            return {kind: self.read_hook(req, b, kind, self._write(b, kind, body, params))}
+            obj = self.read_hook(req, b, kind, self._write(b, kind, body, params))
+            return {cat.JSON_NAME.get(kind, kind): obj}
 
         return self._run(req, act)
 

@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..core import Request, Response, Router
+from . import catalog as cat
 from . import errors as E
 from . import query as Q
 from .model import Books, blank, clean, parse_date, ref_value
@@ -163,6 +164,8 @@ class ServicesMixin:
             return self._tax_code_page(q, rows, result)
         if q.entity == "RecurringTransaction" and q.entity in result:
             result[q.entity] = [{r["Type"]: r[r["Type"]]} for r in result[q.entity]]
+        if q.entity in cat.JSON_NAME and q.entity in result:
+            result[cat.JSON_NAME[q.entity]] = result.pop(q.entity)
         return result
 
     @staticmethod
