@@ -59,6 +59,11 @@ SALES_FORMS = {"Invoice", "SalesReceipt", "Estimate", "CreditMemo", "RefundRecei
 
 BY_PATH = {k.lower(): k for k in ALL_KINDS}
 
+# The JSON key an entity travels under where it differs from its name and path: a credit card
+# payment answers as "CreditCardPaymentTxn" (python-quickbooks
+# objects/creditcardpayment_entity.py: "JSON object name doesn't match the endpoint name").
+JSON_NAME = {"CreditCardPayment": "CreditCardPaymentTxn"}
+
 # Which kind a *Ref field points at (used for existence and Active checks -> 610).
 REF_KINDS = {
     "CustomerRef": "Customer",
@@ -83,4 +88,9 @@ REF_KINDS = {
     "TxnTaxCodeRef": "TaxCode",
     "TaxCodeRef": "TaxCode",
     "TaxRateRef": "TaxRate",
+    # Transfer and CreditCardPayment (and a check's paying account) name accounts too.
+    "FromAccountRef": "Account",
+    "ToAccountRef": "Account",
+    "BankAccountRef": "Account",
+    "CreditCardAccountRef": "Account",
 }

@@ -36,6 +36,7 @@ from . import errors as E
 from . import query as Q
 from . import seed
 from .model import PACIFIC, Books, Company, Event, clean
+from .services import ServicesMixin
 
 ISSUER = "https://oauth.platform.intuit.com/op/v1"
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
@@ -79,7 +80,7 @@ CE_VERBS = {
 }
 
 
-class QBOProvider(Provider):
+class QBOProvider(ServicesMixin, Provider):
     name = "qbo"
     # AT 1 h; RT 100 days rolling and rotated on each refresh; a superseded RT is refused
     # at once (its grace period is (U) in PROVIDERS.md 1.1; strict finds unsaved RTs).
@@ -336,6 +337,7 @@ class QBOProvider(Provider):
             "PUT", "/_sim/qbo/webhook-format", self.h_sim_settings, auth=False, limited=False
         )
         router.add("POST", "/_sim/qbo/companies", self.h_sim_company, auth=False, limited=False)
+        self.register_service_routes(router)  # services.py: taxservice, upload, rates, ...
 
     # ---------------------------------------------------------------- OAuth
 
@@ -588,7 +590,8 @@ class QBOProvider(Provider):
             if kind in cat.SINGLETONS:
                 obj = next(iter(b.c.table(kind).values()))
                 return {kind: copy.deepcopy(obj)}
-            return {kind: b.read(kind, req.path_params["id"])}
+            obj = self.read_hook(req, b, kind, b.read(kind, req.path_params["id"]))
+            return {cat.JSON_NAME.get(kind, kind): obj}
 
         return self._run(req, act, replayable=False)
 
@@ -604,7 +607,8 @@ class QBOProvider(Provider):
             kind = cat.BY_PATH.get(entity.lower())
             if kind is None:
                 raise E.unsupported(f"Unsupported entity {entity}")
-            return {kind: self._write(b, kind, body, params)}
+            obj = self.read_hook(req, b, kind, self._write(b, kind, body, params))
+            return {cat.JSON_NAME.get(kind, kind): obj}
 
         return self._run(req, act)
 
@@ -672,7 +676,8 @@ class QBOProvider(Provider):
         q = Q.parse(text)
         Q.check_entity(q, cat.ALL_KINDS)
         rows = list(b.c.table(q.entity).values())
-        return {"QueryResponse": Q.evaluate(q, rows, q.entity in cat.LIST_KINDS)}
+        result = Q.evaluate(q, rows, q.entity in cat.LIST_KINDS)
+        return {"QueryResponse": self.shape_query(b, q, rows, result)}
 
     def h_query(self, req: Request) -> Response:
         if req.method == "POST":
@@ -912,9 +917,17 @@ class QBOProvider(Provider):
         country = str(data.get("country", "US")).upper()
         if country not in ("US", *seed.TAX_TABLES):
             raise ValueError(f"country must be US or one of {sorted(seed.TAX_TABLES)}")
-        return Response.json(
-            201, self.seed_company(str(data.get("name") or "Sim Company"), seed_kind, country)
-        )
+        info = self.seed_company(str(data.get("name") or "Sim Company"), seed_kind, country)
+        if data.get("multicurrency"):
+            # As a person would turn it on in Account and settings (it cannot be turned off).
+            self.ui_change(
+                info["id"],
+                "Preferences",
+                "update",
+                "1",
+                {"CurrencyPrefs": {"MultiCurrencyEnabled": True}},
+            )
+        return Response.json(201, info)
 
     @staticmethod
     def _json_object(req: Request) -> dict[str, Any]:

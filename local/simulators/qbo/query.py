@@ -2,7 +2,12 @@
 
 Grammar from developer.intuit.com .../data-queries (PROVIDERS.md 1.3): `SELECT *|COUNT(*)
 FROM Entity [WHERE p op v [AND ...]] [ORDERBY p [ASC|DESC]] [STARTPOSITION n]
-[MAXRESULTS n]`; ops `= < > <= >= IN LIKE`; no OR, JOIN, GROUP BY. python-quickbooks
+[MAXRESULTS n]`; ops `= < > <= >= IN LIKE`, and `!=`, which the data-queries page does not list
+but the real API takes (python-quickbooks' own end-to-end tests, run against a sandbox, query
+`FullyQualifiedName != 'Accounts Receivable (A/R)'`: tests/integration/test_transfer.py); no OR,
+JOIN, GROUP BY; `<>` stays a parser error (U). String comparison with `=`, `!=` and `IN` ignores
+case (the same tests find the account "Checking" with `Name = 'checking'`:
+tests/integration/test_refundreceipt.py), as LIKE does. python-quickbooks
 (`mixins.ListMixin.all`) sends `ORDER BY` with a space and `SELECT *, Sku FROM Item`, so both
 are accepted. A `'` inside a literal is written `\\'` (python-quickbooks
 `utils.build_where_clause`).
@@ -69,7 +74,7 @@ class Token:
 @dataclass
 class Condition:
     field: str
-    op: str  # = < > <= >= IN LIKE
+    op: str  # = != < > <= >= IN LIKE
     values: list[Any]
 
 
@@ -230,7 +235,7 @@ class _Parser:
         name = self.field_name()
         tok = self.next()
         if tok.kind == "op":
-            if tok.text in ("!=", "<>"):
+            if tok.text == "<>":
                 raise self.fail(tok)
             return Condition(name, tok.text, [self.value()])
         if tok.kind == "word" and tok.upper == "LIKE":
@@ -319,6 +324,13 @@ def _like(stored: Any, pattern: str) -> bool:
     return re.fullmatch(rx, str(stored), re.DOTALL | re.IGNORECASE) is not None
 
 
+def _equal(a: Any, b: Any) -> bool:
+    """Equality as the query language has it: strings without regard to case."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    return bool(a == b)
+
+
 def matches(obj: dict[str, Any], cond: Condition) -> bool:
     stored = get_path(obj, cond.field)
     if cond.op == "LIKE":
@@ -326,16 +338,18 @@ def matches(obj: dict[str, Any], cond: Condition) -> bool:
     if cond.op == "IN":
         for v in cond.values:
             pair = _coerce(stored, v)
-            if pair is not None and pair[0] == pair[1]:
+            if pair is not None and _equal(*pair):
                 return True
         return False
     pair = _coerce(stored, cond.values[0])
     if pair is None:
-        return False
+        return False  # a field the object lacks matches no comparison, `!=` included (U)
     a, b = pair
     try:
         if cond.op == "=":
-            return bool(a == b)
+            return _equal(a, b)
+        if cond.op == "!=":
+            return not _equal(a, b)
         if cond.op == "<":
             return bool(a < b)
         if cond.op == ">":
@@ -366,6 +380,14 @@ def _sort_key(obj: dict[str, Any], name: str) -> tuple[int, Any]:
     return (3, s.lower())
 
 
+def _id_order(obj: dict[str, Any]) -> tuple[int, Any]:
+    """Default order: ascending Id, with the non-numeric system Ids (a US company's TaxCodes
+    TAX, NON and CustomSalesTax) first, as Intuit's TaxCode query sample lists them
+    (developer.intuit.com TaxCode entity reference, "Query a taxcode")."""
+    v = str(obj.get("Id", ""))
+    return (1, int(v)) if v.isdigit() else (0, 0)
+
+
 def evaluate(q: Query, objects: list[dict[str, Any]], has_active: bool) -> dict[str, Any]:
     """Run a parsed query over one entity's objects; return the QueryResponse body."""
     rows = list(objects)
@@ -378,7 +400,7 @@ def evaluate(q: Query, objects: list[dict[str, Any]], has_active: bool) -> dict[
         rows = [o for o in rows if matches(o, cond)]
     if q.count:
         return {"totalCount": len(rows)}
-    rows.sort(key=lambda o: _sort_key(o, "Id"))
+    rows.sort(key=_id_order)
     for name, desc in reversed(q.order):
         rows.sort(key=lambda o, n=name: _sort_key(o, n), reverse=desc)  # type: ignore[misc]
     page = rows[q.start - 1 : q.start - 1 + q.max_results]
