@@ -34,10 +34,12 @@ class CallLog:
         limit: str | None = None,
         client: str | None = None,
         category: str | None = None,
+        latency_ms: float | None = None,
     ) -> dict[str, Any]:
         """Log one call; `status` None means the connection was cut without a reply.
         `client` is the OAuth client id of the caller, `category` the provider's class of
-        the call (QBO: "Core" or "CorePlus"), both None when they do not apply."""
+        the call (QBO: "Core" or "CorePlus"), both None when they do not apply;
+        `latency_ms` the simulated latency the call was given (None: latency off)."""
         with self._lock:
             self._seq += 1
             entry = {
@@ -52,6 +54,7 @@ class CallLog:
                 "limit": limit,
                 "client": client,
                 "category": category,
+                "latency_ms": latency_ms,
             }
             self._entries.append(entry)
             self._counts[f"{method} {endpoint}"] += 1

@@ -66,6 +66,7 @@ class Pipeline:
             decision.hit if decision else None,
             client=grant.client_id if grant is not None else None,
             category=req.state.get("category"),
+            latency_ms=req.state.get("latency_ms"),
         )
         return None if drop else resp
 
@@ -139,6 +140,7 @@ class Pipeline:
         ms = float(p.mode(company, "latency_fixed_ms")) + objects * float(
             p.mode(company, "latency_per_object_ms")
         )
+        req.state["latency_ms"] = ms
         if ms > 0:
             time.sleep(ms / 1000.0)
 

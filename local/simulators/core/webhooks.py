@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 import threading
 import time
 import urllib.error
@@ -46,11 +45,11 @@ class WebhookSender:
     until `repeat_for * retry_scale` seconds have passed since the first attempt (QBO: "then
     on stays at 6-hour intervals"). `timeout` is how long the receiver may take.
 
-    Ordering, per delivery (`deliver(..., keys, hold, jitter)`): by default each delivery is
+    Ordering, per delivery (`deliver(..., keys, hold, delay)`): by default each delivery is
     retried on its own, so a later one may overtake a failing one. With `hold`, a delivery
     sharing a key (e.g. a realm) with a failing earlier one waits until that one is
-    acknowledged or abandoned. With `jitter`, the first attempt waits a random 0..jitter
-    seconds, so deliveries may arrive out of order even when none fails.
+    acknowledged or abandoned. With `delay`, the first attempt waits that many seconds, so a
+    later delivery may overtake it even when none fails.
     """
 
     def __init__(
@@ -60,14 +59,12 @@ class WebhookSender:
         retry_scale: float = 1.0,
         timeout: float = 5.0,
         repeat_for: float | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.clock = clock
         self.retry_delays = list(retry_delays or [])
         self.retry_scale = retry_scale
         self.timeout = timeout
         self.repeat_for = repeat_for
-        self._rng = rng or random.Random()
         self._blocking: dict[str, int] = {}  # key -> id of the failing delivery holding it
         self._held: list[_Job] = []  # deliveries waiting for a failing one, in order
         self.url: str | None = None
@@ -95,12 +92,12 @@ class WebhookSender:
         headers: dict[str, str],
         keys: list[str] | None = None,
         hold: bool = False,
-        jitter: float = 0.0,
+        delay: float = 0.0,
     ) -> int | None:
         """Queue one delivery to the configured URL; None (and logged) if none is configured.
         `keys` name what the delivery is about (e.g. its realm); with `hold` it waits while
-        an earlier delivery sharing a key is failing; `jitter` delays the first attempt by a
-        random 0..jitter seconds."""
+        an earlier delivery sharing a key is failing; `delay` holds back its first attempt
+        that many seconds (so later deliveries can overtake it)."""
         with self._cond:
             delivery_id = next(self._ids)
             if not self.url:
@@ -117,7 +114,7 @@ class WebhookSender:
             if hold and self._blocked(job):
                 self._held.append(job)
                 return delivery_id
-            due = time.monotonic() + (self._rng.uniform(0.0, jitter) if jitter > 0 else 0.0)
+            due = time.monotonic() + max(0.0, delay)
             heapq.heappush(self._queue, (due, delivery_id, job))
             self._ensure_thread()
             self._cond.notify_all()
