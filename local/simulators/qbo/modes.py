@@ -174,7 +174,10 @@ class Meter:
 
     def dump(self) -> dict[str, Any]:
         with self._lock:
-            return json.loads(json.dumps(self.counts))
+            return {
+                month: {client: dict(row) for client, row in clients.items()}
+                for month, clients in self.counts.items()
+            }
 
     def load(self, state: dict[str, Any]) -> None:
         with self._lock:
