@@ -37,11 +37,18 @@ def _plain_http_oauth(monkeypatch):
 
 @pytest.fixture
 def sim():
+    """A QBO simulator with its rate limits off: QBO allows 10 requests a second per realm,
+    which a test's quick run of calls would hit; the limit tests turn them on."""
     server = serve(make_provider(Clock()), 0)
+    requests.put(server.url + "/_sim/ratelimits", json={"enabled": False})
     try:
         yield server
     finally:
         server.stop()
+
+
+def limits_on(sim) -> None:
+    requests.put(sim.url + "/_sim/ratelimits", json={"enabled": True, "reset": True})
 
 
 @pytest.fixture
@@ -641,8 +648,15 @@ def test_batch_over_thirty_items_is_1040_and_items_see_query_and_void(api):
     assert out["bad"]["Fault"]["Error"][0]["code"] == "6240"
 
 
-def test_burst_over_500_a_minute_gets_429_throttle_fault(api):
-    statuses = [api.get("/term/1").status_code for _ in range(501)]
+def test_burst_over_500_a_minute_gets_429_throttle_fault(sim, api):
+    limits_on(sim)
+
+    def paced_get() -> int:
+        # 0.11 s of simulated time between calls: under 10 a second, 501 within a minute
+        requests.post(sim.url + "/_sim/clock/advance", json={"seconds": 0.11})
+        return api.get("/term/1").status_code
+
+    statuses = [paced_get() for _ in range(501)]
 
     assert statuses[:500] == [200] * 500
     assert statuses[500] == 429
@@ -784,10 +798,15 @@ def test_snapshot_and_restore_bring_back_the_books(sim, api):
     assert api.query("select * from Customer where DisplayName = 'After Snapshot'") == {}
 
 
-def test_more_than_40_batch_calls_a_minute_are_throttled(api):
+def test_more_than_40_batch_calls_a_minute_are_throttled(sim, api):
+    limits_on(sim)
     body = {"BatchItemRequest": [{"bId": "1", "Query": "select * from Term"}]}
 
-    statuses = [api.post("/batch", body).status_code for _ in range(41)]
+    def paced_batch() -> int:
+        requests.post(sim.url + "/_sim/clock/advance", json={"seconds": 0.11})
+        return api.post("/batch", body).status_code
+
+    statuses = [paced_batch() for _ in range(41)]
 
     assert statuses[:40] == [200] * 40
     assert statuses[40] == 429
@@ -796,6 +815,7 @@ def test_more_than_40_batch_calls_a_minute_are_throttled(api):
 def test_eleventh_concurrent_call_is_throttled(sim, api):
     # Each admitted call holds its slot for 4 s, and the eleven calls leave together, so
     # all eleven are in flight at once even on a loaded two-core CI machine.
+    limits_on(sim)
     requests.post(
         sim.url + "/_sim/faults", json={"action": "slow", "path": "/term/", "seconds": 4.0}
     )
@@ -813,6 +833,25 @@ def test_eleventh_concurrent_call_is_throttled(sim, api):
         t.join()
 
     assert sorted(results) == [200] * 10 + [429]
+    calls = requests.get(sim.url + "/_sim/calls").json()["calls"]
+    assert [c["limit"] for c in calls if c["status"] == 429] == ["concurrent"]
+
+
+def test_eleventh_call_within_a_second_is_throttled_until_the_second_passes(sim, api):
+    # Given the limits on and ten calls made within the same second of simulated time
+    limits_on(sim)
+    first_ten = [api.get("/term/1").status_code for _ in range(10)]
+
+    # When an eleventh comes in the same second, and another once the second has passed
+    eleventh = api.get("/term/1")
+    requests.post(sim.url + "/_sim/clock/advance", json={"seconds": 1.1})
+    later = api.get("/term/1")
+
+    # Then only the eleventh is refused, with QBO's throttle fault
+    assert first_ten == [200] * 10
+    assert eleventh.status_code == 429
+    assert "ThrottleExceeded" in eleventh.text
+    assert later.status_code == 200
 
 
 # ---------------------------------------------------------------- pure parts, no server

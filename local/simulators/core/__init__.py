@@ -4,6 +4,7 @@ from .calls import CallLog
 from .clock import Clock
 from .faults import FaultRule, FaultRules
 from .http import BadRequest, Headers, Request, Response, Route, Router
+from .modes import Mode, ModeStore, latency_modes
 from .oauth import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -30,6 +31,8 @@ __all__ = [
     "Grant",
     "Headers",
     "LimitCheck",
+    "Mode",
+    "ModeStore",
     "OAuthError",
     "OAuthServer",
     "Provider",
@@ -41,6 +44,7 @@ __all__ = [
     "SimServer",
     "TokenSet",
     "WebhookSender",
+    "latency_modes",
     "pkce_challenge",
     "serve",
 ]

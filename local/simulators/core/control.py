@@ -37,6 +37,7 @@ def snapshot(p: Provider) -> dict[str, Any]:
             "clock": {"offset_seconds": p.clock.offset_seconds},
             "faults": [r.to_dict() for r in p.faults.rules()],
             "ratelimits": {"enabled": p.limits.enabled},
+            "modes": p.modes.dump(),
             "webhooks": {
                 "url": p.webhooks.url,
                 "key": p.webhooks.key,
@@ -58,6 +59,7 @@ def restore(p: Provider, snap: dict[str, Any]) -> None:
             p.faults.add_dict(spec)
         p.limits.reset()
         p.limits.enabled = bool(snap.get("ratelimits", {}).get("enabled", True))
+        p.modes.load(snap.get("modes") or {})
         hooks = snap.get("webhooks", {})
         p.webhooks.configure(hooks.get("url"), hooks.get("key"), hooks.get("retry_scale"))
 
@@ -72,7 +74,20 @@ def reset(p: Provider) -> None:
         p.limits.enabled = True
         p.calls.clear()
         p.webhooks.reset()
+        p.modes.reset()
         p.clock.set_offset(0)
+
+
+def company_id(p: Provider, cid: str) -> str:
+    """The provider's own spelling of a company id (Xero tenant ids ignore case); KeyError
+    (control 404) for a company the simulator does not have."""
+    for company in p.companies():
+        if str(company["id"]) == cid:
+            return cid
+    for company in p.companies():
+        if str(company["id"]).lower() == cid.lower():
+            return str(company["id"])
+    raise KeyError(f"no company {cid}")
 
 
 def register_control(router: Router, p: Provider) -> None:
@@ -165,7 +180,40 @@ def register_control(router: Router, p: Provider) -> None:
         return Response.json(200, {"enabled": p.limits.enabled})
 
     def get_calls(req: Request) -> Response:
-        return Response.json(200, {"calls": p.calls.entries(), "counts": p.calls.counts()})
+        return Response.json(
+            200,
+            {
+                "calls": p.calls.entries(),
+                "counts": p.calls.counts(),
+                "categories": p.calls.categories(),
+            },
+        )
+
+    def modes_reply(cid: str | None) -> Response:
+        return Response.json(
+            200,
+            {
+                "company": cid,
+                "modes": p.modes.effective(cid),
+                "set": p.modes.overrides(cid),
+                "available": p.modes.describe(),
+            },
+        )
+
+    def get_company_modes(req: Request) -> Response:
+        return modes_reply(company_id(p, req.path_params["cid"]))
+
+    def put_company_modes(req: Request) -> Response:
+        cid = company_id(p, req.path_params["cid"])
+        p.modes.set(cid, _body(req))
+        return modes_reply(cid)
+
+    def get_server_modes(req: Request) -> Response:
+        return modes_reply(None)
+
+    def put_server_modes(req: Request) -> Response:
+        p.modes.set(None, _body(req))
+        return modes_reply(None)
 
     def clear_calls(req: Request) -> Response:
         p.calls.clear()
@@ -190,6 +238,8 @@ def register_control(router: Router, p: Provider) -> None:
             "key": w.key,
             "retry_scale": w.retry_scale,
             "retry_delays": w.retry_delays,
+            "retry_repeat_for": w.repeat_for,
+            "timeout": w.timeout,
             "deliveries": w.deliveries(),
         }
 
@@ -260,6 +310,10 @@ def register_control(router: Router, p: Provider) -> None:
     add("POST", "/companies/{cid}/objects/{kind}", create_object)
     add("PATCH", "/companies/{cid}/objects/{kind}/{oid}", update_object)
     add("DELETE", "/companies/{cid}/objects/{kind}/{oid}", delete_object)
+    add("GET", "/companies/{cid}/modes", get_company_modes)
+    add("PUT", "/companies/{cid}/modes", put_company_modes)
+    add("GET", "/modes", get_server_modes)
+    add("PUT", "/modes", put_server_modes)
     add("GET", "/faults", list_faults)
     add("POST", "/faults", add_fault)
     add("DELETE", "/faults", clear_faults)

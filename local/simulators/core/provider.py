@@ -14,6 +14,7 @@ from .calls import CallLog
 from .clock import Clock
 from .faults import FaultRules
 from .http import Request, Response, Router
+from .modes import Mode, ModeStore, latency_modes
 from .oauth import Grant, OAuthServer
 from .ratelimit import Decision, LimitCheck, RateLimiter
 from .webhooks import WebhookSender
@@ -30,15 +31,41 @@ class Provider:
     name: ClassVar[str] = "neutral"
     oauth_settings: ClassVar[dict[str, Any]] = {}
     webhook_retry_delays: ClassVar[list[float]] = []
+    # How long the receiver may take to answer a webhook before it counts as failed.
+    webhook_timeout: ClassVar[float] = 5.0
+    # After the schedule, keep retrying at its last interval for this many seconds (None:
+    # give up when the schedule ends).
+    webhook_retry_repeat_for: ClassVar[float | None] = None
+    # The provider's own modes (see modes.py); the core adds the latency modes below.
+    mode_specs: ClassVar[list[Mode]] = []
+    # Latency when the `latency` mode is on: a fixed part per call, a part per object of a
+    # batch write (a handler says how many in `req.state["objects"]`), and where the
+    # figures come from.
+    latency_fixed_ms: ClassVar[float] = 0.0
+    latency_per_object_ms: ClassVar[float] = 0.0
+    latency_source: ClassVar[str] = "(U)"
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
         self.lock = threading.RLock()
         self.oauth = OAuthServer(self.clock, **self.oauth_settings)
         self.limits = RateLimiter(self.clock)
-        self.webhooks = WebhookSender(self.clock, retry_delays=self.webhook_retry_delays)
+        self.webhooks = WebhookSender(
+            self.clock,
+            retry_delays=self.webhook_retry_delays,
+            timeout=self.webhook_timeout,
+            repeat_for=self.webhook_retry_repeat_for,
+        )
         self.calls = CallLog(self.clock)
         self.faults = FaultRules()
+        self.modes = ModeStore(
+            latency_modes(self.latency_fixed_ms, self.latency_per_object_ms, self.latency_source)
+            + list(self.mode_specs)
+        )
+
+    def mode(self, company_id: str | None, name: str) -> Any:
+        """The mode `name` in force for a company (its own value, else the server's)."""
+        return self.modes.get(company_id, name)
 
     # -- must be provided ----------------------------------------------------------------
 
@@ -124,6 +151,12 @@ class Provider:
             return str(req.state["company"])
         if grant is not None and len(grant.companies) == 1:
             return grant.companies[0]
+        return None
+
+    def meter(self, req: Request, grant: Grant | None) -> Response | None:
+        """Called for an admitted API call just before its handler (after auth and limits):
+        classify and count it (a provider may put `req.state["category"]` for the call log)
+        or refuse it with a Response (e.g. QBO's monthly CorePlus cap). None: go on."""
         return None
 
     def on_response(self, req: Request, resp: Response) -> None:

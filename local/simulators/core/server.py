@@ -1,8 +1,9 @@
 """The threaded HTTP server and the request pipeline every simulator shares.
 
 Pipeline for an API call: fault rules, then the bearer check (routes with `auth=True`),
-then rate limits (routes with `limited=True`), then the handler, then `on_response`; every
-call lands in the call log. `/_sim/...` control calls skip faults, limits and the log.
+then rate limits (routes with `limited=True`), then the provider's meter, then the handler,
+then the company's latency (if its `latency` mode is on), then `on_response`; every call
+lands in the call log. `/_sim/...` control calls skip faults, limits and the log.
 """
 
 from __future__ import annotations
@@ -54,14 +55,18 @@ class Pipeline:
             if decision is not None:
                 p.limits.release(decision)
         drop = fault == "drop_after_commit"
+        grant = req.state.get("grant")
         p.calls.record(
             req.method,
             req.path,
             matched[0].pattern if matched else "(unmatched)",
             None if drop else resp.status,
-            p.company_for(req, req.state.get("grant")),
+            p.company_for(req, grant),
             fault,
             decision.hit if decision else None,
+            client=grant.client_id if grant is not None else None,
+            category=req.state.get("category"),
+            latency_ms=req.state.get("latency_ms"),
         )
         return None if drop else resp
 
@@ -105,15 +110,39 @@ class Pipeline:
             req.state["limits"] = decision
             if not decision.allowed:
                 return p.throttled(req, decision), decision
+        if route.auth:
+            refused = p.meter(req, grant)
+            if refused is not None:
+                return refused, decision
         if slow:
             time.sleep(slow)  # inside the concurrency slot, like a slow real server
         try:
-            return route.handler(req), decision
+            resp = route.handler(req)
         except BadRequest as exc:
-            return p.bad_request(req, str(exc)), decision
+            resp = p.bad_request(req, str(exc))
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            return _crash_response(p, req), decision
+            resp = _crash_response(p, req)
+        if route.auth:
+            self._latency(req, grant)
+        return resp, decision
+
+    def _latency(self, req: Request, grant: Grant | None) -> None:
+        """The company's `latency` mode: sleep the fixed part plus the per-object part (batch
+        writes put their object count in `req.state["objects"]`). Handlers have released the
+        provider lock by now and the concurrency slot is still held, so concurrent calls
+        overlap and count against the in-flight limit as they would on the real service."""
+        p = self.provider
+        company = p.company_for(req, grant)
+        if p.mode(company, "latency") != "on":
+            return
+        objects = int(req.state.get("objects") or 0)
+        ms = float(p.mode(company, "latency_fixed_ms")) + objects * float(
+            p.mode(company, "latency_per_object_ms")
+        )
+        req.state["latency_ms"] = ms
+        if ms > 0:
+            time.sleep(ms / 1000.0)
 
     def _control(self, req: Request) -> Response:
         matched = self.router.match(req.method, req.path)

@@ -32,6 +32,8 @@ class _Job:
     headers: dict[str, str]
     generation: int
     attempt: int = 0
+    keys: frozenset[str] = frozenset()
+    first_at: float = 0.0
 
 
 class WebhookSender:
@@ -39,7 +41,15 @@ class WebhookSender:
 
     `retry_delays` is the provider's schedule: after the n-th failed attempt wait
     `retry_delays[n-1] * retry_scale` seconds; when the list is exhausted the delivery is
-    abandoned (logged as `gave_up`). `timeout` is how long the receiver may take.
+    abandoned (logged as `gave_up`), unless `repeat_for` is set: then the last delay repeats
+    until `repeat_for * retry_scale` seconds have passed since the first attempt (QBO: "then
+    on stays at 6-hour intervals"). `timeout` is how long the receiver may take.
+
+    Ordering, per delivery (`deliver(..., keys, hold, delay)`): by default each delivery is
+    retried on its own, so a later one may overtake a failing one. With `hold`, a delivery
+    sharing a key (e.g. a realm) with a failing earlier one waits until that one is
+    acknowledged or abandoned. With `delay`, the first attempt waits that many seconds, so a
+    later delivery may overtake it even when none fails.
     """
 
     def __init__(
@@ -48,11 +58,15 @@ class WebhookSender:
         retry_delays: list[float] | None = None,
         retry_scale: float = 1.0,
         timeout: float = 5.0,
+        repeat_for: float | None = None,
     ) -> None:
         self.clock = clock
         self.retry_delays = list(retry_delays or [])
         self.retry_scale = retry_scale
         self.timeout = timeout
+        self.repeat_for = repeat_for
+        self._blocking: dict[str, int] = {}  # key -> id of the failing delivery holding it
+        self._held: list[_Job] = []  # deliveries waiting for a failing one, in order
         self.url: str | None = None
         self.key: str | None = None
         self._cond = threading.Condition()
@@ -72,18 +86,58 @@ class WebhookSender:
             if retry_scale is not None:
                 self.retry_scale = retry_scale
 
-    def deliver(self, body: bytes, headers: dict[str, str]) -> int | None:
-        """Queue one delivery to the configured URL; None (and logged) if none is configured."""
+    def deliver(
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        keys: list[str] | None = None,
+        hold: bool = False,
+        delay: float = 0.0,
+    ) -> int | None:
+        """Queue one delivery to the configured URL; None (and logged) if none is configured.
+        `keys` name what the delivery is about (e.g. its realm); with `hold` it waits while
+        an earlier delivery sharing a key is failing; `delay` holds back its first attempt
+        that many seconds (so later deliveries can overtake it)."""
         with self._cond:
             delivery_id = next(self._ids)
             if not self.url:
                 self._log.append(self._entry(delivery_id, None, 0, None, "no webhook url"))
                 return None
-            job = _Job(delivery_id, self.url, body, dict(headers), self._generation)
-            heapq.heappush(self._queue, (time.monotonic(), delivery_id, job))
+            job = _Job(
+                delivery_id,
+                self.url,
+                body,
+                dict(headers),
+                self._generation,
+                keys=frozenset(keys or ()),
+            )
+            if hold and self._blocked(job):
+                self._held.append(job)
+                return delivery_id
+            due = time.monotonic() + max(0.0, delay)
+            heapq.heappush(self._queue, (due, delivery_id, job))
             self._ensure_thread()
             self._cond.notify_all()
             return delivery_id
+
+    def _blocked(self, job: _Job) -> bool:
+        """A failing delivery, or an earlier held one, shares one of the job's keys."""
+        if any(k in self._blocking for k in job.keys):
+            return True
+        return any(job.keys & other.keys for other in self._held)
+
+    def _release(self, job: _Job) -> None:
+        """The failing `job` is acknowledged or abandoned: its keys free the held ones."""
+        for key in job.keys:
+            if self._blocking.get(key) == job.id:
+                del self._blocking[key]
+        waiting, self._held = self._held, []
+        for held in waiting:
+            if self._blocked(held):
+                self._held.append(held)
+            else:
+                heapq.heappush(self._queue, (time.monotonic(), held.id, held))
+        self._cond.notify_all()
 
     def post_now(self, body: bytes, headers: dict[str, str]) -> int | None:
         """Post once, synchronously, no retries (e.g. Xero's intent-to-receive checks)."""
@@ -103,7 +157,7 @@ class WebhookSender:
         """Wait until nothing is queued or in flight; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._in_flight:
+            while self._queue or self._in_flight or self._held:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -113,6 +167,8 @@ class WebhookSender:
     def reset(self) -> None:
         with self._cond:
             self._queue.clear()
+            self._held.clear()
+            self._blocking.clear()
             self._log.clear()
             self._generation += 1
             self.url = self.key = None
@@ -145,6 +201,8 @@ class WebhookSender:
                 _, _, job = heapq.heappop(self._queue)
                 self._in_flight += 1
             job.attempt += 1
+            if job.attempt == 1:
+                job.first_at = time.monotonic()
             status, error = self._post(job.url, job.body, job.headers)
             with self._cond:
                 self._in_flight -= 1
@@ -153,14 +211,28 @@ class WebhookSender:
                     continue
                 ok = status is not None and 200 <= status < 300
                 outcome = "delivered" if ok else "retry"
-                if not ok and job.attempt > len(self.retry_delays):
+                delay = self._next_delay(job)
+                if not ok and delay is None:
                     outcome = "gave_up"
                 self._log.append(
                     self._entry(job.id, job.url, job.attempt, status, error, job.body, outcome)
                 )
-                if outcome == "retry":
-                    delay = self.retry_delays[job.attempt - 1] * self.retry_scale
+                if outcome == "retry" and delay is not None:
+                    for key in job.keys:
+                        self._blocking.setdefault(key, job.id)
                     heapq.heappush(self._queue, (time.monotonic() + delay, job.id, job))
+                else:
+                    self._release(job)
+
+    def _next_delay(self, job: _Job) -> float | None:
+        """Seconds before the next attempt after `job.attempt` failed ones; None: give up."""
+        if job.attempt <= len(self.retry_delays):
+            return self.retry_delays[job.attempt - 1] * self.retry_scale
+        if self.repeat_for is None or not self.retry_delays:
+            return None
+        delay = self.retry_delays[-1] * self.retry_scale
+        age = time.monotonic() + delay - job.first_at
+        return delay if age <= self.repeat_for * self.retry_scale else None
 
     def _post(
         self, url: str, body: bytes, headers: dict[str, str]

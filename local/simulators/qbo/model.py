@@ -518,6 +518,8 @@ class Books:
 
     def _v_customer(self, obj: dict[str, Any], existing: dict | None, params: dict) -> None:
         self._display_name("Customer", obj, existing)
+        if existing is not None and existing.get("Active") is not False and obj["Active"] is False:
+            self._check_no_open_balance(existing)
         self._check_refs("Customer", {k: v for k, v in obj.items() if k != "ParentRef"})
         parent_id = ref_value(obj.get("ParentRef"))
         if parent_id:
@@ -549,6 +551,22 @@ class Books:
         obj.setdefault("CurrencyRef", self._home_currency())
         obj.setdefault("PreferredDeliveryMethod", "Print")
         obj.setdefault("IsProject", False)
+
+    @staticmethod
+    def _check_no_open_balance(customer: dict[str, Any]) -> None:
+        """A customer or job with an open balance (its own or its jobs') cannot be made
+        inactive: ruckus/quickbooks-ruby #390 shows the answer, "Delete List Has Balance
+        Error: The entity you are trying to delete has an open balance. : This customer
+        cannot be deleted because it has a non-zero balance". Its code is not shown (U)."""
+        balance = money(customer.get("BalanceWithJobs", customer.get("Balance", 0)))
+        if balance != 0:
+            raise E.QBOFault(
+                6000,
+                "Delete List Has Balance Error",
+                "The entity you are trying to delete has an open balance. : This customer "
+                "cannot be deleted because it has a non-zero balance",
+                "Active",
+            )
 
     def _is_descendant(self, cand_id: str, root_id: str) -> bool:
         cur = self.c.get("Customer", cand_id)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import html
 import json
+import random
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from ..core import (
 )
 from . import catalog as cat
 from . import errors as E
+from . import modes as M
 from . import query as Q
 from . import seed
 from .model import PACIFIC, Books, Company, Event, clean
@@ -57,10 +59,18 @@ REQUESTID_MAX = 50
 BATCH_REQUESTID_MAX = 36
 CDC_MAX_DAYS = 30
 CDC_MAX_OBJECTS = 1000
-# Per realm+app: 500 requests/min and 10 in flight; batch 40/min per realm (PROVIDERS.md 1.4).
+# Per realm+app: 500 requests/min, 10 requests/s and 10 in flight; batch 40/min per realm+app
+# (PROVIDERS.md 1.4; blogs.intuit.com 2016-08-08 (500/min, 10 concurrent), 2025-08-13
+# "Upcoming changes to the Accounting API" (10 requests a second per realm and app)).
 PER_MINUTE = 500
+PER_SECOND = 10
 CONCURRENT = 10
 BATCH_PER_MINUTE = 40
+# developer.intuit.com webhooks/best-practices: retries "then on stays at 6-hour intervals";
+# for how long is not said (U): a week.
+WEBHOOK_REPEAT_FOR = 7 * 86400
+# out_of_order webhook mode: how long every other delivery is held back (seconds).
+WEBHOOK_HOLD_BACK = 1.0
 SIM_USER = {
     "sub": "sim-user-0001",
     "givenName": "Sim",
@@ -85,8 +95,16 @@ class QBOProvider(ServicesMixin, Provider):
     # AT 1 h; RT 100 days rolling and rotated on each refresh; a superseded RT is refused
     # at once (its grace period is (U) in PROVIDERS.md 1.1; strict finds unsaved RTs).
     oauth_settings = {"access_ttl": 3600, "refresh_ttl": 100 * 86400, "grace_seconds": 0}
-    # Webhook retries after the first try: 10s, 20s, 30s, 5m, 20m, 2h, 4h, 6h (PROVIDERS.md 1.6).
+    # Webhook retries after the first try: 10s, 20s, 30s, 5m, 20m, 2h, 4h, 6h, then every 6 h;
+    # the reply is awaited 3 s (developer.intuit.com webhooks/best-practices; blogs.intuit.com
+    # 2025-10-14 "Introducing enhanced webhooks monitoring").
     webhook_retry_delays = [10, 20, 30, 300, 1200, 7200, 14400, 21600]
+    webhook_retry_repeat_for = WEBHOOK_REPEAT_FOR
+    webhook_timeout = 3.0
+    mode_specs = M.MODES
+    latency_fixed_ms = M.LATENCY_FIXED_MS
+    latency_per_object_ms = M.LATENCY_PER_OBJECT_MS
+    latency_source = M.LATENCY_SOURCE
 
     def __init__(self, clock: Clock | None = None) -> None:
         super().__init__(clock)
@@ -98,6 +116,8 @@ class QBOProvider(ServicesMixin, Provider):
         self._timer: threading.Timer | None = None
         self._wh_lock = threading.Lock()
         self._signing_key: Any = None
+        self.meter_counts = M.Meter()
+        self._wh_sent: dict[str, int] = {}  # deliveries per realm (out_of_order mode)
 
     # ================================================================ companies & state
 
@@ -181,6 +201,7 @@ class QBOProvider(ServicesMixin, Provider):
                 "webhook_format": self.webhook_format,
                 "webhook_window": self.webhook_window,
                 "throttle_body": self.throttle_body,
+                "metering": self.meter_counts.dump(),
             }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -191,6 +212,7 @@ class QBOProvider(ServicesMixin, Provider):
             self.webhook_format = state.get("webhook_format", "legacy")
             self.webhook_window = float(state.get("webhook_window", 0.2))
             self.throttle_body = state.get("throttle_body", "xml")
+            self.meter_counts.load(state.get("metering") or {})
 
     def reset(self) -> None:
         with self.lock:
@@ -198,8 +220,10 @@ class QBOProvider(ServicesMixin, Provider):
             self.webhook_format = "legacy"
             self.webhook_window = 0.2
             self.throttle_body = "xml"
+            self.meter_counts.load({})
             with self._wh_lock:
                 self._pending = []
+                self._wh_sent = {}
 
     # ================================================================ core hooks
 
@@ -235,12 +259,32 @@ class QBOProvider(ServicesMixin, Provider):
             return []
         key = f"{realm}:{grant.client_id}"
         checks = [
-            LimitCheck.sliding("minute", key, PER_MINUTE, 60),
             LimitCheck.concurrent("concurrent", key, CONCURRENT),
+            LimitCheck.sliding("second", key, PER_SECOND, 1),
+            LimitCheck.sliding("minute", key, PER_MINUTE, 60),
         ]
         if req.path.rstrip("/").lower().endswith("/batch"):
-            checks.append(LimitCheck.sliding("batch", realm, BATCH_PER_MINUTE, 60))
+            checks.append(LimitCheck.sliding("batch", key, BATCH_PER_MINUTE, 60))
         return checks
+
+    def meter(self, req: Request, grant: Grant | None) -> Response | None:
+        """Classify the call as Core or CorePlus (modes.py), count it for the client id this
+        month, and refuse a CorePlus call past the monthly cap when the company's
+        `coreplus_cap` mode is on (403 or 429, (U))."""
+        realm = req.path_params.get("realm")
+        if realm is None or grant is None:
+            return None
+        category, core, coreplus = M.classify(req)
+        req.state["category"] = category
+        month = M.Meter.month(self.clock.now())
+        cap = self.mode(realm, "coreplus_cap")
+        if cap != "off" and coreplus:
+            limit = int(self.mode(realm, "coreplus_cap_limit"))
+            if self.meter_counts.used(month, grant.client_id) + coreplus > limit:
+                now_ms = int(self.clock.now().timestamp() * 1000)
+                return M.cap_refusal(int(cap), now_ms, self._time(), limit)
+        self.meter_counts.add(month, grant.client_id, core, coreplus)
+        return None
 
     def throttled(self, req: Request, decision: Decision) -> Response:
         """429 ThrottleExceeded (code 3001). XML by default, as QBO frequently answers even to
@@ -337,6 +381,8 @@ class QBOProvider(ServicesMixin, Provider):
             "PUT", "/_sim/qbo/webhook-format", self.h_sim_settings, auth=False, limited=False
         )
         router.add("POST", "/_sim/qbo/companies", self.h_sim_company, auth=False, limited=False)
+        router.add("GET", "/_sim/qbo/metering", self.h_sim_metering, auth=False, limited=False)
+        router.add("PUT", "/_sim/qbo/metering", self.h_sim_metering, auth=False, limited=False)
         self.register_service_routes(router)  # services.py: taxservice, upload, rates, ...
 
     # ---------------------------------------------------------------- OAuth
@@ -525,12 +571,26 @@ class QBOProvider(ServicesMixin, Provider):
 
     # ---------------------------------------------------------------- API plumbing
 
-    def _run(self, req: Request, action: Any, replayable: bool = True) -> Response:
+    def _run(
+        self,
+        req: Request,
+        action: Any,
+        replayable: bool = True,
+        batch_ids: list[str] | None = None,
+    ) -> Response:
         """Company lookup, `requestid` replay, faults -> envelope. `action(books)` returns the
-        reply body without "time"."""
+        reply body without "time". `batch_ids`: the bIds of a /batch call.
+
+        The company's `requestid` mode (modes.py): `replay` returns the first answer to a
+        repeated id without running again; `ignored` runs every repeat as a new request;
+        `batch_6000` replays single calls but answers a repeated batch with a 6000 Fault for
+        every item (ruckus/quickbooks-ruby PR #344)."""
         realm = req.path_params["realm"]
         req.state["company"] = realm
         rid = req.arg("requestid")
+        rid_mode = self.mode(realm, "requestid")
+        if rid_mode == "ignored":
+            replayable = False
         limit = BATCH_REQUESTID_MAX if req.path.lower().endswith("/batch") else REQUESTID_MAX
         with self.lock:
             company = self.companies_by_id.get(realm)
@@ -551,6 +611,14 @@ class QBOProvider(ServicesMixin, Provider):
                     )
                 seen = company.data["requestids"].get(rid)
                 if seen is not None and replayable:
+                    if batch_ids is not None and rid_mode == "batch_6000":
+                        return Response.json(
+                            200,
+                            {
+                                "BatchItemResponse": [M.batch_replay_fault(b) for b in batch_ids],
+                                "time": self._time(),
+                            },
+                        )
                     # Same requestid in the same company: the first answer, not executed again.
                     return Response.json(seen["status"], seen["body"])
             try:
@@ -707,14 +775,19 @@ class QBOProvider(ServicesMixin, Provider):
                     f"changedSince cannot be more than {CDC_MAX_DAYS} days in the past",
                     "changedSince",
                 )
-            return {"CDCResponse": [{"QueryResponse": self._cdc(b, entities, since)}]}
+            order = self.mode(b.c.id, "cdc_order")
+            return {"CDCResponse": [{"QueryResponse": self._cdc(b, entities, since, order)}]}
 
         return self._run(req, act, replayable=False)
 
-    def _cdc(self, b: Books, entities: list[str], since: datetime) -> list[dict[str, Any]]:
-        """Changed and deleted objects since `since`, per entity; at most 1000 in all, oldest
-        first; TimeActivity, TaxCode, TaxRate, TaxAgency and JournalCode are never in CDC
-        (developer.intuit.com change-data-capture; PROVIDERS.md 1.3)."""
+    def _cdc(
+        self, b: Books, entities: list[str], since: datetime, order: str = "oldest_first"
+    ) -> list[dict[str, Any]]:
+        """Changed and deleted objects since `since`, per entity; at most 1000 in all;
+        TimeActivity, TaxCode, TaxRate, TaxAgency and JournalCode are never in CDC
+        (developer.intuit.com change-data-capture; PROVIDERS.md 1.3). Which changes survive
+        the cap, and in what order, is the company's `cdc_order` mode: the oldest (oldest
+        first), the newest (newest first) or any (in no order); Intuit documents none (U)."""
         changes: list[tuple[datetime, str, dict[str, Any]]] = []
         for name in entities:
             kind = cat.BY_PATH.get(name.lower())
@@ -735,7 +808,10 @@ class QBOProvider(ServicesMixin, Provider):
                 t = _parse_since(tomb["MetaData"]["LastUpdatedTime"])
                 if t >= since:
                     changes.append((t, kind, tomb))
-        changes.sort(key=lambda x: x[0])
+        if order == "unordered":
+            random.shuffle(changes)
+        else:
+            changes.sort(key=lambda x: x[0], reverse=order == "newest_first")
         changes = changes[:CDC_MAX_OBJECTS]
         out: list[dict[str, Any]] = []
         for name in entities:
@@ -784,8 +860,13 @@ class QBOProvider(ServicesMixin, Provider):
                 decision = self.limits.acquire(check)
                 if not decision.allowed:
                     return self.throttled(req, decision)
+        # the latency mode's per-object part counts the batch's write items
+        req.state["objects"] = sum(1 for i in items if isinstance(i, dict) and "Query" not in i)
+        bids = [str(i.get("bId", "")) if isinstance(i, dict) else "" for i in items]
         return self._run(
-            req, lambda b: {"BatchItemResponse": [self._batch_item(b, it) for it in items]}
+            req,
+            lambda b: {"BatchItemResponse": [self._batch_item(b, it) for it in items]},
+            batch_ids=bids,
         )
 
     def _batch_item(self, b: Books, item: Any) -> dict[str, Any]:
@@ -837,14 +918,42 @@ class QBOProvider(ServicesMixin, Provider):
                 self._timer.start()
 
     def _flush_events(self) -> None:
+        """Legacy bodies carry one realm each ("Event notifications are sent one realm ID at a
+        time", developer.intuit.com webhooks/best-practices); a CloudEvents array may mix
+        realms (PROVIDERS.md 1.6). Each delivery follows its realms' `webhook_delivery` mode."""
         with self._wh_lock:
             events, self._pending, self._timer = self._pending, [], None
         if not events:
             return
+        if self.webhook_format == "cloudevents":
+            groups = [events]
+        else:
+            by_realm: dict[str, list[Event]] = {}
+            for ev in events:
+                by_realm.setdefault(ev[0], []).append(ev)
+            groups = list(by_realm.values())
+        for group in groups:
+            self._send(group)
+
+    def _send(self, events: list[Event]) -> None:
+        realms = sorted({ev[0] for ev in events})
+        modes = {self.mode(r, "webhook_delivery") for r in realms}
+        delay = 0.0
+        if "out_of_order" in modes:
+            with self._wh_lock:
+                n = self._wh_sent.get(realms[0], 0)
+                self._wh_sent[realms[0]] = n + 1
+            delay = WEBHOOK_HOLD_BACK if n % 2 == 0 else 0.0
         body = json.dumps(self._webhook_body(events), separators=(",", ":")).encode("utf-8")
         key = (self.webhooks.key or "").encode("utf-8")
         sig = base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
-        self.webhooks.deliver(body, {"Content-Type": "application/json", "intuit-signature": sig})
+        self.webhooks.deliver(
+            body,
+            {"Content-Type": "application/json", "intuit-signature": sig},
+            keys=realms,
+            hold="held" in modes,
+            delay=delay,
+        )
 
     def flush_webhooks_now(self) -> None:
         """Send what is gathered without waiting for the window (tests)."""
@@ -855,8 +964,8 @@ class QBOProvider(ServicesMixin, Provider):
         self._flush_events()
 
     def _webhook_body(self, events: list[Event]) -> Any:
-        """Legacy `eventNotifications` (one entry per realm) or the CloudEvents array
-        (PROVIDERS.md 1.6; blogs.intuit.com 2025/11/12)."""
+        """Legacy `eventNotifications` (one realm per body, see `_flush_events`) or the
+        CloudEvents array (PROVIDERS.md 1.6; blogs.intuit.com 2025/11/12)."""
         if self.webhook_format == "cloudevents":
             return [
                 {
@@ -908,6 +1017,19 @@ class QBOProvider(ServicesMixin, Provider):
                 "throttle_body": self.throttle_body,
             },
         )
+
+    def h_sim_metering(self, req: Request) -> Response:
+        """`GET`: Core and CorePlus calls per client id, this month and before. `PUT
+        {"client_id", "month"?, "Core"?, "CorePlus"?}`: set a count (e.g. an app near its
+        500,000 CorePlus calls without making them)."""
+        month = M.Meter.month(self.clock.now())
+        if req.method == "PUT":
+            data = self._json_object(req)
+            client = data.get("client_id")
+            if not isinstance(client, str) or not client:
+                raise ValueError('expected {"client_id": "...", "CorePlus": n}')
+            self.meter_counts.set(str(data.get("month") or month), client, data)
+        return Response.json(200, {"month": month, "months": self.meter_counts.dump()})
 
     def h_sim_company(self, req: Request) -> Response:
         data = self._json_object(req)

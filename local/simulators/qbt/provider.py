@@ -18,6 +18,7 @@ from ..core import (
     Decision,
     Grant,
     LimitCheck,
+    Mode,
     OAuthError,
     Provider,
     Request,
@@ -29,6 +30,39 @@ from .seed import seed_company
 from .store import ENDPOINTS, QbtError, QbtStore, error_body
 
 API = "/api/v1"
+
+# docs Overview/_request_formats.md.erb: "All 2xx response codes indicate that the request was
+# successful"; every item carries its own `_status_code`. Intuit's .NET SDK names 207
+# Multi-Status (intuit/TSheets-V1-DotNET-SDK `Model/Exceptions/MultiStatusException.cs`).
+MODES = [
+    Mode(
+        "write_status",
+        "200",
+        "HTTP status of a POST/PUT/DELETE that was carried out (items keep their own "
+        "_status_code): 200, 207 Multi-Status or 201",
+        "TSheetsTeam/api_docs Overview/_request_formats.md.erb ('All 2xx response codes "
+        "indicate that the request was successful'); intuit/TSheets-V1-DotNET-SDK "
+        "MultiStatusException.cs (207)",
+        values=("200", "207", "201"),
+    ),
+    Mode(
+        "customfields_addon",
+        "installed",
+        "not_installed: no custom fields are listed, writes to customfields and "
+        "customfielditems fail per item with 417, users and timesheets lose `customfields`",
+        "QuickBooks help 'Set up and manage custom fields in QuickBooks Time' (Install the "
+        "Custom Fields add-on); api_docs Users/_users.md.erb ('present only if the Custom "
+        "Fields Add-On is installed'); the API's answer without it (U)",
+        values=("installed", "not_installed"),
+    ),
+    Mode(
+        "customfield_defaults",
+        "true",
+        "default of `required` and `show_to_all` on a created custom field",
+        "api_docs CustomFields/_create.md.erb says Default: true; other readings say false (U)",
+        values=("true", "false"),
+    ),
+]
 
 
 def _err(status: int, message: str) -> Response:
@@ -49,10 +83,16 @@ class QbtProvider(Provider):
     oauth_settings: ClassVar[dict[str, Any]] = {"access_ttl": 864000}
     rate_limit: ClassVar[int] = 300
     rate_window: ClassVar[float] = 300.0
+    mode_specs: ClassVar[list[Mode]] = MODES
+    # No published figures for QuickBooks Time's response times (U): a typical cloud API
+    # round trip, and a little per item of a batch write.
+    latency_fixed_ms: ClassVar[float] = 300.0
+    latency_per_object_ms: ClassVar[float] = 20.0
+    latency_source: ClassVar[str] = "(U) guessed: 300 ms a call, 20 ms per item of a write"
 
     def __init__(self, clock: Any = None) -> None:
         super().__init__(clock)
-        self.store = QbtStore(self.clock.now)
+        self.store = QbtStore(self.clock.now, self.mode)
         self._router: Router | None = None
 
     # -- routes ------------------------------------------------------------------------------
@@ -254,12 +294,16 @@ class QbtProvider(Provider):
                 comp = self.store.state["companies"].get(grant.companies[0], {})
                 return int(comp.get("owner_user_id", 0))
 
-    def _guard(self, fn: Any) -> Response:
+    def _guard(self, fn: Any, status: int = 200) -> Response:
         try:
             with self.lock:
-                return Response.json(200, fn())
+                return Response.json(status, fn())
         except QbtError as err:
             return Response.json(err.status, err.body())
+
+    def _write_status(self, cid: str) -> int:
+        """The company's `write_status` mode: the HTTP status of a write carried out."""
+        return int(self.mode(cid, "write_status"))
 
     def _getter(self, endpoint: str) -> Any:
         def handler(req: Request) -> Response:
@@ -276,14 +320,22 @@ class QbtProvider(Provider):
             except (UnicodeDecodeError, ValueError):
                 return _err(400, "Bad Request: the body is not valid JSON")
             actor = self._actor(req)
-            return self._guard(lambda: self.store.write(cid, endpoint, method, payload, actor))
+            if isinstance(payload, dict) and isinstance(payload.get("data"), list):
+                req.state["objects"] = len(payload["data"])
+            return self._guard(
+                lambda: self.store.write(cid, endpoint, method, payload, actor),
+                self._write_status(cid),
+            )
 
         return handler
 
     def _deleter(self, endpoint: str) -> Any:
         def handler(req: Request) -> Response:
             cid = self._company(req)
-            return self._guard(lambda: self.store.delete(cid, endpoint, req.arg("ids")))
+            req.state["objects"] = len([i for i in (req.arg("ids") or "").split(",") if i])
+            return self._guard(
+                lambda: self.store.delete(cid, endpoint, req.arg("ids")), self._write_status(cid)
+            )
 
         return handler
 

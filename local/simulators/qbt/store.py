@@ -97,6 +97,17 @@ _ALNUM = re.compile(r"^[A-Za-z0-9]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+_MODE_DEFAULTS = {
+    "customfields_addon": "installed",
+    "customfield_defaults": "true",
+}
+
+
+def _default_mode(company_id: str | None, name: str) -> Any:
+    """Mode values for a store used without a provider (unit tests of the rules)."""
+    return _MODE_DEFAULTS[name]
+
+
 class QbtError(Exception):
     """A whole-request failure: HTTP `status` with the `{"error":{...}}` envelope."""
 
@@ -267,10 +278,25 @@ class QbtStore:
     thread safe. State is plain JSON-able dicts so snapshots are `copy.deepcopy`.
     """
 
-    def __init__(self, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        mode: Callable[[str | None, str], Any] | None = None,
+    ) -> None:
         self.now = now
+        # The company's modes (provider.py MODES): mode(company_id, name) -> value.
+        self.mode: Callable[[str | None, str], Any] = mode or _default_mode
         self.state: dict[str, Any] = {}
         self.reset()
+
+    def addon(self, comp: dict[str, Any]) -> bool:
+        """Is the Custom Fields add-on installed? (QuickBooks help "Set up and manage custom
+        fields in QuickBooks Time": Feature Add-ons > Manage Add-ons > Custom Fields >
+        Install; docs Users/_users.md.erb: a user's `customfields` "is present only if the
+        Custom Fields Add-On is installed".) What the API answers without it is (U): no
+        custom fields are listed, writes to them fail per item with 417, and the
+        `customfields` property of users and timesheets is absent (and ignored on write)."""
+        return bool(self.mode(comp["id"], "customfields_addon") == "installed")
 
     # -- state -------------------------------------------------------------------------------
 
@@ -370,6 +396,8 @@ class QbtStore:
                 for g in self._objs(comp, "groups").values()
                 if obj["id"] in g.get("manager_ids", [])
             ]
+        if endpoint in ("users", "timesheets", "timesheets_deleted") and not self.addon(comp):
+            out.pop("customfields", None)
         for key in [k for k in out if k.startswith("_")]:
             del out[key]
         return out
@@ -409,6 +437,8 @@ class QbtStore:
             ("customfields", customfields),
         ):
             table = self._objs(comp, name)
+            if name == "customfields" and not self.addon(comp):
+                continue
             found = {str(i): self.render(comp, name, table[str(i)]) for i in ids if str(i) in table}
             if found:
                 out[name] = found
@@ -427,6 +457,8 @@ class QbtStore:
         page, limit = q.paging()
         matcher = getattr(self, f"_filter_{endpoint}")
         rows = [o for o in self._objs(comp, endpoint).values() if matcher(comp, q, o)]
+        if endpoint in ("customfields", "customfielditems") and not self.addon(comp):
+            rows = []  # (U) without the add-on there are no custom fields to see
         rows.sort(key=lambda o: o["id"])
         start = (page - 1) * limit
         chunk = [self.render(comp, endpoint, o) for o in rows[start : start + limit]]
@@ -657,10 +689,15 @@ class QbtStore:
             self._check_time_tracking(comp, items, action)
         results: dict[str, Any] = {}
         touched: list[dict[str, Any]] = []
+        no_addon = endpoint in ("customfields", "customfielditems") and not self.addon(comp)
         for pos, item in enumerate(items, start=1):
             try:
                 if not isinstance(item, dict):
                     raise ItemError(417, "Oops! Each item must be an object")
+                if no_addon:
+                    raise ItemError(417, "Oops! The Custom Fields add-on is not installed")  # (U)
+                if endpoint in ("users", "timesheets") and not self.addon(comp):
+                    item = {k: v for k, v in item.items() if k != "customfields"}
                 code, message, obj = handler(comp, item, actor)
                 rendered = self.render(comp, endpoint, obj)
                 results[str(pos)] = {"_status_code": code, "_status_message": message, **rendered}
@@ -752,13 +789,12 @@ class QbtStore:
     def _user_fields(
         self, comp: dict[str, Any], user: dict[str, Any], item: dict[str, Any]
     ) -> None:
-        for field in ("username", "email", "payroll_id"):
+        # docs: Users/_users.md.erb: `payroll_id` is a "Unique company wide string"; nothing
+        # makes `email` unique (two users may share one). `username` logs a person in, so it
+        # stays unique (U).
+        for field in ("username", "payroll_id"):
             if field in item and not self._unique(comp, "users", field, item[field], user["id"]):
-                label = {
-                    "username": "username",
-                    "email": "email address",
-                    "payroll_id": "payroll id",
-                }[field]
+                label = {"username": "username", "payroll_id": "payroll id"}[field]
                 raise ItemError(417, f"Oops! That {label} is already in use")  # (U) wording
         group_id = item.get("group_id")
         if group_id not in (0, "0", None) and str(group_id) not in self._objs(comp, "groups"):
@@ -1130,7 +1166,9 @@ class QbtStore:
         self, comp: dict[str, Any], item: dict[str, Any], actor: int
     ) -> tuple[int, str, dict[str, Any]]:
         """docs: CustomFields/_create.md.erb: name and type required; applies_to 'timesheet'
-        only; required/active/show_to_all default true; short_code letters and numbers."""
+        only; active defaults true; short_code letters and numbers. `required` and
+        `show_to_all` default to the company's `customfield_defaults` mode: true as the
+        api_docs page says, or false."""
         name = str(item.get("name") or "").strip()
         if not name:
             raise ItemError(417, "Oops! name is required")  # (U)
@@ -1146,17 +1184,18 @@ class QbtStore:
         active = _bool(item.get("active", True))
         if active and self._active_customfields(comp) >= MAX_ACTIVE_CUSTOMFIELDS:
             raise self._cap_error()
+        default = self.mode(comp["id"], "customfield_defaults") == "true"
         now = self._now()
         field = {
             "id": self._id(),
             "name": name,
-            "required": _bool(item.get("required", True)),
+            "required": _bool(item.get("required", default)),
             "active": active,
             "applies_to": applies,
             "type": ftype,
             "short_code": short_code,
             "regex_filter": "",
-            "show_to_all": _bool(item.get("show_to_all", True)),
+            "show_to_all": _bool(item.get("show_to_all", default)),
             "last_modified": now,
             "created": now,
             # docs: CustomFields/Examples/_create-response.md.erb shows "dropdown".
