@@ -1,5 +1,6 @@
 """scheduler: hourly EventBridge tick; fans out reconcile pulls (booksync.scheduler)."""
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
@@ -16,7 +17,8 @@ runtime = boot()
 @metrics.log_metrics
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
-    result = fan_out_reconcile(runtime.enqueuer, tick=event.time, tokens=runtime.tokens)
+    tick = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+    result = fan_out_reconcile(runtime.enqueuer, tick=event.time, tokens=runtime.tokens, now=tick)
     return {
         "reconciled": len(result.reconciled),
         "records_queued": sum(result.reconciled.values()),

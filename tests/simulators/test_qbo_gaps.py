@@ -19,7 +19,10 @@ from local.simulators.qbo import make_provider
 
 @pytest.fixture
 def sim():
+    """A QBO simulator with its rate limits off (QBO allows 10 requests a second per realm,
+    which a test's quick run of calls would hit)."""
     server = serve(make_provider(Clock()), 0)
+    requests.put(server.url + "/_sim/ratelimits", json={"enabled": False}, timeout=10)
     try:
         yield server
     finally:

@@ -49,12 +49,18 @@ def reconcile(conn: Connection, enqueuer: Enqueuer, now: datetime) -> int:
     return sum(queued.kinds.values())
 
 
-def fan_out_reconcile(enqueuer: Enqueuer, tick: str, tokens: TokenService | None = None) -> FanOut:
+def fan_out_reconcile(
+    enqueuer: Enqueuer,
+    tick: str,
+    tokens: TokenService | None = None,
+    now: datetime | None = None,
+) -> FanOut:
     """For every active connection: refresh a grant idle for a day (so none reaches an
-    idle limit: QBO 100 days, Xero 60), reconcile pushes, and queue a pull when due
-    (`tick` de-duplicates a re-fired schedule)."""
+    idle limit: QBO 100 days, Xero 60), reconcile pushes, and queue a pull when due.
+    `tick` de-duplicates a re-fired schedule; `now` is the tick's own time (the
+    EventBridge event's), so a late or replayed tick decides as of when it was due."""
     result = FanOut()
-    now = utcnow()
+    now = now or utcnow()
     for conn in connection_rows.every():
         if conn.status != "active":
             result.skipped[conn.connection_id] = conn.status
