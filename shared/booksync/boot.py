@@ -12,10 +12,12 @@ from booksync.connections.tokens import TokenService, TokenVault
 from booksync.engine.budget import Budget
 from booksync.engine.queues import Enqueuer
 from booksync.engine.seam import ProviderSession
+from booksync.errors import VISIBLE_HOLDS, SyncFailure
 from booksync.providers.oauth import ProviderOAuth
 from booksync.secrets import credentials, state_signing_key
 from booksync.settings import Settings, get_settings
 from booksync.store import Connection
+from booksync.store.sync_errors import upsert_error
 
 
 @dataclass
@@ -61,11 +63,25 @@ class Runtime:
         """Authorised, rate-budgeted HTTP to one connection's provider account; with a
         `deadline` (a worker's), it paces itself to the budget until then."""
         budget = Budget(str(connection.provider), str(connection.connection_id), deadline=deadline)
+
+        def hold(seconds: float, failure: SyncFailure) -> None:
+            budget.hold(seconds, failure.code, failure.provider_message)
+            if failure.spec.code in VISIBLE_HOLDS:  # the firm should know why nothing moves
+                upsert_error(
+                    tenant_id=str(connection.tenant_id),
+                    provider=str(connection.provider),
+                    connection_id=str(connection.connection_id),
+                    kind="connection",
+                    record_id=str(connection.connection_id),
+                    failure=failure,
+                )
+
         return ProviderSession(
             connection,
             self.tokens,
             api_base=self.api_base(str(connection.provider)),
             before_call=budget.take,
+            hold=hold,
         )
 
 

@@ -71,6 +71,23 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         " resolved when the job is in QuickBooks.",
     ),
     ErrorSpec(
+        "qbo.has_open_balance",
+        Kind.NEEDS_FIX,
+        "QuickBooks keeps a customer with an open balance active",
+        "The contact was made inactive (or deleted) in the practice app, but its QuickBooks "
+        "customer, or one of its jobs, still has an open balance. Settle or write off the "
+        "balance in QuickBooks and retry, or make the contact active again.",
+    ),
+    ErrorSpec(
+        "qbo.app_blocked",
+        Kind.NEEDS_FIX,
+        "QuickBooks has paused booksync's reads for this month",
+        "Intuit meters the data apps read, per app and month, and booksync's app has reached "
+        "its plan's allowance. The booksync operator must move the app to a higher Intuit "
+        "partner tier. Until then changes made in QuickBooks are not read; changes made in "
+        "the practice app still reach QuickBooks where no read is needed.",
+    ),
+    ErrorSpec(
         "qbo.period_closed",
         Kind.NEEDS_FIX,
         "The accounting period is closed in QuickBooks",
@@ -121,6 +138,14 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "Too many custom fields in QBT",
         "QuickBooks Time allows 6 active custom fields and booksync needs 2 of them. "
         "Deactivate custom fields you no longer use in QuickBooks Time, then reconnect.",
+    ),
+    ErrorSpec(
+        "qbt.custom_fields_unavailable",
+        Kind.NEEDS_FIX,
+        "QuickBooks Time refused to make the task type and role fields",
+        "Task type and role travel in two timesheet custom fields, which need the Custom "
+        "Fields add-on in QuickBooks Time (Feature Add-ons). Install it, then press Save and "
+        "sync again. Time entries still sync without these two fields.",
     ),
     ErrorSpec(
         "qbt.time_tracking_disabled",
@@ -174,6 +199,15 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "limit was hit, syncing resumes within 24 hours.",
     ),
     ErrorSpec(
+        "xero.day_limit",
+        Kind.RATE_LIMITED,
+        "Xero's daily call allowance for this organisation is (nearly) spent",
+        "booksync stops calling this Xero organisation until the allowance recovers (Xero "
+        "counts a rolling 24 hours; the message says when booksync tries again) and then "
+        "carries on by itself; nothing is lost. If it happens often, the firm's Xero app "
+        "plan allows too few calls a day for its volume (the Starter tier allows 1,000).",
+    ),
+    ErrorSpec(
         "xero.unavailable",
         Kind.TRANSIENT,
         "Xero is not answering",
@@ -203,6 +237,10 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "connections page. Nothing queued is lost.",
     ),
 )
+
+
+# rate holds a person should see while they last (a sync error row per connection)
+VISIBLE_HOLDS = frozenset({"xero.day_limit"})
 
 
 class SyncFailure(Exception):

@@ -26,7 +26,7 @@ def clock(stack_env):
 
 def test_a_burst_past_the_budget_backs_off_with_the_wait_before_the_provider_says_429(clock):
     budget = Budget("xero", "c1", clock=clock, sleep=clock.sleep)
-    for _ in range(int(RATES["xero"].burst)):
+    for _ in range(int(RATES["xero"]["minute"].burst)):
         budget.take()
     with pytest.raises(SyncFailure) as info:
         Budget("xero", "c1", clock=clock, sleep=clock.sleep, max_wait=0).take()
@@ -37,7 +37,7 @@ def test_a_burst_past_the_budget_backs_off_with_the_wait_before_the_provider_say
 def test_two_lambdas_share_one_bucket(clock):
     first = Budget("qbt", "c1", clock=clock, sleep=clock.sleep, max_wait=0)
     second = Budget("qbt", "c1", clock=clock, sleep=clock.sleep, max_wait=0)
-    burst = int(RATES["qbt"].burst)
+    burst = int(RATES["qbt"]["minute"].burst)
     for i in range(burst):
         (first if i % 2 else second).take()
     with pytest.raises(SyncFailure):
@@ -46,7 +46,7 @@ def test_two_lambdas_share_one_bucket(clock):
 
 def test_the_bucket_refills_at_the_providers_rate(clock):
     budget = Budget("qbo", "c1", clock=clock, sleep=clock.sleep, max_wait=0)
-    budget.take(int(RATES["qbo"].burst))
+    budget.take(int(RATES["qbo"]["minute"].burst))
     with pytest.raises(SyncFailure):
         budget.take(8)
     clock.now += 1.0  # QBO refills 8 a second (480 a minute)
@@ -55,14 +55,14 @@ def test_the_bucket_refills_at_the_providers_rate(clock):
 
 def test_a_short_wait_is_slept_in_the_lambda_a_long_one_goes_back_to_the_queue(clock):
     budget = Budget("xero", "c2", clock=clock, sleep=clock.sleep, max_wait=2.0)
-    for _ in range(int(RATES["xero"].burst)):
+    for _ in range(int(RATES["xero"]["minute"].burst)):
         budget.take()
     budget.take()  # about a second: waited here
     assert 0.5 < clock.slept < 2.0
 
 
 def test_connections_have_their_own_buckets(clock):
-    Budget("xero", "a", clock=clock, max_wait=0).take(int(RATES["xero"].burst))
+    Budget("xero", "a", clock=clock, max_wait=0).take(int(RATES["xero"]["minute"].burst))
     Budget("xero", "b", clock=clock, max_wait=0).take()
 
 
@@ -87,4 +87,33 @@ def test_past_its_deadline_a_worker_starts_no_call_even_with_tokens_left(clock):
         worker.take()
     assert info.value.code == "qbo.throttled"  # back to the queue, not a sync error
     # and the bucket is untouched for the next run
-    Budget("qbo", "c4", clock=clock, max_wait=0).take(int(RATES["qbo"].burst))
+    Budget("qbo", "c4", clock=clock, max_wait=0).take(int(RATES["qbo"]["minute"].burst))
+
+
+def test_qbo_single_calls_keep_under_ten_a_second_and_a_batch_is_one_of_them(clock):
+    # QBO allows 10 requests a second per company, a batch counting as one request
+    # (and each of its items against the 500 a minute)
+    budget = Budget("qbo", "c5", clock=clock, sleep=clock.sleep, max_wait=0)
+    for _ in range(8):
+        budget.take(1)
+    with pytest.raises(SyncFailure) as info:
+        budget.take(1)  # a ninth request within the second waits
+    assert info.value.code == "qbo.throttled"
+    assert info.value.retry_after <= 1 / 8 + 0.01
+    clock.now += 1.0
+    budget.take(20)  # a batch of 20 items: one request of the second, 20 of the minute
+
+
+def test_a_hold_stops_every_worker_of_the_connection_until_it_ends(clock):
+    # Given the provider asked for an hour's wait (a Xero day limit nearly spent)
+    first = Budget("xero", "c6", clock=clock, sleep=clock.sleep, max_wait=0)
+    first.hold(3600, "xero.day_limit", "X-DayLimit-Remaining: 40")
+    # Then another worker's call is refused at once, with the time left and the reason
+    with pytest.raises(SyncFailure) as info:
+        Budget("xero", "c6", clock=clock, sleep=clock.sleep, max_wait=0).take()
+    assert info.value.code == "xero.day_limit"
+    assert 3599 <= info.value.retry_after <= 3600
+    assert "X-DayLimit-Remaining" in info.value.provider_message
+    # And after the hour the budget spends again
+    clock.now += 3601
+    first.take()

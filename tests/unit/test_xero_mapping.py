@@ -285,7 +285,7 @@ def test_the_day_limit_says_so_and_keeps_the_wait():
 
     failure = classify(429, body, headers)
 
-    assert failure.code == "xero.rate_limited"
+    assert failure.code == "xero.day_limit"  # its own code: the connection is held, and says so
     assert failure.retry_after == 3600
     assert "daily limit" in failure.provider_message
     assert "Rate limit exceeded" in failure.provider_message

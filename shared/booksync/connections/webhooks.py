@@ -12,8 +12,8 @@ Wire facts (../shared/PROVIDERS.md 1.6 and 3.6):
   an empty body and no cookies, 401 to a bad signature, including the intent-to-receive
   check (an empty `events` list) (developer.xero.com webhooks/configuring-your-server).
 
-Both providers retry a delivery they think failed (QBO for hours, Xero for 24 h), so a
-delivery is remembered for 24 h by provider and body hash (Powertools idempotency); a
+Both providers retry a delivery they think failed (QBO every 6 h for days, Xero for 24 h),
+so a delivery is remembered for 8 days by provider and body hash (Powertools idempotency); a
 repeat inside SQS's 5-minute window is also stopped by the pull's de-duplication id.
 """
 
@@ -50,7 +50,9 @@ from booksync.store import connections as connection_rows
 
 SIGNATURE_HEADERS = {"qbo": "intuit-signature", "xero": "x-xero-signature"}
 PROVIDERS = tuple(SIGNATURE_HEADERS)
-REMEMBER_SECONDS = 24 * 3600  # Xero retries for 24 h; QBO's later retries are hours apart
+# a delivery is remembered past the providers' retries: QBO retries every 6 hours for days
+# (developer.intuit.com webhooks best practices; the simulator: a week), Xero for 24 hours
+REMEMBER_SECONDS = 8 * 24 * 3600
 IDEMPOTENCY_PREFIX = "booksync.webhooks.delivery"
 LAMBDA_MAX_MS = 900_000  # a Lambda never runs longer than 15 minutes
 

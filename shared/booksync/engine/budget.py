@@ -1,10 +1,12 @@
-"""A per-connection rate budget shared by every concurrent Lambda: a token bucket kept in
-the Leases table and updated with conditional writes, so booksync slows down before the
-provider throttles it.
+"""A per-connection rate budget shared by every concurrent Lambda: token buckets kept in
+one Leases row and updated with a conditional write, so booksync slows down before the
+provider throttles it, and waits as a whole connection when the provider asks for a
+long wait (a hold) instead of letting every message find out by itself.
 
-Published limits (PROVIDERS.md 1.4, 2.4, 3.4): QBO 500 requests/minute per company (each
-batch item counts); QBT 300 per 5 minutes per token; Xero 60 per minute per organisation.
-The buckets refill a little below those rates.
+Published limits (PROVIDERS.md 1.4, 2.4, 3.4; simulators' README): QBO 500 requests a
+minute per company, each batch item counted, and 10 requests a second (a batch is one);
+QBT 300 per 5 minutes per token; Xero 60 a minute per organisation (its day limit is read
+from its answers: providers/xero/client.py). The buckets refill a little below those rates.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from booksync.store import leases
 class Rate:
     per_second: float
     burst: float
+    per_item: bool = True  # a call's cost is its items (a QBO batch of 30 costs 30), else 1
 
 
-RATES = {
-    "qbo": Rate(per_second=480 / 60, burst=30),
-    "qbt": Rate(per_second=280 / 300, burst=20),
-    "xero": Rate(per_second=55 / 60, burst=5),
+RATES: dict[str, dict[str, Rate]] = {
+    "qbo": {
+        "minute": Rate(per_second=480 / 60, burst=30),
+        "second": Rate(per_second=8, burst=8, per_item=False),
+    },
+    "qbt": {"minute": Rate(per_second=280 / 300, burst=20)},
+    "xero": {"minute": Rate(per_second=55 / 60, burst=5)},
 }
 # calls a provider takes at once per company (QBO 10, Xero 5: PROVIDERS.md 1.4, 3.4; QBT
 # publishes none): the width of a connection's push shards (engine/outbox.py)
@@ -35,8 +41,11 @@ THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_
 ATTEMPTS = 8
 # A worker paces itself (sleeps) for waits up to this long, as long as its invocation's
 # deadline allows: a throttled message sent back to its queue counts a receive against its
-# dead-letter limit, and with FIFO order holds back every message behind it.
+# dead-letter limit.
 PACE_SECONDS = 30.0
+# A provider's wait at least this long holds the whole connection (every worker stops
+# calling it until then), so nobody hammers an answer that will not change.
+HOLD_AFTER_SECONDS = 60.0
 
 
 @dataclass
@@ -51,12 +60,17 @@ class Budget:
     deadline: float | None = None
 
     @property
-    def rate(self) -> Rate:
+    def rates(self) -> dict[str, Rate]:
         return RATES[self.provider]
 
+    @property
+    def _pk(self) -> str:
+        return f"budget#{self.connection_id}"
+
     def take(self, cost: int = 1) -> None:
-        """Spend `cost` calls; wait briefly if the bucket is nearly there, else raise the
-        provider's throttled SyncFailure with the wait, so the message backs off. Past a
+        """Spend one call of `cost` items; wait briefly if a bucket is nearly there, else
+        raise the provider's throttled SyncFailure with the wait, so the message backs off.
+        A hold (the provider asked for a long wait) refuses at once, until it ends. Past a
         worker's deadline no call starts, tokens or not: its answer might come after the
         function's timeout, and the work done so far would be lost with the invocation."""
         if self.deadline is not None and self.clock() >= self.deadline:
@@ -66,7 +80,9 @@ class Budget:
                 retry_after=1,
             )
         for _ in range(ATTEMPTS):
-            wait = self._try(cost)
+            wait, hold = self._try(cost)
+            if hold is not None:
+                raise hold
             if wait <= 0:
                 return
             if wait > self._may_wait():
@@ -83,26 +99,49 @@ class Budget:
             return self.max_wait
         return max(self.max_wait, min(PACE_SECONDS, self.deadline - self.clock()))
 
-    def _try(self, cost: int) -> float:
-        """0 if spent; else seconds until `cost` is available. Conditional on the row's
-        version, so two Lambdas never spend the same token."""
-        pk = f"budget#{self.connection_id}"
+    def _try(self, cost: int) -> tuple[float, SyncFailure | None]:
+        """(0, None) if spent; else the seconds until the call can be afforded, or the hold
+        that refuses it. Conditional on the row's version: two Lambdas never spend the
+        same token."""
         now = self.clock()
-        rate = self.rate
-        row = leases.bucket(pk)
-        if row is None:
-            tokens, version = rate.burst, None
-        else:
-            value, version = row
-            elapsed = max(0.0, now - float(value.get("at", now)))
-            tokens = min(
-                rate.burst, float(value.get("tokens", rate.burst)) + elapsed * rate.per_second
+        row = leases.bucket(self._pk)
+        value, version = row if row is not None else ({}, None)
+        held = float(value.get("hold_until") or 0)
+        if held > now:
+            return 0.0, SyncFailure(
+                str(value.get("hold_code") or THROTTLED[self.provider]),
+                str(value.get("hold_why") or "the provider asked booksync to wait"),
+                retry_after=held - now,
             )
-        need = min(float(cost), rate.burst)
-        if tokens + 1e-6 < need:
-            return (need - tokens) / rate.per_second + 0.001  # a hair more: floats round down
-        if not leases.write_bucket(
-            pk, {"tokens": max(0.0, tokens - need), "at": now}, version, int(now) + 3600
-        ):
-            return 0.01  # another Lambda spent at the same moment: look again
-        return 0.0
+        buckets = dict(value.get("buckets") or {})
+        spent: dict[str, dict[str, float]] = {}
+        wait = 0.0
+        for name, rate in self.rates.items():
+            stored = buckets.get(name) or {}
+            elapsed = max(0.0, now - float(stored.get("at", now)))
+            tokens = min(
+                rate.burst, float(stored.get("tokens", rate.burst)) + elapsed * rate.per_second
+            )
+            need = min(float(cost) if rate.per_item else 1.0, rate.burst)
+            if tokens + 1e-6 < need:
+                # a hair more: floats round down
+                wait = max(wait, (need - tokens) / rate.per_second + 0.001)
+            spent[name] = {"tokens": max(0.0, tokens - need), "at": now}
+        if wait > 0:
+            return wait, None
+        new = {"buckets": spent}
+        if not leases.write_bucket(self._pk, new, version, int(now) + 3600):
+            return 0.01, None  # another Lambda spent at the same moment: look again
+        return 0.0, None
+
+    def hold(self, seconds: float, code: str, why: str) -> None:
+        """Stop every worker calling this connection's provider for `seconds` (its answer
+        would be the same): each call refuses at once with `code` and `why` until then."""
+        now = self.clock()
+        for _ in range(ATTEMPTS):
+            row = leases.bucket(self._pk)
+            value, version = row if row is not None else ({}, None)
+            until = max(float(value.get("hold_until") or 0), now + seconds)
+            new = {**value, "hold_until": until, "hold_code": code, "hold_why": why}
+            if leases.write_bucket(self._pk, new, version, int(until) + 3600):
+                return

@@ -49,6 +49,9 @@ class ProviderSession:
     api_base: str = ""  # the provider's API base URL (settings: cloud or local)
     http: requests.Session = field(default_factory=requests.Session)
     before_call: Callable[[int], None] = lambda cost: None  # the rate budget's take(cost)
+    # the provider asked for a long wait (a day limit nearly spent, a throttle's window):
+    # every worker of this connection waits it out (engine/budget.py Budget.hold)
+    hold: Callable[[float, SyncFailure], None] = lambda seconds, failure: None
     calls: int = 0  # provider calls made through this session (a tracked figure)
     _token: tuple[str, int, float] | None = None  # (access token, token version, expires at)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -34,6 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 
 from booksync.engine import pull as pulling
+from booksync.engine.budget import HOLD_AFTER_SECONDS
 from booksync.engine.messages import (
     Message,
     MessageInvalid,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BACKOFF_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's longest visibility timeout: 12 hours
 # what an invocation keeps for its last provider call (which may take up to the HTTP read
 # timeout) and for what follows it: links, error rows, the answer
 DEADLINE_MARGIN_SECONDS = int(TIMEOUT[1]) + 10
@@ -65,9 +67,11 @@ _RETRIED = (Kind.TRANSIENT, Kind.RATE_LIMITED)
 
 
 def backoff_seconds(receive_count: int, retry_after: float | None) -> int:
-    """Exponential backoff with jitter, or the provider's Retry-After when it names one."""
+    """Exponential backoff with jitter, or the wait the provider named (Retry-After, a
+    hold), up to SQS's longest visibility: a message waits out a day limit in one receive
+    instead of spending its dead-letter allowance on refusals."""
     if retry_after is not None:
-        return min(MAX_BACKOFF_SECONDS, max(1, int(retry_after + 0.999)))
+        return min(MAX_VISIBILITY_SECONDS, max(1, int(retry_after + 0.999)))
     base = min(MAX_BACKOFF_SECONDS, 2 ** min(receive_count, 10))
     return int(base / 2 + random.uniform(0, base / 2))
 
@@ -176,9 +180,12 @@ def _push(work: Pass) -> None:
                 logger.info("no family sends this kind to this provider; done")
                 continue
             wanted = [w for received in batch for w in _wanted(received.message)]
-            outcome = push_records(work.session(conn), family, wanted)
+            session = work.session(conn)
+            outcome = push_records(session, family, wanted)
             _settle(work, conn, batch, outcome)
+            _hold_if_asked(session, outcome.results.values())
         except SyncFailure as failure:
+            _hold_if_asked(work.session(conn), [failure])
             _fail(batch, failure, partial(_error_rows, conn, batch))
         except Exception as exc:
             # said once here with its ids; the messages are retried, then dead-lettered
@@ -186,6 +193,21 @@ def _push(work: Pass) -> None:
             _fail(batch, exc)
         finally:
             logger.remove_keys(list(ids))
+
+
+def _hold_if_asked(session: ProviderSession, results: Iterable[Exception | None]) -> None:
+    """The provider asked for a long wait (a throttle's window, a day limit): the whole
+    connection waits it out, so the other workers do not each call to hear it again."""
+    waits = [
+        r
+        for r in results
+        if isinstance(r, SyncFailure)
+        and r.kind is Kind.RATE_LIMITED
+        and (r.retry_after or 0) >= HOLD_AFTER_SECONDS
+    ]
+    if waits:
+        longest = max(waits, key=lambda r: r.retry_after or 0)
+        session.hold(float(longest.retry_after or 0), longest)
 
 
 def _wanted(message: Message) -> list[Wanted]:
@@ -285,6 +307,7 @@ def _pull(work: Pass) -> None:
             pulling.pull(session, _requeue(work), time_left=work.time_left)
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
         except SyncFailure as failure:
+            _hold_if_asked(work.session(conn), [failure])
             _fail(notices, failure, partial(_connection_error, conn))
         except Exception as exc:
             logger.exception("pull failed unexpectedly; it will be retried")

@@ -3,7 +3,10 @@
 A full paged query of each entity when there is no cursor (or it is past CDC's 30 days),
 else one CDC call for all the entities the families name (PROVIDERS.md 1.3 CDC: at most
 1,000 objects, 30 days back). The cursor is Intuit's own clock (the reply's `time`), never
-ours. A capped CDC answer goes on from the newest object returned, and says there is more.
+ours. Which objects a capped CDC answer leaves out is not documented (the oldest, the
+newest, any: the simulator's `cdc_order` modes), so a capped answer is not trusted to go
+on from: the same window is read again with paged queries on MetaData.LastUpdatedTime,
+which have no cap, and nothing is lost whatever was cut.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from booksync.engine.seam import Change, Page, ProviderSession
 from booksync.errors import SyncFailure
-from booksync.providers.qbo.client import QboClient
+from booksync.providers.qbo.client import QboClient, quote
 
 if TYPE_CHECKING:
     from booksync.engine.seam import Family
@@ -28,6 +31,15 @@ ALL_ACTIVE_STATES = "Active IN (true,false)"  # inactive name-list rows are hidd
 def parse_time(value: str) -> datetime:
     stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def whole_second(stamp: str) -> str:
+    """A cursor down to its second. Intuit's reply `time` carries milliseconds, an
+    object's MetaData.LastUpdatedTime only seconds: reading from 12:00:50.764 would skip
+    what changed at 12:00:50 after the reply (inclusive comparisons, so the second is read
+    again: echoes, recognised as such)."""
+    moment = parse_time(stamp).replace(microsecond=0)
+    return moment.isoformat()
 
 
 def _ref(raw: dict[str, Any], field: str) -> str | None:
@@ -65,6 +77,7 @@ class QboChanges:
     def read(self, session: ProviderSession, cursor: str | None) -> Page:
         client = QboClient(session)
         if cursor is not None:
+            cursor = whole_second(cursor)
             since = parse_time(cursor)
             if self._now() - since < timedelta(days=CDC_DAYS) - CDC_SAFETY:
                 try:
@@ -95,13 +108,24 @@ class QboChanges:
         new_cursor = client.server_time or now.isoformat()
         if len(changes) < CDC_MAX_OBJECTS:
             return Page(changes, new_cursor)
-        # Capped at 1,000 objects in all: go on from the newest one returned (changedSince
-        # is inclusive, so that second is read again rather than lost).
-        newest = max(changes, key=lambda c: c.changed_at)
-        stamps = [
-            str(raw["MetaData"]["LastUpdatedTime"])
-            for _, raw in raws
-            if (raw.get("MetaData") or {}).get("LastUpdatedTime")
-            and parse_time(raw["MetaData"]["LastUpdatedTime"]) == newest.changed_at
-        ]
-        return Page(changes, stamps[0] if stamps else newest.changed_at.isoformat(), more=True)
+        return self._queried_since(client, cursor, changes, new_cursor)
+
+    def _queried_since(
+        self, client: QboClient, cursor: str, capped: list[Change], cdc_time: str
+    ) -> Page:
+        """Everything changed since `cursor`, by paged queries (no cap); deletions the
+        capped CDC answer did show are kept (a query does not list deleted objects). The
+        next pull goes on from the CDC answer's time: what changed while we read is read
+        again, not lost."""
+        now = self._now()
+        changes = [c for c in capped if c.raw is None]
+        for entity in self.entities:
+            rows = client.query(
+                entity,
+                f"MetaData.LastUpdatedTime >= {quote(cursor)} AND {ALL_ACTIVE_STATES}",
+                # pages by STARTPOSITION need a total order: many objects share a
+                # LastUpdatedTime, and a tie may fall either side of a page break
+                order="Id",
+            )
+            changes.extend(_change(entity, raw, now) for raw in rows)
+        return Page(changes, cdc_time)

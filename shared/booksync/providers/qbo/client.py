@@ -121,6 +121,14 @@ def _retry_after(headers: Mapping[str, str] | None) -> float:
 # (python-quickbooks #208 shows "Account Period Closed, Cannot Update Through Services API"
 # with code 5010; PROVIDERS.md 1.5). Classified as period closed, not as a stale object.
 _PERIOD_CLOSED_TEXT = re.compile(r"account\s+period\s+closed", re.IGNORECASE)
+# A customer (or job) with an open balance cannot be made inactive: QBO answers a 6000
+# business validation error whose text names it ("Delete List Has Balance Error";
+# ruckus/quickbooks-ruby #390). Only the text tells it from other 6000s.
+_HAS_BALANCE_TEXT = re.compile(r"has\s+balance|open\s+balance", re.IGNORECASE)
+# Past an app's monthly CorePlus allowance (Intuit App Partner Program, blogs.intuit.com
+# 2025-08-11, 2026-01-08) reads are refused; the answer is not documented (403 or 429 in
+# the simulator's modes, (U)), so the one sure sign is that it names CorePlus.
+_COREPLUS_TEXT = re.compile(r"coreplus", re.IGNORECASE)
 
 
 def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -> SyncFailure:
@@ -142,6 +150,8 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
             code, message, retry_after=retry_after, status=status, provider_codes=tuple(codes)
         )
 
+    if _COREPLUS_TEXT.search(message):
+        return failure("qbo.app_blocked")
     if status == 429 or "3001" in codes:
         return failure("qbo.throttled", _retry_after(headers))
     if "6240" in codes:
@@ -154,6 +164,8 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
         return failure("qbo.stale_object")
     if "610" in codes:
         return failure("qbo.object_not_found")
+    if _HAS_BALANCE_TEXT.search(message):
+        return failure("qbo.has_open_balance")
     if "6180" in codes:
         return failure("qbo.depth_limit")
     if status == 401 or "3200" in codes or (status == 403 and "3100" in codes):

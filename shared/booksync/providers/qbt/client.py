@@ -104,7 +104,10 @@ class QbtClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SyncFailure("qbt.unavailable", f"{type(exc).__name__}: {exc}") from exc
         body = _body(reply)
-        if reply.status_code != 200:
+        # docs (Overview/_request_formats): "All 2xx response codes indicate that the
+        # request was successful"; a write says per item how it went (_status_code), and
+        # the whole answer may be 200, 201 or 207 Multi-Status (Intuit's .NET SDK)
+        if not 200 <= reply.status_code < 300:
             raise classify(reply.status_code, body, reply.headers)
         if not isinstance(body, dict):
             raise SyncFailure("qbt.unavailable", f"not a JSON object: {str(body)[:200]}")

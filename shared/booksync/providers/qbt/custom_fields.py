@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from booksync.engine.seam import ProviderSession
-from booksync.errors import SyncFailure
+from booksync.errors import Kind, SyncFailure
 from booksync.providers.qbt.client import QbtClient
 from booksync.store import Cursor, cursors
 from booksync.store import records as hub_records
@@ -107,7 +107,14 @@ def ensure_custom_fields(
             }
             for key in creates
         ]
-        for key, made in zip(creates, _check(client.create("customfields", bodies)), strict=True):
+        answers = client.create("customfields", bodies)
+        refused = [a for a in answers if isinstance(a, SyncFailure)]
+        if refused and not fields and refused[0].kind is Kind.NEEDS_FIX:
+            # No field listed at all and ours refused: the Custom Fields add-on is not
+            # installed (QuickBooks help "Set up and manage custom fields"; the API's own
+            # answer without it is not documented, so the refusal is named by its context)
+            raise SyncFailure("qbt.custom_fields_unavailable", refused[0].provider_message)
+        for key, made in zip(creates, _check(answers), strict=True):
             ours[key] = made
 
     wanted = {"task_type": _names(task_types), "role": _names(roles)}

@@ -41,6 +41,10 @@ PAYROLL = "/payroll.xro/2.0"
 CONTACTS_PAGE_SIZE = 1000  # Xero's maximum pageSize on Contacts (PROVIDERS.md 3.2)
 PAYROLL_PAGE_SIZE = 100  # Payroll UK pages are fixed at 100
 MAX_IDEMPOTENCY_KEY = 128
+# near the end of the day's allowance booksync stops for an hour (Xero counts a rolling 24
+# hours, so calls come back as the oldest of the day age out)
+DAY_RESERVE = 50
+DAY_HOLD_SECONDS = 3600
 NUMBERED_PER_CALL = 10  # ContactNumbers ORed in one filter (HighVolumeException past that)
 
 _MS_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d{4})?\)/$")
@@ -147,9 +151,9 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> SyncFailure:
         problem = (_header(headers, "X-Rate-Limit-Problem") or "").strip().lower()
         what = RATE_PROBLEMS.get(problem, problem or "a rate limit")
         text = f"{message} (X-Rate-Limit-Problem: {problem or 'not given'}: {what})"
-        return SyncFailure(
-            "xero.rate_limited", text, retry_after=_retry_after(headers), status=status
-        )
+        # the day limit: Retry-After says when the rolling 24 hours allow a call again
+        code = "xero.day_limit" if problem == "day" else "xero.rate_limited"
+        return SyncFailure(code, text, retry_after=_retry_after(headers), status=status)
     if status >= 500:
         return SyncFailure(
             "xero.unavailable", message, retry_after=_retry_after(headers), status=status
@@ -205,6 +209,7 @@ class XeroClient:
             },
         )
         body = _body(reply)
+        self._mind_the_day(reply.headers)
         if not 200 <= reply.status_code < 300:
             raise classify(reply.status_code, body, reply.headers)
         if not isinstance(body, dict):
@@ -212,6 +217,29 @@ class XeroClient:
                 "xero.unavailable", f"HTTP {reply.status_code}: not JSON: {str(body)[:300]}"
             )
         return body
+
+    def _mind_the_day(self, headers: Mapping[str, str]) -> None:
+        """Every answer says how many calls the organisation's day allows still
+        (X-DayLimit-Remaining, PROVIDERS.md 3.4). Near the end, the connection is held for
+        DAY_HOLD_SECONDS with a sync error saying so, rather than running into 429s: the
+        firm's other Xero apps share the allowance."""
+        remaining = _header(headers, "X-DayLimit-Remaining")
+        if remaining is None or not remaining.strip().isdigit():
+            return
+        left = int(remaining)
+        if left > DAY_RESERVE:
+            return
+        until = datetime.now(UTC) + timedelta(seconds=DAY_HOLD_SECONDS)
+        self.session.hold(
+            DAY_HOLD_SECONDS,
+            SyncFailure(
+                "xero.day_limit",
+                f"X-DayLimit-Remaining: {left}. booksync pauses this organisation's sync "
+                f"until {until:%Y-%m-%d %H:%M} UTC to leave the rest of the day's calls "
+                "to the firm's other Xero apps",
+                retry_after=DAY_HOLD_SECONDS,
+            ),
+        )
 
     # -- contacts ------------------------------------------------------------------------
 

@@ -1,0 +1,243 @@
+"""booksync against the simulators' harsher modes: what the real services may do that a
+kind simulator would not (local/simulators/README.md, "Modes"). Each test sets the mode on
+its own company, connects a tenant through the real OAuth dance and syncs through the
+engine (push_records, pull), then checks what a firm would see: one object per record,
+nothing lost, and a sync error in words where a person must act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from booksync.boot import boot
+from booksync.engine.pull import pull
+from booksync.engine.push import Wanted, push_records
+from booksync.hub.records import create_record, update_record
+from booksync.providers import registry
+from booksync.providers.qbo.changes import QboChanges
+from booksync.providers.qbo.customers import Customers
+from booksync.providers.qbo.employees import Employees
+from booksync.providers.qbt import custom_fields
+from booksync.settings import get_settings
+from booksync.store import SyncErrorRow, links
+from booksync.store import connections as connection_rows
+from booksync.store.tenants import create_api_key, create_tenant
+from tests.conftest import _stack_env, load_handler
+from tests.integration.oauth_dance import Dance
+
+
+@pytest.fixture(scope="module")
+def stack_env(sims):
+    with pytest.MonkeyPatch.context() as mp:
+        for handle in sims.values():
+            requests.post(f"{handle.url}/_sim/reset", timeout=10).raise_for_status()
+        yield from _stack_env(mp, {name: h.url for name, h in sims.items()})
+
+
+@pytest.fixture(scope="module")
+def oauth_handler(stack_env):
+    with pytest.MonkeyPatch.context() as mp:
+        yield load_handler("oauth", mp).lambda_handler
+
+
+class Firm:
+    """A tenant connected to a fresh company of one provider, with modes set on it."""
+
+    def __init__(self, oauth, sims, provider: str, modes: dict[str, Any], seed: str = "empty"):
+        self.provider = provider
+        self.sim = sims[provider].url
+        requests.delete(f"{self.sim}/_sim/faults", timeout=10)
+        tenant = create_tenant(f"Modes {provider}")
+        self.tenant_id = tenant.tenant_id
+        key = create_api_key(self.tenant_id).key
+        reply = requests.post(
+            f"{self.sim}/_sim/companies",
+            json={"name": f"{provider} books", "seed": seed},
+            timeout=10,
+        )
+        reply.raise_for_status()
+        self.company = str(reply.json()["id"])
+        requests.put(
+            f"{self.sim}/_sim/companies/{self.company}/modes", json=modes, timeout=10
+        ).raise_for_status()
+        status, page = Dance(oauth, key).connect(provider, sim_company=self.company)
+        assert status == 200, page
+        self.runtime = boot(get_settings())
+
+    def session(self):
+        return self.runtime.session(connection_rows.get(self.tenant_id, self.provider))
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        url = f"{self.sim}/_sim/companies/{self.company}/objects/{kind}"
+        return requests.get(url, timeout=10).json()["objects"]
+
+    def contacts(self, names: list[str]) -> list[str]:
+        return [
+            create_record(
+                self.tenant_id, "contact", {"name": n, "contact_type": "Client"}
+            ).record_id
+            for n in names
+        ]
+
+    def push(self, kind: str, ids: list[str]):
+        family = registry.pushed(self.provider, kind)
+        assert family is not None
+        return push_records(self.session(), family, [Wanted(kind, i) for i in ids])
+
+    def fault(self, **rule: Any) -> None:
+        requests.post(f"{self.sim}/_sim/faults", json=rule, timeout=10).raise_for_status()
+
+    def errors(self) -> list[SyncErrorRow]:
+        return [r for r in SyncErrorRow.query(self.tenant_id) if r.status == "open"]
+
+
+def _push_until_done(firm: Firm, kind: str, ids: list[str], rounds: int = 6):
+    """As the queue does: a record whose push failed for now is sent again."""
+    outcome = None
+    for _ in range(rounds):
+        outcome = firm.push(kind, ids)
+        ids = [i for i, r in outcome.results.items() if r is not None]
+        if not ids:
+            return outcome
+    return outcome
+
+
+# ------------------------------------------------------------------------------ QBO
+
+
+@pytest.mark.parametrize("mode", ["replay", "ignored", "batch_6000"])
+def test_qbo_lost_replies_make_one_customer_per_contact_in_every_requestid_mode(
+    oauth_handler, sims, mode
+):
+    # Given QBO answering repeated requestids in this mode, and every create's reply lost
+    firm = Firm(oauth_handler, sims, "qbo", {"requestid": mode})
+    ids = firm.contacts([f"Lost Reply {mode} {i}" for i in range(5)])
+    firm.fault(action="drop_after_commit", method="POST", path="/(batch|customer)", count=2)
+    # When the engine pushes them until they are linked (one record renamed meanwhile)
+    first = firm.push("contact", ids)
+    assert any(r is not None for r in first.results.values())
+    update_record(
+        firm.tenant_id, "contact", ids[0], {"name": "Renamed Meanwhile", "contact_type": "Client"}
+    )
+    _push_until_done(firm, "contact", ids)
+    # Then QuickBooks holds each exactly once, the renamed one under its new name
+    names = [c["DisplayName"] for c in firm.objects("Customer")]
+    assert sorted(names) == sorted(
+        ["Renamed Meanwhile"] + [f"Lost Reply {mode} {i}" for i in range(1, 5)]
+    )
+    assert all(links.get_link(firm.tenant_id, "qbo", "contact", i) for i in ids)
+    assert firm.errors() == []
+
+
+@pytest.mark.parametrize("order", ["oldest_first", "newest_first", "unordered"])
+def test_a_capped_cdc_answer_loses_no_change_whatever_it_cut(oauth_handler, sims, order):
+    # Given QBO's changes read up to now, then 1,050 customers made in QBO's screens
+    firm = Firm(oauth_handler, sims, "qbo", {"cdc_order": order})
+    source = QboChanges([Customers(), Employees()])
+    cursor = source.read(firm.session(), None).cursor
+    for i in range(1050):
+        requests.post(
+            f"{firm.sim}/_sim/companies/{firm.company}/objects/Customer",
+            json={"DisplayName": f"Cdc {i:04d}"},
+            timeout=10,
+        ).raise_for_status()
+    # When the next read meets CDC's cap of 1,000 objects, whichever it cut
+    page = source.read(firm.session(), cursor)
+    # Then every one of the 1,050 is in what the engine gets
+    assert {c.raw["DisplayName"] for c in page.changes if c.raw} == {
+        f"Cdc {i:04d}" for i in range(1050)
+    }
+
+
+def test_a_customer_with_an_open_balance_made_inactive_is_an_error_saying_why(oauth_handler, sims):
+    # Given Intuit's sample company imported (its customer 1 owes 125), and linked
+    firm = Firm(oauth_handler, sims, "qbo", {}, seed="sandbox")
+    pull(firm.session(), lambda record, provider: None)
+    owing = [c for c in firm.objects("Customer") if float(c.get("Balance") or 0) > 0]
+    assert owing, "the sandbox seed has a customer with an open balance"
+    link = links.find_by_provider_id(firm.tenant_id, "qbo", "Customer", str(owing[0]["Id"]))
+    hub_id = links.hub_id_of(link)
+    # When the contact is made inactive in the hub and pushed
+    from booksync.store import records as record_rows
+
+    data = dict(record_rows.get(firm.tenant_id, "contact", hub_id).data)
+    update_record(firm.tenant_id, "contact", hub_id, {**data, "active": False})
+    outcome = firm.push("contact", [hub_id])
+    # Then it is refused with the reason, and QBO keeps the customer active
+    failure = outcome.results[hub_id]
+    assert failure is not None
+    assert failure.code == "qbo.has_open_balance"
+    assert "open balance" in failure.spec.fix
+
+
+@pytest.mark.parametrize("status", ["403", "429"])
+def test_past_the_monthly_coreplus_allowance_reads_are_an_error_for_a_person(
+    oauth_handler, sims, status
+):
+    # Given an app whose CorePlus allowance is spent for the month
+    firm = Firm(oauth_handler, sims, "qbo", {"coreplus_cap": status, "coreplus_cap_limit": 0})
+    # When a pull reads QBO
+    with pytest.raises(Exception) as info:
+        pull(firm.session(), lambda record, provider: None)
+    # Then it says so, not as a throttle to retry for ever nor as a lost grant
+    assert getattr(info.value, "code", "") == "qbo.app_blocked"
+    assert connection_rows.get(firm.tenant_id, "qbo").status == "active"
+
+
+# ------------------------------------------------------------------------------ QBT
+
+
+@pytest.mark.parametrize("write_status", ["200", "201", "207"])
+def test_qbt_writes_answered_with_any_2xx_link_each_record_once(oauth_handler, sims, write_status):
+    firm = Firm(oauth_handler, sims, "qbt", {"write_status": write_status})
+    ids = firm.contacts([f"Status {write_status} {i}" for i in range(3)])
+    outcome = firm.push("contact", ids)
+    assert list(outcome.results.values()) == [None, None, None]
+    again = firm.push("contact", ids)  # a repeated delivery
+    assert again.sent == 0
+    names = [j["name"] for j in firm.objects("jobcodes")]
+    assert sorted(n for n in names if n.startswith("Status")) == [
+        f"Status {write_status} {i}" for i in range(3)
+    ]
+
+
+def test_without_the_custom_fields_add_on_save_and_sync_says_what_to_install(oauth_handler, sims):
+    firm = Firm(oauth_handler, sims, "qbt", {"customfields_addon": "not_installed"})
+    with pytest.raises(Exception) as info:
+        custom_fields.setup(firm.session())
+    assert getattr(info.value, "code", "") == "qbt.custom_fields_unavailable"
+    assert "Custom Fields add-on" in info.value.spec.fix
+
+
+# ------------------------------------------------------------------------------ Xero
+
+
+def test_near_the_end_of_xeros_day_the_connection_waits_and_says_so(oauth_handler, sims):
+    # Given a Xero organisation whose app tier allows 52 calls a day (booksync leaves 50)
+    firm = Firm(oauth_handler, sims, "xero", {"day_limit": 52})
+    ids = firm.contacts([f"Day {i}" for i in range(3)])
+    # When the engine pushes: the calls themselves leave the day nearly spent
+    for i in ids:
+        firm.push("contact", [i])
+    calls = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["calls"]
+    # Then Xero never answered 429: booksync stopped first, and a sync error says why
+    assert not [c for c in calls if c["status"] == 429]
+    (error,) = [e for e in firm.errors() if e.code == "xero.day_limit"]
+    assert "X-DayLimit-Remaining" in error.provider_message
+    # and every record is either at Xero or waiting for the hold, never lost
+    outcome = firm.push("contact", ids)
+    waiting = [r for r in outcome.results.values() if r is not None]
+    assert all(r.code == "xero.day_limit" for r in waiting)
+
+
+def test_a_lost_create_in_a_high_volume_organisation_is_found_by_short_filters(oauth_handler, sims):
+    # Given an organisation refusing long OR filters (HighVolumeException), and lost replies
+    firm = Firm(oauth_handler, sims, "xero", {"high_volume": "on", "high_volume_threshold": 0})
+    ids = firm.contacts([f"High Volume {i:02d}" for i in range(25)])
+    firm.fault(action="drop_after_commit", method="PUT", path="/Contacts", count=1)
+    _push_until_done(firm, "contact", ids)
+    names = [c["Name"] for c in firm.objects("Contacts") if c["Name"].startswith("High Volume")]
+    assert sorted(names) == [f"High Volume {i:02d}" for i in range(25)]
+    assert firm.errors() == []
