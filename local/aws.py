@@ -4,17 +4,30 @@ Tables, queues (with their redrive policies), the KMS key, the secret and the
 parameter are created by reading their template definitions; the resulting names,
 URLs and ARNs are fed back into the resolver so functions get the same environment
 variables CloudFormation would give them.
+
+With a meter (`MotoAws.start(meter=AwsMeter())`), every request to the server is
+counted by caller (the access key it was signed with), service and operation, and each
+DynamoDB request's capacity units are estimated from the request and its answer
+(`estimate_capacity`), as DynamoDB would bill them on demand.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
+import math
+import re
 import secrets as secrets_lib
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -65,15 +78,20 @@ def free_port() -> int:
 class MotoAws:
     server: ThreadedMotoServer
     url: str
+    meter: AwsMeter | None = None
 
     @classmethod
-    def start(cls, port: int = 0) -> MotoAws:
+    def start(cls, port: int = 0, meter: AwsMeter | None = None) -> MotoAws:
         keep_fifo_order_in_moto()
         port = port or free_port()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server: ThreadedMotoServer
+        if meter is None:
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        else:
+            server = _MeteredMotoServer(meter, ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
-        return cls(server=server, url=f"http://127.0.0.1:{port}")
+        return cls(server=server, url=f"http://127.0.0.1:{port}", meter=meter)
 
     def stop(self) -> None:
         self.server.stop()
@@ -82,12 +100,14 @@ class MotoAws:
         """The standard AWS SDK variables that point any client at this server."""
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, access_key: str = "local") -> Any:
+        """A boto3 client for this server. `access_key` names the caller for the meter
+        (the functions sign with "local"); moto serves every key the same account."""
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="local",
+            aws_access_key_id=access_key,
             aws_secret_access_key="local",
             aws_session_token="local",
         )
@@ -206,3 +226,376 @@ def provision(
         if logical not in resolver.refs:
             resolver.refs[logical] = f"{stack}-{logical}"
     return made
+
+
+# ---------------------------------------------------------------------------- the meter
+
+READ_UNIT_BYTES = 4096  # one strongly consistent read of up to 4 KB (half for eventual)
+WRITE_UNIT_BYTES = 1024  # one write of up to 1 KB
+_WRITE_FAILURES = ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """What capacity estimation needs of a table: its template name, key attributes and
+    each global secondary index's key attributes (an item is in a GSI when it has them)."""
+
+    name: str
+    keys: tuple[str, ...]
+    indexes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def table_schemas(template: dict[str, Any], names: Mapping[str, str]) -> dict[str, TableSchema]:
+    """Physical table name -> schema, read from the template's table definitions;
+    `names` maps logical ids to the physical names provisioned."""
+    out: dict[str, TableSchema] = {}
+    for logical, res in resources(template, "AWS::DynamoDB::Table").items():
+        if logical not in names:
+            continue
+        props = res["Properties"]
+        out[names[logical]] = TableSchema(
+            name=logical.removesuffix("Table"),
+            keys=tuple(str(k["AttributeName"]) for k in props["KeySchema"]),
+            indexes={
+                str(g["IndexName"]): tuple(str(k["AttributeName"]) for k in g["KeySchema"])
+                for g in props.get("GlobalSecondaryIndexes") or []
+            },
+        )
+    return out
+
+
+def _number_size(text: str) -> int:
+    """A number: about one byte per two significant digits, plus one."""
+    try:
+        digits = len(Decimal(text).normalize().as_tuple().digits)
+    except InvalidOperation:
+        digits = len(text)
+    return (digits + 1) // 2 + 1
+
+
+def _binary_size(text: str) -> int:
+    return len(base64.b64decode(text))
+
+
+def attribute_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one AttributeValue (`{"S": "..."}`, ...) as DynamoDB sizes items."""
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(str(v).encode())
+    if kind == "N":
+        return _number_size(str(v))
+    if kind == "B":
+        return _binary_size(str(v))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(str(x).encode()) for x in v)
+    if kind == "NS":
+        return sum(_number_size(str(x)) for x in v)
+    if kind == "BS":
+        return sum(_binary_size(str(x)) for x in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(x) + 1 for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(x) + 1 for x in v)
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def item_size(item: Mapping[str, Any] | None) -> int:
+    """Bytes of an item: each attribute's name plus its value."""
+    return sum(len(name.encode()) + attribute_size(v) for name, v in (item or {}).items())
+
+
+def read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / READ_UNIT_BYTES))
+    return float(units) if consistent else units / 2
+
+
+def write_units(size: int) -> float:
+    return float(max(1, math.ceil(size / WRITE_UNIT_BYTES)))
+
+
+@dataclass
+class Units:
+    read: float = 0.0
+    write: float = 0.0
+
+
+def _names_in_update(request: Mapping[str, Any]) -> set[str]:
+    """Attribute names an UpdateItem sets (its expression's words and #names)."""
+    expression = str(request.get("UpdateExpression") or "")
+    aliases = request.get("ExpressionAttributeNames") or {}
+    words = set(re.findall(r"#?[A-Za-z_][A-Za-z0-9_]*", expression))
+    return {str(aliases.get(w, w)) for w in words}
+
+
+def _gsi_writes(schema: TableSchema | None, attributes: set[str]) -> float:
+    """One write per GSI the written item appears in (it has the index's key attributes;
+    a sparse index holds only the items that do)."""
+    if schema is None:
+        return 0.0
+    return float(sum(1 for keys in schema.indexes.values() if set(keys) <= attributes))
+
+
+def _write_item(
+    action: str,
+    spec: Mapping[str, Any],
+    returned: Mapping[str, Any] | None,
+    schema: TableSchema | None,
+) -> tuple[float, float]:
+    """(table write units, GSI write units) of one Put, Update, Delete or ConditionCheck;
+    `returned`: the item the answer carried (ReturnValues), if any."""
+    if action == "Put":
+        item = spec.get("Item") or {}
+        size = max(item_size(item), item_size(returned))
+        return write_units(size), _gsi_writes(schema, set(item))
+    if action == "Update":
+        if returned:
+            # ALL_NEW: the item as written; otherwise its key and the values set
+            return write_units(item_size(returned)), _gsi_writes(schema, set(returned))
+        values = spec.get("ExpressionAttributeValues") or {}
+        size = item_size(spec.get("Key")) + sum(attribute_size(v) for v in values.values())
+        names = set(spec.get("Key") or {}) | _names_in_update(spec)
+        return write_units(size), _gsi_writes(schema, names)
+    if action == "Delete":
+        size = item_size(returned) if returned else item_size(spec.get("Key"))
+        return write_units(size), _gsi_writes(schema, set(returned or {}))
+    return write_units(item_size(spec.get("Key"))), 0.0  # ConditionCheck
+
+
+def estimate_capacity(
+    operation: str,
+    request: Mapping[str, Any],
+    response: Mapping[str, Any] | None,
+    tables: Mapping[str, TableSchema],
+    error: str | None = None,
+) -> dict[str, Units]:
+    """Capacity units of one DynamoDB request, per table (and `Table.index` for index
+    reads), estimated from the request and its answer as on-demand DynamoDB bills them:
+
+    - reads: 4 KB per unit for a strongly consistent read, half a unit for an eventually
+      consistent one (GSIs are always eventual); GetItem and BatchGetItem per item (an
+      item not found costs the minimum), Query and Scan by the sum of the items read
+      (scaled up by ScannedCount/Count when a filter dropped some), TransactGetItems
+      double;
+    - writes: 1 KB per unit per item (the larger of the item sent and the one answered),
+      doubled for TransactWriteItems, plus one per GSI the written item appears in; a
+      write refused by its condition still costs its units (no GSI write).
+
+    `error`: the answer's error type, if the request failed (only conditional refusals
+    cost anything). Tables not in `tables` are keyed by their physical name."""
+    response = response or {}
+    out: dict[str, Units] = {}
+
+    def name(table: str) -> str:
+        schema = tables.get(table)
+        return schema.name if schema else table
+
+    def add(table: str, read: float = 0.0, write: float = 0.0) -> None:
+        units = out.setdefault(table, Units())
+        units.read += read
+        units.write += write
+
+    if error and not error.endswith(_WRITE_FAILURES):
+        return out
+    refused = error is not None
+    if operation == "GetItem":
+        consistent = bool(request.get("ConsistentRead"))
+        add(
+            name(request["TableName"]), read=read_units(item_size(response.get("Item")), consistent)
+        )
+    elif operation == "BatchGetItem":
+        for table, spec in (request.get("RequestItems") or {}).items():
+            consistent = bool(spec.get("ConsistentRead"))
+            found = (response.get("Responses") or {}).get(table) or []
+            unprocessed = ((response.get("UnprocessedKeys") or {}).get(table) or {}).get("Keys")
+            missing = len(spec.get("Keys") or []) - len(found) - len(unprocessed or [])
+            read = sum(read_units(item_size(i), consistent) for i in found)
+            add(name(table), read=read + max(0, missing) * read_units(0, consistent))
+    elif operation == "TransactGetItems":
+        answers = response.get("Responses") or []
+        for n, entry in enumerate(request.get("TransactItems") or []):
+            got = entry.get("Get") or {}
+            item = answers[n].get("Item") if n < len(answers) else None
+            add(name(got["TableName"]), read=2 * read_units(item_size(item), True))
+    elif operation in ("Query", "Scan"):
+        index = request.get("IndexName")
+        consistent = bool(request.get("ConsistentRead")) and not index
+        size = float(sum(item_size(i) for i in response.get("Items") or []))
+        count, scanned = int(response.get("Count") or 0), int(response.get("ScannedCount") or 0)
+        if count and scanned > count:
+            size *= scanned / count
+        key = name(request["TableName"]) + (f".{index}" if index else "")
+        add(key, read=read_units(math.ceil(size), consistent))
+    elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        table = request["TableName"]
+        action = operation.removesuffix("Item")
+        table_units, gsi = _write_item(
+            action, request, response.get("Attributes"), tables.get(table)
+        )
+        add(name(table), write=table_units + (0.0 if refused else gsi))
+    elif operation == "BatchWriteItem":
+        for table, entries in (request.get("RequestItems") or {}).items():
+            for entry in entries:
+                if "PutRequest" in entry:
+                    table_units, gsi = _write_item(
+                        "Put", entry["PutRequest"], None, tables.get(table)
+                    )
+                else:
+                    table_units, gsi = _write_item(
+                        "Delete", entry.get("DeleteRequest") or {}, None, tables.get(table)
+                    )
+                add(name(table), write=table_units + gsi)
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems") or []:
+            ((action, spec),) = entry.items()
+            table = spec["TableName"]
+            table_units, gsi = _write_item(action, spec, None, tables.get(table))
+            add(name(table), write=2 * table_units + (0.0 if refused else gsi))
+    return out
+
+
+def _credential(authorization: str) -> tuple[str, str]:
+    """(access key, service) from a SigV4 Authorization header's Credential scope."""
+    marker = "Credential="
+    at = authorization.find(marker)
+    if at < 0:
+        return "-", "-"
+    scope = authorization[at + len(marker) :].split(",", 1)[0].split("/")
+    return scope[0], (scope[3] if len(scope) > 3 else "-")
+
+
+@dataclass
+class AwsMeter:
+    """Requests to the moto server per caller, service and operation, and the DynamoDB
+    capacity units they would cost per caller and table. Thread-safe; `reset()` starts a
+    measured phase, `snapshot()` reads it."""
+
+    tables: dict[str, TableSchema] = field(default_factory=dict)
+    errors: int = 0  # requests the meter could not read (never fails the request)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _requests: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    _units: dict[tuple[str, str], Units] = field(default_factory=dict)
+    _seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def record(
+        self,
+        caller: str,
+        service: str,
+        operation: str,
+        units: Mapping[str, Units] | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        with self._lock:
+            key = (caller, service, operation)
+            self._requests[key] = self._requests.get(key, 0) + 1
+            spent = (caller, service)
+            self._seconds[spent] = self._seconds.get(spent, 0.0) + seconds
+            for table, u in (units or {}).items():
+                total = self._units.setdefault((caller, table), Units())
+                total.read += u.read
+                total.write += u.write
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._units.clear()
+            self._seconds.clear()
+            self.errors = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """`{"requests": {caller: {service: {operation: n}}}, "units": {caller: {table:
+        {"read", "write"}}}, "seconds": {caller: {service: seconds the server took}},
+        "errors": n}`."""
+        with self._lock:
+            requests: dict[str, dict[str, dict[str, int]]] = {}
+            for (caller, service, operation), n in sorted(self._requests.items()):
+                requests.setdefault(caller, {}).setdefault(service, {})[operation] = n
+            units: dict[str, dict[str, dict[str, float]]] = {}
+            for (caller, table), u in sorted(self._units.items()):
+                units.setdefault(caller, {})[table] = {"read": u.read, "write": u.write}
+            seconds: dict[str, dict[str, float]] = {}
+            for (caller, service), spent in sorted(self._seconds.items()):
+                seconds.setdefault(caller, {})[service] = spent
+            return {"requests": requests, "units": units, "seconds": seconds, "errors": self.errors}
+
+    def wsgi(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        """Wrap the moto server's WSGI app: count every request, and estimate the
+        capacity of DynamoDB's from its body and answer."""
+
+        def metered(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            began = time.perf_counter()
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            caller, service = _credential(environ.get("HTTP_AUTHORIZATION", ""))
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            operation = target.rsplit(".", 1)[-1] if target else _query_action(body, environ)
+            if target.startswith("DynamoDBStreams_"):
+                service = "dynamodbstreams"
+            status: list[str] = []
+
+            def start(code: str, headers: Any, exc_info: Any = None) -> Any:
+                status.append(code)
+                return start_response(code, headers, exc_info)
+
+            result = app(environ, start)
+            try:
+                answer = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            spent = time.perf_counter() - began
+            if not target.startswith("DynamoDB_"):
+                self.record(caller, service, operation, seconds=spent)
+                return [answer]
+            try:
+                reply = json.loads(answer) if answer else {}
+                ok = bool(status) and status[0].startswith("2")
+                error = None if ok else str(reply.get("__type") or "error")
+                units = estimate_capacity(
+                    operation, json.loads(body or b"{}"), reply if ok else None, self.tables, error
+                )
+            except Exception:  # the meter never breaks a request
+                with self._lock:
+                    self.errors += 1
+                units = {}
+            self.record(caller, service, operation, units, seconds=spent)
+            return [answer]
+
+        return metered
+
+
+def _query_action(body: bytes, environ: Mapping[str, Any]) -> str:
+    """The Action of a query-protocol request (older SQS clients), else the method."""
+    text = body.decode(errors="replace") if body else str(environ.get("QUERY_STRING", ""))
+    action = parse_qs(text).get("Action")
+    return action[0] if action else str(environ.get("REQUEST_METHOD", "-"))
+
+
+class _MeteredMotoServer(ThreadedMotoServer):
+    """moto's threaded server with its WSGI app wrapped by a meter (moto 5.x)."""
+
+    def __init__(self, meter: AwsMeter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._meter = meter
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.threaded_moto_server import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+            make_server,
+        )
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            self._meter.wsgi(app),
+            True,
+            request_handler=MotoRequestHandler,
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
