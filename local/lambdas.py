@@ -4,6 +4,8 @@ An instance is started on first use (a cold start: its init duration, the handle
 module's import, is kept in `cold_starts`), serves one invocation at a
 time, is killed and replaced when an invocation overruns the function's timeout, and
 writes the function's log lines to `<state>/logs/<function>.log` (and the console).
+`cpu_seconds()` is the CPU time (user and system, from /proc) the function's
+processes have used, and `busy_seconds` the wall time spent in invocations.
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ class InvokeError(RuntimeError):
         super().__init__(f"{function}: {answer.get('errorType')}: {answer.get('errorMessage')}")
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of a process (Linux /proc), None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # after the command name: state is field 3, utime 14 and stime 15 (proc(5))
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 @dataclass
 class _Instance:
     proc: subprocess.Popen[bytes]
@@ -36,6 +52,14 @@ class _Instance:
     answers: TextIO
     started: float
     invocations: int = 0
+    cpu_seen: float = 0.0  # its CPU seconds when last read (kept once it has exited)
+
+    def cpu_seconds(self) -> float:
+        if self.proc.poll() is None:
+            now = process_cpu_seconds(self.proc.pid)
+            if now is not None and now > self.cpu_seen:
+                self.cpu_seen = now
+        return self.cpu_seen
 
 
 @dataclass
@@ -46,6 +70,8 @@ class FunctionPool:
     echo: TextIO | None = None
     max_instances: int = 2
     cold_starts: list[float] = field(default_factory=list)
+    busy_seconds: float = 0.0  # wall time spent in invocations, all instances
+    _instances: list[_Instance] = field(default_factory=list)
     _idle: queue.LifoQueue[_Instance] = field(default_factory=queue.LifoQueue)
     _count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,12 +118,22 @@ class FunctionPool:
         os.close(req_r)
         os.close(resp_w)
         threading.Thread(target=self._pump_logs, args=(proc,), daemon=True).start()
-        return _Instance(
+        inst = _Instance(
             proc=proc,
             requests=os.fdopen(req_w, "w", encoding="utf-8"),
             answers=os.fdopen(resp_r, "r", encoding="utf-8"),
             started=time.monotonic(),
         )
+        with self._lock:
+            self._instances.append(inst)
+        return inst
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used by every instance this pool has started,
+        init included; an instance that has exited counts what it had when last read."""
+        with self._lock:
+            instances = list(self._instances)
+        return sum(inst.cpu_seconds() for inst in instances)
 
     def _pump_logs(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -113,6 +149,7 @@ class FunctionPool:
         """Run the handler on `event`; return its result or raise InvokeError."""
         assert self._slots is not None
         with self._slots:
+            began = time.monotonic()
             try:
                 inst = self._idle.get_nowait()
             except queue.Empty:
@@ -125,6 +162,9 @@ class FunctionPool:
             )
             inst.requests.flush()
             answer = self._read_answer(inst, self.spec.timeout + 5)
+            inst.cpu_seconds()  # read while it is alive
+            with self._lock:
+                self.busy_seconds += time.monotonic() - began
             if answer is None:
                 inst.proc.kill()
                 raise InvokeError(
