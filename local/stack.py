@@ -6,6 +6,14 @@ its environment resolved from the template (plus local parameter values pointing
 moto and the simulators), the HTTP API, the queue pollers and the schedules. It writes
 the URLs to `<state>/endpoints.json` and the functions' environment to `<state>/env`
 (for the operator CLI).
+
+`LocalStack(metered=True)` meters the AWS server (local/aws.py `AwsMeter`): each function
+then signs its AWS calls with an access key of its own ("fn.<function>", else all use
+"local"), the event sources (queue and stream pollers) with "eventsource" and the
+runner's own tooling (`drain`) with "stack", so a measurement can tell booksync's calls
+from the machinery's, function by function. `GET /_local/meter` reads
+it, `DELETE /_local/meter` starts it again; `GET /_local/cpu` gives each function's CPU
+seconds.
 """
 
 from __future__ import annotations
@@ -19,12 +27,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local import template as tpl
-from local.aws import LocalOverrides, MotoAws, provision
+from local.aws import AwsMeter, LocalOverrides, MotoAws, provision, table_schemas
 from local.gateway import Gateway, LocalHandler, Route
 from local.lambdas import FunctionPool, InvokeError
-from local.pollers import QueuePoller, Schedule, StreamPoller, rate_seconds
+from local.pollers import QueuePoller, Schedule, StreamPoller, rate_seconds, scheduled_event
 
 DEFAULT_STATE = tpl.ROOT / ".local"
+# access keys the local machinery signs its AWS calls with (the functions use "local",
+# or FUNCTION_KEY_PREFIX + their name in a metered stack)
+EVENT_SOURCE_KEY = "eventsource"
+TOOLING_KEY = "stack"
+FUNCTION_KEY_PREFIX = "fn."
 
 
 def local_parameters(template: dict[str, Any], sims: dict[str, str]) -> dict[str, str]:
@@ -90,6 +103,7 @@ class LocalStack:
     with_simulators: bool = True
     run_pollers: bool = True
     run_schedules: bool = True
+    metered: bool = False  # count AWS requests and estimate DynamoDB capacity (AwsMeter)
     overrides: LocalOverrides = field(default_factory=LocalOverrides)
 
     aws: MotoAws | None = None
@@ -105,7 +119,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         template = tpl.load()
-        self.aws = MotoAws.start()
+        self.aws = MotoAws.start(meter=AwsMeter() if self.metered else None)
         if self.with_simulators:
             self.simulators = start_simulators(self.sim_port_base)
         sim_urls = {name: h.url for name, h in self.simulators.items()}
@@ -114,18 +128,22 @@ class LocalStack:
             parameters=self.parameters, conditions=template.get("Conditions", {})
         )
         self.resources = provision(self.aws.client, template, resolver, self.overrides)
+        if self.aws.meter is not None:
+            self.aws.meter.tables = table_schemas(template, self.resources["tables"])
 
         log_dir = self.state_dir / "logs"
         for _logical, spec in tpl.functions(template).items():
             env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
             env.update(self.aws.env())
+            if self.metered:  # the meter tells the functions apart by their access keys
+                env["AWS_ACCESS_KEY_ID"] = FUNCTION_KEY_PREFIX + spec.name
             # the Lambda runtime would have no X-Ray daemon here; Powertools' own switch
             env["POWERTOOLS_TRACE_DISABLED"] = "true"
             self.function_env[spec.name] = env
             self.pools[spec.name] = FunctionPool(spec, env, log_dir, echo=self.echo_logs)
 
         routes: list[Route] = []
-        sqs = self.aws.client("sqs")
+        sqs = self.aws.client("sqs", access_key=EVENT_SOURCE_KEY)
         for spec in tpl.functions(template).values():
             pool = self.pools[spec.name]
             for event_name, ev in spec.events.items():
@@ -152,7 +170,7 @@ class LocalStack:
                     if destination is not None:
                         failure_url = resolver.refs[destination["Fn::GetAtt"][0]]
                     self.streams[spec.name] = StreamPoller(
-                        streams=self.aws.client("dynamodbstreams"),
+                        streams=self.aws.client("dynamodbstreams", access_key=EVENT_SOURCE_KEY),
                         sqs=sqs,
                         stream_arn=resolver.resolve(props["Stream"]),
                         function=pool,
@@ -206,22 +224,59 @@ class LocalStack:
             reply.raise_for_status()
 
     def _local_routes(self) -> dict[str, LocalHandler]:
-        def fire(_method: str, name: str, _body: bytes) -> tuple[int, dict[str, Any]]:
+        def fire(_method: str, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+            """Fire a schedule now; a JSON body `{"time": "2030-01-01T05:00:00Z"}` gives
+            the event's time (the tick it stands for) instead of now."""
             schedule = self.schedule(name)
             if schedule is None:
                 return 404, {"error": f"no schedule {name}", "schedules": sorted(self.schedules)}
             try:
-                return 200, {"schedule": schedule.name, "result": schedule.fire()}
+                at = (json.loads(body) if body.strip() else {}).get("time")
+            except (ValueError, AttributeError):
+                return 400, {"error": 'the body must be JSON: {"time": "<ISO 8601 UTC>"}'}
+            try:
+                if at is None:
+                    return 200, {"schedule": schedule.name, "result": schedule.fire()}
+                return 200, {"schedule": schedule.name, "result": self.fire_at(schedule, at)}
             except InvokeError as exc:
                 return 502, {"schedule": schedule.name, "error": str(exc)}
 
         def status(_m: str, _a: str, _b: bytes) -> tuple[int, dict[str, Any]]:
             return 200, self.endpoints()
 
+        def meter(method: str, _a: str, _b: bytes) -> tuple[int, dict[str, Any]]:
+            if self.aws is None or self.aws.meter is None:
+                return 404, {"error": "the stack runs without a meter (LocalStack(metered=True))"}
+            if method == "DELETE":
+                self.aws.meter.reset()
+            return 200, self.aws.meter.snapshot()
+
+        def cpu(_m: str, _a: str, _b: bytes) -> tuple[int, dict[str, Any]]:
+            return 200, {"cpu_seconds": self.cpu_seconds(), "busy_seconds": self.busy_seconds()}
+
         return {
             r"POST /_local/schedules/(?P<arg>[^/]+)": fire,
             r"GET /_local/status": status,
+            r"(GET|DELETE) /_local/meter": meter,
+            r"GET /_local/cpu": cpu,
         }
+
+    @staticmethod
+    def fire_at(schedule: Schedule, at: str) -> Any:
+        """Invoke a schedule's function with an event whose `time` is `at`."""
+        event = scheduled_event(schedule.name)
+        event["time"] = at
+        event["id"] = f"local-{at}"
+        schedule.fired += 1
+        return schedule.function.invoke(event)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) each function's processes have used so far."""
+        return {name: pool.cpu_seconds() for name, pool in self.pools.items()}
+
+    def busy_seconds(self) -> dict[str, float]:
+        """Wall seconds each function has spent in invocations so far."""
+        return {name: pool.busy_seconds for name, pool in self.pools.items()}
 
     def schedule(self, name: str) -> Schedule | None:
         for schedule in self.schedules.values():
@@ -257,7 +312,7 @@ class LocalStack:
         """Wait until every worker queue is empty and nothing is in flight (tests, demo)."""
 
         assert self.aws is not None
-        sqs = self.aws.client("sqs")
+        sqs = self.aws.client("sqs", access_key=TOOLING_KEY)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             busy = 0
