@@ -1,0 +1,98 @@
+"""A metered moto backs transactions up item by item (local/aws.py): the same outcome as
+moto's whole-table copy, success or failure, without copying the table."""
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local.aws import transactions_back_up_their_items_in_moto
+
+
+@pytest.fixture
+def ddb():
+    transactions_back_up_their_items_in_moto()
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        client.create_table(
+            TableName="t",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        client.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"N": "1"}})
+        yield client
+
+
+def _items(client):
+    rows = client.scan(TableName="t", ConsistentRead=True)["Items"]
+    return sorted((r["pk"]["S"], r["sk"]["S"], r.get("v", {}).get("N")) for r in rows)
+
+
+def _stream_length(client):
+    arn = client.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    streams = boto3.client(
+        "dynamodbstreams", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    return len(streams.get_records(ShardIterator=it)["Records"])
+
+
+def test_a_transaction_that_succeeds_writes_every_item(ddb):
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET v = :v",
+                    "ExpressionAttributeValues": {":v": {"N": "2"}},
+                }
+            },
+        ]
+    )
+    assert _items(ddb) == [("a", "1", "2"), ("b", "1", None)]
+
+
+def test_a_transaction_that_fails_leaves_items_and_stream_as_they_were(ddb):
+    before = _stream_length(ddb)
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}, "sk": {"S": "9"}}}},
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "5"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": {"pk": {"S": "d"}, "sk": {"S": "1"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _items(ddb) == [("a", "1", "1")]
+    assert _stream_length(ddb) == before
