@@ -1,8 +1,11 @@
 """Faults on every provider at once: 10% 5xx and 5% drop-after-commit on every API call.
-Every contact must end linked once each at QBO, Xero and QBT: none missing, none twice.
+Every contact must end linked once each at QBO, Xero and QBT, and every member of staff
+once each at QBO and QBT: none missing, none twice. It runs in each set of the
+simulators' modes (local/simulators/README.md): the kind defaults, and two harsh sets that
+between them take every other value of the modes a contact and staff sync meets.
 
-`make test` runs it with 60 contacts (about a minute); `make chaos` with the issue's 500
-(several minutes: the providers' rate limits), on a stack of its own."""
+`make test` runs it with 60 contacts (about a minute a set); `make chaos` with the issue's
+500 (several minutes: the providers' rate limits), on a stack of its own."""
 
 import os
 import time
@@ -30,6 +33,24 @@ OBJECTS = {
     "xero": ("Contacts", "Name"),
     "qbt": ("jobcodes", "name"),
 }
+STAFF = {"qbo": ("Employee", "DisplayName"), "qbt": ("users", "first_name")}
+MODES = {
+    "defaults": {},
+    "harsh-a": {
+        "qbo": {"requestid": "ignored", "cdc_order": "newest_first", "webhook_delivery": "held"},
+        "qbt": {"write_status": "207"},
+        "xero": {"high_volume": "on", "high_volume_threshold": 0},
+    },
+    "harsh-b": {
+        "qbo": {
+            "requestid": "batch_6000",
+            "cdc_order": "unordered",
+            "webhook_delivery": "out_of_order",
+        },
+        "qbt": {"write_status": "201"},
+        "xero": {"day_limit": 5000},
+    },
+}
 
 
 def _wait(probe, timeout):
@@ -42,20 +63,26 @@ def _wait(probe, timeout):
     return probe()
 
 
-def test_contacts_end_linked_once_each_despite_5xx_and_dropped_replies(stack):
+@pytest.mark.parametrize("modes", sorted(MODES))
+def test_contacts_and_staff_end_linked_once_each_despite_5xx_and_dropped_replies(stack, modes):
     api = stack.gateway.url
     sims = stack.endpoints()["simulators"]
-    tenant = operator_cli(stack, "tenants", "create", "Chaos Firm")
+    tenant = operator_cli(stack, "tenants", "create", f"Chaos Firm {modes}")
     key = operator_cli(stack, "api-keys", "create", tenant["tenant_id"])["key"]
     auth = {"Authorization": f"Bearer {key}"}
     companies = {}
     for provider in ("qbo", "xero", "qbt"):
         company = requests.post(
             f"{sims[provider]}/_sim/companies",
-            json={"name": f"Chaos {provider}", "seed": "empty"},
+            json={"name": f"Chaos {provider} {modes}", "seed": "empty"},
             timeout=30,
         ).json()["id"]
         companies[provider] = str(company)
+        requests.put(
+            f"{sims[provider]}/_sim/companies/{company}/modes",
+            json=MODES[modes].get(provider, {}),
+            timeout=30,
+        ).raise_for_status()
         assert connect(api, key, provider, sim_company=str(company)).status == 200
     stack.drain(timeout=120)
     try:
@@ -79,9 +106,18 @@ def _under_faults(stack, sims, companies, auth):
             f"{api}/v1/contacts", headers=auth, timeout=30, json={"name": f"Chaos Client {i:03d}"}
         )
         assert reply.status_code == 201
+    staff = max(1, N // 10)
+    for i in range(staff):
+        reply = requests.post(
+            f"{api}/v1/users",
+            headers=auth,
+            timeout=30,
+            json={"first_name": f"Chaos{i:03d}", "last_name": "Staff", "email": f"s{i}@chaos.test"},
+        )
+        assert reply.status_code == 201
 
-    def linked(provider):
-        params = {"provider": provider, "kind": "contact", "limit": 200}
+    def linked(provider, kind="contact"):
+        params = {"provider": provider, "kind": kind, "limit": 200}
         total, cursor = 0, None
         while True:
             query = {**params, **({"cursor": cursor} if cursor else {})}
@@ -95,9 +131,24 @@ def _under_faults(stack, sims, companies, auth):
         p: _wait(lambda p=p: linked(p) >= N and linked(p), timeout=420)
         for p in ("qbo", "xero", "qbt")
     }
+    staff_counts = {
+        p: _wait(lambda p=p: linked(p, "user") >= staff and linked(p, "user"), timeout=120)
+        for p in STAFF
+    }
     for provider in ("qbo", "xero", "qbt"):
         requests.delete(f"{sims[provider]}/_sim/faults", timeout=30)
     assert counts == {"qbo": N, "xero": N, "qbt": N}
+    # (a staff member the provider already had, e.g. QBO's owner, is linked too)
+    assert all(count >= staff for count in staff_counts.values()), staff_counts
+    for provider, (kind, field) in STAFF.items():
+        objects = requests.get(
+            f"{sims[provider]}/_sim/companies/{companies[provider]}/objects/{kind}", timeout=60
+        )
+        people = Counter(
+            o[field] for o in objects.json()["objects"] if str(o.get(field, "")).startswith("Chaos")
+        )
+        assert len(people) == staff, provider  # none missing
+        assert set(people.values()) == {1}, provider  # none twice
     for provider, (kind, field) in OBJECTS.items():
         objects = requests.get(
             f"{sims[provider]}/_sim/companies/{companies[provider]}/objects/{kind}", timeout=60

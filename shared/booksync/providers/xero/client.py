@@ -45,7 +45,8 @@ MAX_IDEMPOTENCY_KEY = 128
 # hours, so calls come back as the oldest of the day age out)
 DAY_RESERVE = 50
 DAY_HOLD_SECONDS = 3600
-NUMBERED_PER_CALL = 10  # ContactNumbers ORed in one filter (HighVolumeException past that)
+NUMBERED_PER_CALL = 10  # ContactNumbers ORed in one filter
+HIGH_VOLUME = "HighVolumeException"  # the error Type of an inefficient filter (ErrorNumber 51)
 
 _MS_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d{4})?\)/$")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -160,7 +161,13 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> SyncFailure:
         )
     if any(is_duplicate_name(m) for m in error_messages(body)):
         return SyncFailure("xero.duplicate_name", message, status=status)
-    return SyncFailure("xero.validation", message or f"HTTP {status}", status=status)
+    kind = str(body.get("Type") or "") if isinstance(body, Mapping) else ""
+    return SyncFailure(
+        "xero.validation",
+        message or f"HTTP {status}",
+        status=status,
+        provider_codes=(kind,) if kind else (),
+    )
 
 
 def element_failure(element: Mapping[str, Any]) -> SyncFailure | None:
@@ -266,12 +273,24 @@ class XeroClient:
         long OR filter on a large organisation is refused with HighVolumeException
         (XeroAPI/xero-python issues), so the filter is kept short."""
         found: list[dict[str, Any]] = []
-        for start in range(0, len(numbers), NUMBERED_PER_CALL):
-            part = numbers[start : start + NUMBERED_PER_CALL]
+        size = NUMBERED_PER_CALL
+        start = 0
+        while start < len(numbers):
+            part = numbers[start : start + size]
             where = " OR ".join(f'ContactNumber=="{n}"' for n in part)
-            params: dict[str, str | int] = {"where": where, "includeArchived": "true"}
-            body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers={})
+            # paged, and (past a refusal) without OR: what a very large organisation takes
+            # (developer.xero.com/documentation/api/efficient-data-retrieval)
+            params: dict[str, str | int] = {"where": where, "includeArchived": "true", "page": 1}
+            try:
+                body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers={})
+            except SyncFailure as failure:
+                # a very large organisation refuses any OR filter: one number a call then
+                if size > 1 and HIGH_VOLUME in failure.provider_codes:
+                    size = 1
+                    continue
+                raise
             found.extend(body.get("Contacts") or [])
+            start += len(part)
         return found
 
     def put_contacts(
