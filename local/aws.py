@@ -151,6 +151,53 @@ def transactions_back_up_their_items_in_moto() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+class _Partition(threading.local):
+    table: Any = None  # the table a key query on this thread is reading
+    key: Any = None  # and its partition (hash key)
+
+
+_PARTITION = _Partition()
+
+
+def queries_read_their_partition_in_moto() -> None:
+    """moto (5.x) answers a Query on a table's key by listing and sorting every item of
+    the table (`Table.all_items`) and keeping its partition's: each query costs the whole
+    table, all tenants, O(n log n). A DynamoDB query reads its partition's key range. Here
+    a key query lists its own partition only, in the same order (range key); index
+    queries and scans are unchanged. Applied by a metered server (the bench)."""
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    if getattr(original_query, "reads_its_partition", False):
+        return
+    original_all_items = Table.all_items
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[7] if len(args) > 7 else None)
+        hash_key = kwargs.get("hash_key", args[0] if args else None)
+        if index_name or hash_key is None:
+            return original_query(self, *args, **kwargs)
+        _PARTITION.table, _PARTITION.key = self, hash_key
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            _PARTITION.table, _PARTITION.key = None, None
+
+    def all_items(self: Any) -> Any:
+        if _PARTITION.table is not self:
+            return original_all_items(self)
+        part = self.items.get(_PARTITION.key)
+        if part is None:
+            return []
+        if not self.range_key_attr:
+            return [part]
+        return sorted(part.values(), key=lambda item: item.range_key)
+
+    query.reads_its_partition = True  # type: ignore[attr-defined]
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -169,6 +216,7 @@ class MotoAws:
         keep_fifo_order_in_moto()
         if meter is not None:
             transactions_back_up_their_items_in_moto()
+            queries_read_their_partition_in_moto()
         port = port or free_port()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
         server: ThreadedMotoServer

@@ -1,17 +1,21 @@
-"""A metered moto backs transactions up item by item (local/aws.py): the same outcome as
-moto's whole-table copy, success or failure, without copying the table."""
+"""A metered moto's patches (local/aws.py): transactions back up item by item, and key
+queries read their own partition; the outcomes are moto's own."""
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.aws import transactions_back_up_their_items_in_moto
+from local.aws import (
+    queries_read_their_partition_in_moto,
+    transactions_back_up_their_items_in_moto,
+)
 
 
 @pytest.fixture
 def ddb():
     transactions_back_up_their_items_in_moto()
+    queries_read_their_partition_in_moto()
     with mock_aws():
         client = boto3.client(
             "dynamodb",
@@ -96,3 +100,33 @@ def test_a_transaction_that_fails_leaves_items_and_stream_as_they_were(ddb):
     assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert _items(ddb) == [("a", "1", "1")]
     assert _stream_length(ddb) == before
+
+
+def test_a_key_query_reads_its_partition_in_range_order_and_pages(ddb):
+    for pk in ("a", "b", "c"):
+        for sk in ("x#3", "x#1", "y#1", "x#2"):
+            ddb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}})
+    query = {
+        "TableName": "t",
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :x)",
+        "ExpressionAttributeValues": {":p": {"S": "b"}, ":x": {"S": "x#"}},
+    }
+    rows = ddb.query(**query)["Items"]
+    assert [(r["pk"]["S"], r["sk"]["S"]) for r in rows] == [
+        ("b", "x#1"),
+        ("b", "x#2"),
+        ("b", "x#3"),
+    ]
+    first = ddb.query(**query, Limit=2)
+    assert [r["sk"]["S"] for r in first["Items"]] == ["x#1", "x#2"]
+    rest = ddb.query(**query, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert [r["sk"]["S"] for r in rest["Items"]] == ["x#3"]
+    backwards = ddb.query(**query, ScanIndexForward=False, Select="COUNT")
+    assert backwards["Count"] == 3
+    assert (
+        ddb.query(**{**query, "ExpressionAttributeValues": {":p": {"S": "z"}, ":x": {"S": "x"}}})[
+            "Items"
+        ]
+        == []
+    )
+    assert len(ddb.scan(TableName="t")["Items"]) == 13  # scans still see every partition
