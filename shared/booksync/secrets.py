@@ -19,7 +19,6 @@ CACHE_SECONDS = 300
 class ProviderCredentials:
     client_id: str
     client_secret: str = ""
-    webhook_key: str = ""  # QBO verifier token / Xero webhooks key; QBT has no webhooks
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"ProviderCredentials(client_id={self.client_id!r}, client_secret=***)"
@@ -34,15 +33,25 @@ def credentials(settings: Settings, provider: str) -> ProviderCredentials:
     )
     if not isinstance(ids, dict) or not isinstance(secrets, dict):
         raise TypeError("provider config and secrets must be JSON objects")
-    webhook_key = {
-        "qbo": secrets.get("qbo_webhook_verifier_token", ""),
-        "xero": secrets.get("xero_webhook_key", ""),
-    }.get(provider, "")
     return ProviderCredentials(
         client_id=str(ids[f"{provider}_client_id"]),
         client_secret=str(secrets[f"{provider}_client_secret"]),
-        webhook_key=str(webhook_key),
     )
+
+
+def webhook_keys(settings: Settings, provider: str) -> tuple[str, ...]:
+    """The keys a provider's webhook deliveries may be signed with: the current one, and
+    during a rotation the one being replaced. A secret of its own (template.yaml's
+    WebhookSecrets), so the webhooks function reads no client secret."""
+    keys = parameters.get_secret(
+        settings.webhook_secrets_name, transform="json", max_age=CACHE_SECONDS
+    )
+    if not isinstance(keys, dict):
+        raise TypeError("webhook keys must be a JSON object")
+    found = keys.get(provider) or []
+    if isinstance(found, str):
+        found = [found]
+    return tuple(str(k) for k in found if k)
 
 
 def state_signing_key(settings: Settings) -> bytes:

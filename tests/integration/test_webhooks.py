@@ -32,11 +32,11 @@ XERO_ORG = "a3b1c9e2-5f4d-4c7a-9e8b-1d2f3a4b5c6d"
 
 def webhook_key(stack_env: StackEnv, provider: str) -> str:
     """The key booksync verifies with, read where the stack keeps it."""
-    name = stack_env.env["PROVIDER_SECRETS_NAME"]
+    name = stack_env.env["WEBHOOK_SECRETS_NAME"]
     secret = json.loads(
         stack_env.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
     )
-    return str(secret[{"qbo": "qbo_webhook_verifier_token", "xero": "xero_webhook_key"}[provider]])
+    return str(secret[provider][0])
 
 
 def sign(key: str, body: bytes) -> str:

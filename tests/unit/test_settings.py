@@ -7,7 +7,8 @@ from local import template as tpl
 def _template_env() -> dict[str, str]:
     template = tpl.load()
     names = template["Globals"]["Function"]["Environment"]["Variables"]
-    return {name: f"value-of-{name}" for name in names}
+    numbers = {"API_KEY_RATE_PER_SECOND": "20", "API_KEY_BURST": "60"}
+    return {name: numbers.get(name, f"value-of-{name}") for name in names}
 
 
 def test_settings_read_every_variable_the_template_sets():
@@ -31,3 +32,13 @@ def test_missing_variables_fail_at_start_naming_each_one():
 def test_template_sets_every_variable_settings_needs():
     # the template is the cloud's only source of configuration: nothing may be missing
     settings_from(_template_env())
+
+
+def test_an_optional_setting_may_be_empty_and_a_number_must_be_one():
+    env = _template_env()
+    env["PUBLIC_BASE_URL"] = ""
+    assert settings_from(env).public_base_url == ""
+    env["API_KEY_BURST"] = "lots"
+    with pytest.raises(ConfigError) as info:
+        settings_from(env)
+    assert "API_KEY_BURST" in str(info.value)

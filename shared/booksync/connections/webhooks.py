@@ -44,7 +44,7 @@ from booksync.engine.messages import Pull
 from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from booksync.observability import logger
-from booksync.secrets import credentials
+from booksync.secrets import webhook_keys
 from booksync.settings import Settings
 from booksync.store import connections as connection_rows
 
@@ -55,6 +55,10 @@ PROVIDERS = tuple(SIGNATURE_HEADERS)
 REMEMBER_SECONDS = 8 * 24 * 3600
 IDEMPOTENCY_PREFIX = "booksync.webhooks.delivery"
 LAMBDA_MAX_MS = 900_000  # a Lambda never runs longer than 15 minutes
+# Deliveries are a few KB (QBO: entity ids only; Xero: at most a few hundred events). A
+# body past this is refused before its signature is computed, so nobody makes the
+# function hash megabytes (API Gateway's own cap is 10 MB).
+MAX_BODY_BYTES = 256 * 1024
 
 
 class SignatureInvalid(Unauthorized):
@@ -73,6 +77,22 @@ class UnknownProvider(NotFound):
     """No webhook endpoint for this provider."""
 
 
+class BodyTooLarge(InvalidInput):
+    """A body over MAX_BODY_BYTES: refused before any signature is computed."""
+
+    status = 413
+    title = "Payload too large"
+    type_suffix = "payload-too-large"
+
+
+def check_size(length: int) -> None:
+    if length > MAX_BODY_BYTES:
+        raise BodyTooLarge(
+            f"a webhook body is at most {MAX_BODY_BYTES} bytes; this one is {length}",
+            field="body",
+        )
+
+
 # ---------------------------------------------------------------- signature
 
 
@@ -80,6 +100,8 @@ def raw_body(body: str | None, is_base64_encoded: bool) -> bytes:
     """The exact bytes the provider signed, from an API Gateway event's body."""
     if not body:
         return b""
+    # base64 is 4/3 of the bytes it carries: too long already, whatever it decodes to
+    check_size(len(body) * 3 // 4 if is_base64_encoded else len(body))
     if is_base64_encoded:
         try:
             return base64.b64decode(body, validate=True)
@@ -99,6 +121,13 @@ def signature_valid(key: str, body: bytes, signature: str | None) -> bool:
     if not key or not signature:
         return False
     return hmac.compare_digest(sign(key, body).encode("ascii"), signature.strip().encode("utf-8"))
+
+
+def signed_by_any(keys: tuple[str, ...], body: bytes, signature: str | None) -> bool:
+    """Valid under one of the keys (during a rotation: the new one and the old one). Every
+    key is checked, so the time taken does not say which one matched."""
+    results = [signature_valid(key, body, signature) for key in keys]
+    return any(results)
 
 
 # ---------------------------------------------------------------- body shapes
@@ -330,11 +359,11 @@ class WebhookIntake:
     def __init__(
         self,
         enqueuer: Enqueuer,
-        webhook_key: Callable[[str], str],
+        webhook_keys: Callable[[str], tuple[str, ...]],
         store: BasePersistenceLayer,
     ) -> None:
         self._enqueuer = enqueuer
-        self._webhook_key = webhook_key
+        self._webhook_keys = webhook_keys
         self._config = IdempotencyConfig(
             event_key_jmespath="[provider, sha256]",
             expires_after_seconds=REMEMBER_SECONDS,
@@ -352,7 +381,7 @@ class WebhookIntake:
     def for_settings(cls, settings: Settings, enqueuer: Enqueuer) -> WebhookIntake:
         return cls(
             enqueuer=enqueuer,
-            webhook_key=lambda provider: credentials(settings, provider).webhook_key,
+            webhook_keys=lambda provider: webhook_keys(settings, provider),
             store=idempotency_store(settings),
         )
 
@@ -363,14 +392,16 @@ class WebhookIntake:
         signature: str | None,
         lambda_context: Any = None,
     ) -> Routed:
-        """Raise SignatureInvalid (401), DeliveryInvalid (400) or DeliveryInProgress (409);
-        otherwise say what was queued."""
+        """Raise BodyTooLarge (413, before the signature is checked), SignatureInvalid
+        (401), DeliveryInvalid (400) or DeliveryInProgress (409); otherwise say what was
+        queued."""
         if provider not in PROVIDERS:
             raise UnknownProvider(f"no webhook endpoint for {provider!r}")
-        key = self._webhook_key(provider)
-        if not key:
+        check_size(len(body))
+        keys = self._webhook_keys(provider)
+        if not keys:
             logger.error("no webhook key configured", extra={"provider": provider})
-        if not signature_valid(key, body, signature):
+        if not signed_by_any(keys, body, signature):
             logger.warning(
                 "webhook rejected: bad or missing signature",
                 extra={"provider": provider, "signed": bool(signature)},
