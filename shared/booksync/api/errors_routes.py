@@ -6,12 +6,17 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from booksync.api.auth import require
+from booksync.api.paging import decode_cursor, encode_cursor
 from booksync.engine.queues import Enqueuer
 from booksync.engine.retry import retry, retry_all
 from booksync.store.sync_errors import describe as error_view
-from booksync.store.sync_errors import dismiss, get_error, list_errors
+from booksync.store.sync_errors import dismiss, get_error, page_errors
+
+# "<provider>:<kind>:<record id>"
+ErrorId = Annotated[str, Path(min_length=1, max_length=200, description="the sync error's id")]
 
 
 def make_errors_router(enqueuer: Callable[[], Enqueuer]) -> Router:
@@ -26,24 +31,37 @@ def make_errors_router(enqueuer: Callable[[], Enqueuer]) -> Router:
         provider: Annotated[str | None, Query(pattern="^(qbo|qbt|xero)$")] = None,
         status: Annotated[str | None, Query(pattern="^(open|retrying|dismissed|resolved)$")] = None,
         code: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> dict[str, Any]:
-        rows = list_errors(tenant(), provider, status, code)
-        return {"items": [error_view(r) for r in rows]}
+        rows, last = page_errors(
+            tenant(),
+            provider=provider,
+            status=status,
+            code=code,
+            limit=limit,
+            start_after=decode_cursor(cursor) if cursor else None,
+        )
+        return {
+            "items": [error_view(r) for r in rows],
+            "next_cursor": encode_cursor(last) if last else None,
+        }
 
     @router.post("/v1/sync-errors/retry-all")
     def retry_every_error() -> dict[str, Any]:
+        require(router, "admin")
         return {"retried": retry_all(tenant(), enqueuer())}
 
     @router.get("/v1/sync-errors/<error>")
-    def show(error: str) -> dict[str, Any]:
+    def show(error: ErrorId) -> dict[str, Any]:
         return error_view(get_error(tenant(), error))
 
     @router.post("/v1/sync-errors/<error>/retry")
-    def retry_one(error: str) -> dict[str, Any]:
+    def retry_one(error: ErrorId) -> dict[str, Any]:
         return error_view(retry(tenant(), get_error(tenant(), error), enqueuer()))
 
     @router.post("/v1/sync-errors/<error>/dismiss")
-    def dismiss_one(error: str) -> dict[str, Any]:
+    def dismiss_one(error: ErrorId) -> dict[str, Any]:
         return error_view(dismiss(get_error(tenant(), error)))
 
     return router

@@ -11,9 +11,11 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from booksync.api.auth import require
+from booksync.api.paging import decode_cursor, encode_cursor
 from booksync.errors import InvalidInput, NotFound
 from booksync.hub import importing as importer
 from booksync.hub import records, review
@@ -22,8 +24,13 @@ from booksync.hub.links_view import list_links as links_page
 from booksync.observability import logger
 from booksync.providers.registry import PROVIDERS
 from booksync.store import links
+from booksync.store import records as store_records
+from booksync.store.sync_errors import PAGE_READ_BUDGET
 
 Sources = Callable[[str, str], list[ProviderContact]]
+DuplicateId = Annotated[str, Path(min_length=1, max_length=200, description="<provider>:<id>")]
+HubId = Annotated[str, Path(min_length=1, max_length=128, description="the hub record's id")]
+Kind = Annotated[str, Path(pattern="^[a-z_]{1,32}$", description="the record kind")]
 
 
 class ResolveIn(BaseModel):
@@ -78,18 +85,36 @@ def make_router(sources: Sources, save_record: SaveRecord = records.save_record)
         provider: Annotated[str | None, Query(pattern="^(qbo|xero)$")] = None,
         status: Annotated[str | None, Query(pattern="^(open|resolved|ignored)$")] = None,
         kind: Annotated[str | None, Query(pattern="^(contact|user)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> dict[str, Any]:
-        """Possible duplicates: provider contacts (and staff: kind=user) a person decides on."""
-        rows = importer.duplicates_of(tenant(), provider, kind)
-        views = [importer.duplicate_view(r) for r in rows]
-        return {"items": [v for v in views if status is None or v["status"] == status]}
+        """Possible duplicates: provider contacts (and staff: kind=user) a person decides
+        on; a page reads at most PAGE_READ_BUDGET rows, and next_cursor goes on."""
+        prefix = f"{importer.DUPLICATE_KIND}#"
+        start = decode_cursor(cursor, prefix) if cursor else None
+        rows = store_records.scan_kind(
+            tenant(), importer.DUPLICATE_KIND, start_after=start, live_only=False
+        )
+        items: list[dict[str, Any]] = []
+        last = None
+        for read, row in enumerate(rows, start=1):
+            last = str(row.record_key)
+            wanted = (provider is None or last.startswith(f"{prefix}{provider}#")) and (
+                kind is None or (row.data or {}).get("kind", "contact") == kind
+            )
+            view = importer.duplicate_view(row) if wanted else None
+            if view is not None and (status is None or view["status"] == status):
+                items.append(view)
+            if len(items) >= limit or read >= PAGE_READ_BUDGET:
+                return {"items": items, "next_cursor": encode_cursor(last)}
+        return {"items": items, "next_cursor": None}
 
     @router.get("/v1/duplicates/<duplicate_id>")
-    def read_duplicate(duplicate_id: str) -> dict[str, Any]:
+    def read_duplicate(duplicate_id: DuplicateId) -> dict[str, Any]:
         return importer.duplicate_view(importer.get_duplicate(tenant(), duplicate_id))
 
     @router.post("/v1/duplicates/<duplicate_id>/resolve")
-    def resolve(duplicate_id: str, body: ResolveIn) -> dict[str, Any]:
+    def resolve(duplicate_id: DuplicateId, body: ResolveIn) -> dict[str, Any]:
         if body.action == "link" and not body.hub_id:
             raise InvalidInput("linking needs the hub_id of one of the candidates", field="hub_id")
         row = review.resolve_duplicate(
@@ -110,7 +135,8 @@ def make_router(sources: Sources, save_record: SaveRecord = records.save_record)
         return {"items": items, "next_cursor": next_cursor}
 
     @router.delete("/v1/links/<provider>/<kind>/<hub_id>")
-    def remove_link(provider: str, kind: str, hub_id: str) -> Response[str]:
+    def remove_link(provider: str, kind: Kind, hub_id: HubId) -> Response[str]:
+        require(router, "admin")
         if provider not in PROVIDERS:
             raise NotFound(f"unknown provider {provider!r}")
         if not links.remove_link(tenant(), provider, kind, hub_id):

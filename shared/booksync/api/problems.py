@@ -47,7 +47,10 @@ def from_problem(exc: Problem) -> Response[str]:
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
-    # Powertools locations look like ("body", "name") or ("query", "limit")
+    # Powertools locations look like ("body", "name") or ("query", "limit"); malformed
+    # JSON is ("body", <character position>): the field at fault is the body itself
+    if len(loc) == 2 and loc[0] == "body" and isinstance(loc[1], int):
+        return "body"
     parts = (
         [str(p) for p in loc[1:]]
         if loc and loc[0] in ("body", "query", "path")

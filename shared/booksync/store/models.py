@@ -71,7 +71,29 @@ class ApiKey(_Base):
     key_id = UnicodeAttribute()  # short public prefix, shown in listings
     created_at = UnicodeAttribute()  # ISO timestamp; a string so the index can sort on it
     revoked_at = UTCDateTimeAttribute(null=True)
+    # read < write < admin; keys made before scopes existed have none and are admin
+    scope = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)  # what the firm calls it ("practice app", "reports")
+    expires_at = UTCDateTimeAttribute(null=True)  # none: until revoked
+    last_used_at = UTCDateTimeAttribute(null=True)  # updated at most once a minute
     by_tenant = ApiKeyByTenant()
+
+
+class CompanyClaim(_Base):
+    """Which tenant holds a provider company: one item per company in the Tenants table
+    (claim_key = "company#<provider>#<company id>"), written in the same transaction as
+    the connection on the condition that nobody else holds it, so two firms connecting
+    the same company at once cannot both succeed."""
+
+    settings_attr = "tenants"
+
+    class Meta(_Base.Meta):
+        pass
+
+    claim_key = UnicodeAttribute(hash_key=True, attr_name="tenant_id")
+    owner_tenant_id = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    claimed_at = UTCDateTimeAttribute(default=utcnow)
 
 
 class ConnectionByCompany(GlobalSecondaryIndex["Connection"]):  # type: ignore[no-untyped-call]
@@ -134,6 +156,18 @@ class RecordsByUpdated(GlobalSecondaryIndex["Record"]):  # type: ignore[no-untyp
     updated_at = UTCDateTimeAttribute(range_key=True)
 
 
+class RecordsByDate(GlobalSecondaryIndex["Record"]):  # type: ignore[no-untyped-call]
+    """Sparse: records of a dated kind by their date (date_key = "<kind>#<yyyy-mm-dd>"):
+    "time entries of last week" by key, however many years of time the firm keeps."""
+
+    class Meta:
+        index_name = "by_date"
+        projection = KeysOnlyProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    date_key = UnicodeAttribute(range_key=True)
+
+
 class Record(_Base):
     """A hub record. record_key = "<kind>#<id>"."""
 
@@ -155,8 +189,10 @@ class Record(_Base):
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     ref_key = UnicodeAttribute(null=True)  # see RecordsByRef
+    date_key = UnicodeAttribute(null=True)  # see RecordsByDate
     by_ref = RecordsByRef()
     by_updated = RecordsByUpdated()
+    by_date = RecordsByDate()
 
     @staticmethod
     def key(kind: str, record_id: str) -> str:
@@ -260,6 +296,7 @@ class Lease(_Base):
 ALL_MODELS: tuple[type[_Base], ...] = (
     Tenant,
     ApiKey,
+    CompanyClaim,
     Connection,
     Record,
     Link,

@@ -175,3 +175,53 @@ def take_parked(tenant_id: str, provider: str) -> list[dict[str, Any]]:
             out.append(dict(row.message))
         row.delete()
     return out
+
+
+# ------------------------------------------------------------------ bounded reads (API)
+
+PAGE_READ_BUDGET = 1000  # rows one list page may read, however few match its filters
+
+
+def page_errors(
+    tenant_id: str,
+    *,
+    provider: str | None = None,
+    status: str | None = None,
+    code: str | None = None,
+    limit: int = 50,
+    start_after: str | None = None,
+) -> tuple[list[SyncErrorRow], str | None]:
+    """One page of errors in key order after `start_after` (an error key), reading at
+    most PAGE_READ_BUDGET rows: the answer's key says where to go on (None: the end),
+    even when the budget ran out before `limit` rows matched."""
+    condition = SyncErrorRow.error_key.startswith(f"{provider}#") if provider else None
+    start = (
+        {"tenant_id": {"S": tenant_id}, "error_key": {"S": start_after}} if start_after else None
+    )
+    rows = SyncErrorRow.query(
+        tenant_id, condition, last_evaluated_key=start, page_size=min(PAGE_READ_BUDGET, 200)
+    )
+    found: list[SyncErrorRow] = []
+    last_key: str | None = None
+    for read, row in enumerate(rows, start=1):
+        last_key = str(row.error_key)
+        listed = row.status != "parked" and (not status or row.status == status)
+        if listed and (not code or row.code == code):
+            found.append(row)
+        if len(found) >= limit or read >= PAGE_READ_BUDGET:
+            return found, last_key
+    return found, None
+
+
+def count_open(tenant_id: str, provider: str, cap: int = PAGE_READ_BUDGET) -> tuple[int, bool]:
+    """Open errors of a provider, reading at most `cap` rows; (count, True if capped)."""
+    rows = SyncErrorRow.query(
+        tenant_id,
+        SyncErrorRow.error_key.startswith(f"{provider}#"),
+        limit=cap,
+        attributes_to_get=["error_key", "status"],
+    )
+    count = read = 0
+    for read, row in enumerate(rows, start=1):  # noqa: B007 - read counts the rows
+        count += row.status == "open"
+    return count, read >= cap
