@@ -1,5 +1,6 @@
 """What a person does in a browser, scripted for the demo and the end-to-end tests:
-ask booksync for the provider's sign-in page, consent there, follow the redirects back.
+ask booksync for the connection page, read which firm it names and continue to the
+provider's sign-in, consent there, follow the redirects back (with booksync's cookie).
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ def connect(
         timeout=30,
     )
     start.raise_for_status()
-    url = start.json()["authorize_url"]
+    browser = requests.Session()  # keeps the cookie booksync's hand-off page sets
+    # booksync's hand-off page names the firm; the person reads it and continues
+    handoff = browser.get(start.json()["authorize_url"], timeout=30)
+    handoff.raise_for_status()
+    link = re.search(r'id="continue" href="([^"]+)"', handoff.text)
+    if link is None:
+        raise RuntimeError(f"no continue link on the hand-off page: {handoff.text[:300]}")
+    url = unescape(link.group(1))
     if (
         sim_company
     ):  # the simulator's stand-in for the person picking a company on the consent screen
         url += f"&sim_company={sim_company}"
-    browser = requests.Session()
     reply = browser.get(url, timeout=30)  # follows 302s: consent -> booksync's callback
     title = re.search(r"<h1>(.*?)</h1>", reply.text, re.S)
     return ConnectResult(

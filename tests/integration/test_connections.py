@@ -24,9 +24,10 @@ def expire_access_token(runtime, tenant_id, provider):
     from booksync.providers.oauth import TokenSet
 
     conn = Connection.get(tenant_id, provider)
-    tokens = runtime.vault.open(tenant_id, provider, conn.tokens)
+    tokens = runtime.vault.open_connection(conn)
     expired = TokenSet(tokens.access_token, tokens.refresh_token, time.time() - 10, tokens.extra)
-    conn.update(actions=[Connection.tokens.set(runtime.vault.seal(tenant_id, provider, expired))])
+    sealed = runtime.vault.seal(tenant_id, provider, expired, connection_id=conn.connection_id)
+    conn.update(actions=[Connection.tokens.set(sealed)])
 
 
 @pytest.fixture

@@ -37,11 +37,17 @@ CHECKS = {
         _status(a)[0] == 400 and _status(a)[1]["field"] == "emails.0.address"
     ),
     ("api", "list_contacts"): lambda a: _status(a) == (200, {"items": [], "next_cursor": None}),
+    # the person's browser goes to booksync's hand-off page first (it names the firm)
     ("oauth", "connect_qbo"): lambda a: (
         _status(a)[0] == 200
         and _status(a)[1]["authorize_url"].startswith(
-            "https://appcenter.intuit.com/connect/oauth2?"
+            "https://abc123.execute-api.us-east-1.amazonaws.com/oauth/qbo/start?handoff="
         )
+    ),
+    # a client-set X-Forwarded-Proto does not make the redirect plain http
+    ("oauth", "connect_qbo_forwarded_http"): lambda a: (
+        _status(a)[0] == 200
+        and _status(a)[1]["authorize_url"].startswith("https://abc123.execute-api")
     ),
     ("oauth", "connect_unknown_provider"): lambda a: _status(a)[0] == 404,
     ("webhooks", "qbo_unsigned"): lambda a: (
@@ -84,11 +90,11 @@ def _sign_webhook(event, stack_env):
     header = next((k for k, v in headers.items() if v == "${SIGNATURE}"), None)
     if header is None:
         return event
-    name = stack_env.env["PROVIDER_SECRETS_NAME"]
+    name = stack_env.env["WEBHOOK_SECRETS_NAME"]
     keys = json.loads(
         stack_env.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
     )
-    key = keys["qbo_webhook_verifier_token" if header == "intuit-signature" else "xero_webhook_key"]
+    key = keys["qbo" if header == "intuit-signature" else "xero"][0]
     digest = hmac.new(key.encode(), event["body"].encode(), hashlib.sha256).digest()
     headers[header] = base64.b64encode(digest).decode()
     parameters.clear_caches()  # this stack's key, not one a previous test's handler cached

@@ -1,8 +1,20 @@
 """Connecting a tenant's books: OAuth connect, callback, disconnect, and listing.
 
+The flow has three steps, so that books are connected only by the browser that started,
+to the firm that person saw named:
+
+1. `start` (the practice app, with its API key): a single-use hand-off, 10 minutes.
+2. `begin` (the person's browser opens the hand-off page): the page names the firm and
+   the provider; it sets a browser-binding cookie whose hash goes into the OAuth state.
+3. `callback` (the provider sends the browser back): the state must be signed, unexpired,
+   unused and carry the hash of this browser's cookie; a consent forwarded to someone
+   else's browser is refused.
+
 State is signed (HMAC), expiring (10 minutes) and single use (a Leases row consumed by a
-conditional delete). The callback stores nothing until every check has passed: state,
-consent, code exchange, company, the one-company-per-tenant rules.
+conditional delete). The callback stores nothing until every check has passed: state and
+browser, consent, code exchange, company (QBO: the company-info call must succeed for the
+realm the callback names), the one-company-per-tenant rules (a conditional write on the
+company's claim item, so two firms connecting one company at once cannot both succeed).
 """
 
 from __future__ import annotations
@@ -31,11 +43,12 @@ from booksync.providers.oauth import (
     TokenEndpointUnreachable,
     TokenSet,
 )
-from booksync.store import Connection, leases, links, utcnow
+from booksync.store import Connection, leases, links, tenants, utcnow
 from booksync.store import connections as connection_rows
-from booksync.store.sync_errors import list_errors, resolve_errors
+from booksync.store.sync_errors import count_open, resolve_errors
 
 STATE_TTL = 600
+HANDOFF_TTL = 600
 PENDING_TTL = 900
 PROVIDER_NAMES = {"qbo": "QuickBooks Online", "qbt": "QuickBooks Time", "xero": "Xero"}
 
@@ -60,6 +73,22 @@ class Outcome:
     choices: list[dict[str, str]] = field(default_factory=list)  # Xero: organisations to pick
 
 
+@dataclass(frozen=True)
+class HandOff:
+    """What the hand-off page shows and sets: the firm, the provider's sign-in URL, and the
+    secret the browser keeps in a cookie (only its hash is stored with the state)."""
+
+    tenant_id: str
+    firm_name: str
+    provider: str
+    authorize_url: str
+    browser_secret: str
+
+
+def browser_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def check_provider(provider: str) -> str:
     if provider not in PROVIDERS:
         raise NotFound(f"unknown provider {provider!r}; booksync connects qbo, qbt and xero")
@@ -78,25 +107,73 @@ class ConnectionManager:
     def _sign(self, nonce: str) -> str:
         return hmac.new(self.signing_key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def start(self, tenant_id: str, provider: str, redirect_uri: str, reset: bool = False) -> str:
-        """The provider's authorize URL, with a state bound to this tenant."""
+    def start(self, tenant_id: str, provider: str, reset: bool = False) -> str:
+        """A single-use hand-off for the person's browser (step 1): its token."""
         check_provider(provider)
-        nonce = secrets.token_urlsafe(24)
-        verifier = secrets.token_urlsafe(48)
+        tenant = tenants.get_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound(f"no tenant {tenant_id}")
+        token = secrets.token_urlsafe(24)
         leases.put_once(
-            f"state#{nonce}",
+            f"handoff#{token}",
             {
                 "tenant_id": tenant_id,
                 "provider": provider,
+                "reset": reset,
+                "firm_name": str(tenant.name),
+            },
+            HANDOFF_TTL,
+        )
+        return token
+
+    def begin(self, provider: str, handoff: str, redirect_uri: str) -> HandOff:
+        """The person's browser opened the hand-off (step 2): the provider's authorize URL,
+        with a state bound to the tenant and to this browser's cookie."""
+        check_provider(provider)
+        value = leases.take(f"handoff#{handoff}") if handoff else None
+        if value is None or value.get("provider") != provider:
+            raise ConnectRefused(
+                "This link has expired",
+                "Connection links work once and for 10 minutes. Start again from booksync.",
+            )
+        nonce = secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        browser = secrets.token_urlsafe(32)
+        leases.put_once(
+            f"state#{nonce}",
+            {
+                "tenant_id": value["tenant_id"],
+                "provider": provider,
                 "verifier": verifier,
                 "redirect_uri": redirect_uri,
-                "reset": reset,
+                "reset": bool(value.get("reset")),
+                "browser": browser_hash(browser),
             },
             STATE_TTL,
         )
-        return self.oauth_for(provider).authorization_url(
+        url = self.oauth_for(provider).authorization_url(
             f"{nonce}.{self._sign(nonce)}", redirect_uri, verifier
         )
+        return HandOff(
+            tenant_id=value["tenant_id"],
+            firm_name=str(value.get("firm_name") or ""),
+            provider=provider,
+            authorize_url=url,
+            browser_secret=browser,
+        )
+
+    @staticmethod
+    def _same_browser(value: dict[str, Any], browser: str | None) -> None:
+        expected = str(value.get("browser") or "")
+        if not expected or not browser or not hmac.compare_digest(expected, browser_hash(browser)):
+            raise ConnectRefused(
+                "This sign-in was started in another browser",
+                "Books are connected only from the browser that opened booksync's "
+                "connection page, so a sign-in link sent to someone else cannot connect "
+                "their books to your firm. Nothing was stored. Start again from booksync "
+                "in this browser.",
+                403,
+            )
 
     def _consume_state(self, provider: str, state: str) -> dict[str, Any]:
         nonce, _, signature = state.partition(".")
@@ -120,12 +197,14 @@ class ConnectionManager:
         return value
 
     # ------------------------------------------------------------------ callback
-    def callback(self, provider: str, query: dict[str, str]) -> Outcome:
+    def callback(self, provider: str, query: dict[str, str], browser: str | None = None) -> Outcome:
+        """The provider sent the browser back (step 3); `browser`: its binding cookie."""
         check_provider(provider)
         name = PROVIDER_NAMES[provider]
         if "pending" in query:
-            return self._choose(provider, query)
+            return self._choose(provider, query, browser)
         state = self._consume_state(provider, query.get("state", ""))
+        self._same_browser(state, browser)
         if query.get("error"):
             detail = query.get("error_description") or query["error"]
             raise ConnectRefused(
@@ -138,10 +217,20 @@ class ConnectionManager:
                 f"{name} was not connected", "The answer had no authorisation code."
             )
         oauth = self.oauth_for(provider)
+        tokens: TokenSet | None = None
         try:
             tokens = oauth.exchange(code, state["redirect_uri"], state["verifier"])
             companies = oauth.companies(tokens, query)
         except OAuthFailure as exc:
+            if tokens is not None:  # a grant we will not keep: give it back
+                self._revoke_quietly(provider, tokens)
+            if exc.error == "realm_mismatch":
+                raise ConnectRefused(
+                    f"{name} was not connected",
+                    f"The sign-in does not cover the {name} company the answer named. "
+                    "Nothing was stored. Start again from booksync.",
+                    403,
+                ) from exc
             raise ConnectRefused(
                 f"{name} was not connected",
                 f"{name} refused the sign-in ({exc.error}). Start again.",
@@ -164,7 +253,10 @@ class ConnectionManager:
                 {
                     "tenant_id": tenant_id,
                     "reset": state["reset"],
-                    "sealed": self.vault.seal(tenant_id, provider, tokens),
+                    "browser": state["browser"],
+                    "sealed": self.vault.seal(
+                        tenant_id, provider, tokens, connection_id=f"pending:{pending}"
+                    ),
                     "companies": [c.__dict__ for c in companies],
                 },
                 PENDING_TTL,
@@ -178,15 +270,19 @@ class ConnectionManager:
             )
         return self._bind(tenant_id, provider, companies[0], tokens, bool(state["reset"]))
 
-    def _choose(self, provider: str, query: dict[str, str]) -> Outcome:
-        value = leases.take(f"pending#{query['pending']}")
+    def _choose(self, provider: str, query: dict[str, str], browser: str | None) -> Outcome:
+        pending = query["pending"]
+        value = leases.take(f"pending#{pending}") if pending else None
         if value is None:
             raise ConnectRefused("This choice has expired", "Start again from booksync.")
+        self._same_browser(value, browser)
         companies = [Company(**c) for c in value["companies"]]
         chosen = [c for c in companies if c.company_id == query.get("company")]
         if not chosen:
             raise ConnectRefused("Unknown organisation", "Start again from booksync.")
-        tokens = self.vault.open(value["tenant_id"], provider, value["sealed"])
+        tokens = self.vault.open(
+            value["tenant_id"], provider, value["sealed"], connection_id=f"pending:{pending}"
+        )
         oauth = self.oauth_for(provider)
         for other in companies:
             if other.company_id != chosen[0].company_id:
@@ -210,6 +306,7 @@ class ConnectionManager:
         conn = connection_rows.get(tenant_id, provider) or connection_rows.new(
             tenant_id, provider, str(uuid.uuid4())
         )
+        held_before = conn.company_key
         same_company = conn.company_id in (None, company.company_id)
         if not same_company:
             if links.has_links(tenant_id, provider) and not reset:
@@ -232,13 +329,25 @@ class ConnectionManager:
         conn.company_key = company_key
         conn.company_name = company.name
         conn.status = "active"
-        conn.tokens = self.vault.seal(tenant_id, provider, tokens)
+        conn.tokens = self.vault.seal(
+            tenant_id, provider, tokens, connection_id=str(conn.connection_id)
+        )
         conn.token_version = (conn.token_version or 0) + 1
         conn.access_expires_at = datetime.fromtimestamp(tokens.expires_at, now.tzinfo)
         conn.refreshed_at = now
         conn.connected_at = conn.connected_at or now
         conn.updated_at = now
-        connection_rows.save(conn)
+        try:
+            self._claim(conn, held_before)
+        except tenants.CompanyTaken as exc:
+            # another firm connected this company a moment ago: theirs stands
+            self._revoke_quietly(provider, tokens)
+            raise ConnectRefused(
+                f"{company.name} is already connected",
+                f"This {name} company is connected to another booksync firm. "
+                "Disconnect it there first.",
+                409,
+            ) from exc
         resolved = resolve_errors(tenant_id, provider, REAUTH_CODE[provider])
         # A reconnect: every record changed while the connection was away is pushed now
         # (the outbox skipped it), and a pull reads what changed at the provider
@@ -270,6 +379,27 @@ class ConnectionManager:
         )
         return Outcome(200, f"{name} is connected", f"booksync is now connected to {company.name}.")
 
+    @staticmethod
+    def _claim(conn: Connection, held_before: str | None) -> None:
+        """Save the connection with its company's claim; a claim left by a firm whose
+        connection no longer holds the company (deleted, moved on) is taken over once."""
+        try:
+            tenants.save_with_claim(conn, released=held_before)
+            return
+        except tenants.CompanyTaken:
+            holder = tenants.company_holder(str(conn.company_key))
+            if holder is None or holder == conn.tenant_id:
+                raise
+            theirs = connection_rows.get(holder, str(conn.provider))
+            if (
+                theirs is not None
+                and theirs.company_key == conn.company_key
+                and theirs.status in ("active", "needs_reauth")
+            ):
+                raise
+            tenants.release_company(holder, str(conn.company_key))
+        tenants.save_with_claim(conn, released=held_before)
+
     def _revoke_quietly(self, provider: str, tokens: TokenSet) -> None:
         try:
             self.oauth_for(provider).revoke(tokens)
@@ -285,9 +415,7 @@ class ConnectionManager:
         revoked: bool | str = False
         if conn.tokens:
             try:
-                revoked = self.oauth_for(provider).revoke(
-                    self.vault.open(tenant_id, provider, conn.tokens)
-                )
+                revoked = self.oauth_for(provider).revoke(self.vault.open_connection(conn))
             except Exception as exc:  # tokens are forgotten regardless; the answer says so
                 logger.warning(
                     "revocation failed",
@@ -295,6 +423,7 @@ class ConnectionManager:
                 )
                 revoked = f"failed: {exc}"
         connection_rows.disconnect(conn)
+        tenants.release_company(tenant_id, conn.company_key)  # another firm may connect it
         logger.info(
             "disconnected", extra={"tenant_id": tenant_id, "connection_id": conn.connection_id}
         )
@@ -309,10 +438,10 @@ class ConnectionManager:
 def describe(tenant_id: str) -> list[dict[str, Any]]:
     """GET /v1/connections: every provider, connected or not."""
     by_provider = {c.provider: c for c in connection_rows.of_tenant(tenant_id)}
-    errors = list_errors(tenant_id, status="open")
     out = []
     for provider in PROVIDERS:
         conn = by_provider.get(provider)
+        open_errors, capped = count_open(tenant_id, provider)
         out.append(
             {
                 "provider": provider,
@@ -326,7 +455,8 @@ def describe(tenant_id: str) -> list[dict[str, Any]]:
                 "last_successful_sync": conn.last_sync_at.isoformat()
                 if conn and conn.last_sync_at
                 else None,
-                "open_errors": sum(1 for e in errors if e.provider == provider),
+                "open_errors": open_errors,
+                "open_errors_capped": capped,  # more rows than one answer reads
             }
         )
     return out

@@ -43,26 +43,50 @@ UNAVAILABLE_CODE = {"qbo": "qbo.unavailable", "qbt": "qbt.unavailable", "xero": 
 
 
 class TokenVault:
-    """Seals a token set with KMS, bound to its tenant and provider (encryption context)."""
+    """Seals a token set with KMS, bound to its tenant, provider and connection (the
+    encryption context): a sealed token set copied to another connection's row, or
+    another tenant's, does not open. The functions' IAM rights allow the key only with
+    this context (template.yaml), and a worker only for its own provider."""
 
     def __init__(self, kms: Any, key_id: str) -> None:
         self._kms = kms
         self._key_id = key_id
 
-    def seal(self, tenant_id: str, provider: str, tokens: TokenSet) -> str:
+    @staticmethod
+    def context(tenant_id: str, provider: str, connection_id: str) -> dict[str, str]:
+        return {"tenant_id": tenant_id, "provider": provider, "connection_id": connection_id}
+
+    def seal(self, tenant_id: str, provider: str, tokens: TokenSet, *, connection_id: str) -> str:
         blob = self._kms.encrypt(
             KeyId=self._key_id,
             Plaintext=json.dumps(tokens.to_json()).encode(),
-            EncryptionContext={"tenant_id": tenant_id, "provider": provider},
+            EncryptionContext=self.context(tenant_id, provider, connection_id),
         )["CiphertextBlob"]
         return base64.b64encode(blob).decode()
 
-    def open(self, tenant_id: str, provider: str, sealed: str) -> TokenSet:
-        plain = self._kms.decrypt(
-            CiphertextBlob=base64.b64decode(sealed),
-            EncryptionContext={"tenant_id": tenant_id, "provider": provider},
-        )["Plaintext"]
+    def open(self, tenant_id: str, provider: str, sealed: str, *, connection_id: str) -> TokenSet:
+        blob = base64.b64decode(sealed)
+        try:
+            plain = self._kms.decrypt(
+                CiphertextBlob=blob,
+                EncryptionContext=self.context(tenant_id, provider, connection_id),
+            )["Plaintext"]
+        except self._kms.exceptions.InvalidCiphertextException:
+            # sealed before the context named the connection: opens with the old context
+            # until the next refresh seals it again with the connection's
+            plain = self._kms.decrypt(
+                CiphertextBlob=blob,
+                EncryptionContext={"tenant_id": tenant_id, "provider": provider},
+            )["Plaintext"]
         return TokenSet.from_json(json.loads(plain))
+
+    def open_connection(self, conn: Connection) -> TokenSet:
+        return self.open(
+            str(conn.tenant_id),
+            str(conn.provider),
+            str(conn.tokens),
+            connection_id=str(conn.connection_id),
+        )
 
 
 def store_tokens(
@@ -71,7 +95,7 @@ def store_tokens(
     """Write a new token set only if nobody else has since (token_version check)."""
     stored = connection_rows.store_tokens(
         conn,
-        vault.seal(conn.tenant_id, conn.provider, tokens),
+        vault.seal(conn.tenant_id, conn.provider, tokens, connection_id=conn.connection_id),
         datetime.fromtimestamp(tokens.expires_at, UTC),
         expected_version=expected_version,
     )
@@ -149,7 +173,7 @@ class TokenService:
         deadline = self.clock() + WAIT_SECONDS
         while True:
             conn = self._load(tenant_id, provider)
-            tokens = self.vault.open(tenant_id, provider, conn.tokens)
+            tokens = self.vault.open_connection(conn)
             fresh = tokens.expires_at - self.clock() > REFRESH_MARGIN_SECONDS
             if fresh and (stale_version is None or conn.token_version > stale_version):
                 return tokens.access_token, conn
@@ -171,7 +195,7 @@ class TokenService:
         # Re-read under the lease: the previous holder may have just refreshed.
         current = self._load(conn.tenant_id, conn.provider)
         if current.token_version != conn.token_version:
-            fresh_tokens = self.vault.open(conn.tenant_id, conn.provider, current.tokens)
+            fresh_tokens = self.vault.open_connection(current)
             return fresh_tokens.access_token, current
         if stale_version is not None and stale_version < conn.token_version:
             return tokens.access_token, conn
@@ -234,7 +258,7 @@ class TokenService:
         conn = session.connection
         if cached is None and conn.status == "active" and conn.tokens:
             # the worker read the connection (consistently) for this invocation: use it
-            tokens = self.vault.open(conn.tenant_id, conn.provider, conn.tokens)
+            tokens = self.vault.open_connection(conn)
             if tokens.expires_at - self.clock() > REFRESH_MARGIN_SECONDS:
                 session._token = (tokens.access_token, int(conn.token_version), tokens.expires_at)
                 return tokens.access_token, int(conn.token_version)
@@ -260,9 +284,7 @@ class TokenService:
             current = connection_rows.get(conn.tenant_id, conn.provider)
             if current is None or current.status != "active" or not current.tokens:
                 return False
-            self.refresh_now(
-                current, self.vault.open(conn.tenant_id, conn.provider, current.tokens)
-            )
+            self.refresh_now(current, self.vault.open_connection(current))
             return True
         finally:
             leases.release(lease, owner)

@@ -2,10 +2,14 @@
 refresh, revocation, and finding the company a grant is for.
 
 Provider facts (handbook PROVIDERS.md 1.1, 2.1, 3.1):
-- QBO: client_secret_basic; the company (realmId) arrives on the callback; revoke takes
-  a JSON body {"token"}; the refresh token rotates (store what comes back).
-- QBT: client id and secret in the form body (client_secret_post); no scopes; the reply
-  names company_id and client_url; no revocation endpoint is documented.
+- QBO: client_secret_basic, PKCE (S256; Intuit's authorization server takes
+  code_challenge (U)); the company (realmId) arrives on the callback's query string, which
+  the browser controls, so the grant is only taken for that realm once the company-info
+  call with the new token succeeds for it; revoke takes a JSON body {"token"}; the
+  refresh token rotates (store what comes back).
+- QBT: client id and secret in the form body (client_secret_post); no scopes and no PKCE
+  in its documented flow; the reply names company_id and client_url (the token is
+  company-bound); no revocation endpoint is documented.
 - Xero: client_secret_basic, PKCE; the organisations come from GET /connections; each
   refresh returns a new refresh token, and the superseded one keeps working for 30
   minutes, so a lost reply can be retried with it.
@@ -34,6 +38,9 @@ SCOPES = {
         "accounting.transactions payroll.employees"
     ),
 }
+
+
+PKCE_PROVIDERS = frozenset({"qbo", "xero"})
 
 
 class OAuthFailure(Exception):
@@ -112,7 +119,8 @@ class ProviderOAuth:
 
     @property
     def uses_pkce(self) -> bool:
-        return self.provider == "xero"
+        """Every provider whose authorization server takes PKCE (RFC 7636)."""
+        return self.provider in PKCE_PROVIDERS
 
     def _session(self, redirect_uri: str | None = None) -> OAuth2Session:
         session = OAuth2Session(
@@ -211,13 +219,31 @@ class ProviderOAuth:
             if not realm:
                 raise OAuthFailure("missing_realm", "QuickBooks did not say which company")
             url = f"{self.endpoints.qbo_api_base}/v3/company/{realm}/companyinfo/{realm}"
-            reply = self.http.get(
-                url, headers=headers, params={"minorversion": "75"}, timeout=TIMEOUT
-            )
-            name = realm
+            try:
+                reply = self.http.get(
+                    url, headers=headers, params={"minorversion": "75"}, timeout=TIMEOUT
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TokenEndpointUnreachable(f"qbo company info: {type(exc).__name__}") from exc
+            if reply.status_code >= 500 or reply.status_code == 429:
+                raise TokenEndpointUnreachable(f"qbo company info: HTTP {reply.status_code}")
+            # The realm came from the browser's query string: only the company the grant
+            # covers answers (a token for another realm gets 401/403), so anything but a
+            # company-info body (its Id is "1" in every company) from the realm's own URL
+            # means the realmId was not the consent's.
+            info: Any = None
             if reply.ok:
-                name = reply.json().get("CompanyInfo", {}).get("CompanyName") or realm
-            return [Company(realm, name)]
+                try:
+                    info = reply.json().get("CompanyInfo")
+                except (ValueError, AttributeError):
+                    info = None
+            if not isinstance(info, dict):
+                raise OAuthFailure(
+                    "realm_mismatch",
+                    f"the grant does not cover QuickBooks company {realm} "
+                    f"(company info answered HTTP {reply.status_code})",
+                )
+            return [Company(realm, str(info.get("CompanyName") or realm))]
         if self.provider == "qbt":
             company_id = str(tokens.extra.get("company_id", ""))
             if not company_id:
