@@ -154,6 +154,7 @@ def transactions_back_up_their_items_in_moto() -> None:
 class _Partition(threading.local):
     table: Any = None  # the table a key query on this thread is reading
     key: Any = None  # and its partition (hash key)
+    condition: Any = None  # and its range key condition: (comparison, values)
 
 
 _PARTITION = _Partition()
@@ -161,9 +162,10 @@ _PARTITION = _Partition()
 
 def queries_read_their_partition_in_moto() -> None:
     """moto (5.x) answers a Query on a table's key by listing and sorting every item of
-    the table (`Table.all_items`) and keeping its partition's: each query costs the whole
-    table, all tenants, O(n log n). A DynamoDB query reads its partition's key range. Here
-    a key query lists its own partition only, in the same order (range key); index
+    the table (`Table.all_items`), then sizing each item of the partition, in range or
+    not: each query costs the whole table, all tenants, O(n log n). A DynamoDB query reads
+    its partition's key range. Here a key query lists the items of its own partition that
+    meet its range key condition (moto's own comparison), in range key order; index
     queries and scans are unchanged. Applied by a metered server (the bench)."""
     from moto.dynamodb.models.table import Table
 
@@ -177,11 +179,14 @@ def queries_read_their_partition_in_moto() -> None:
         hash_key = kwargs.get("hash_key", args[0] if args else None)
         if index_name or hash_key is None:
             return original_query(self, *args, **kwargs)
+        comparison = kwargs.get("range_comparison", args[1] if len(args) > 1 else None)
+        values = kwargs.get("range_objs", args[2] if len(args) > 2 else None)
         _PARTITION.table, _PARTITION.key = self, hash_key
+        _PARTITION.condition = (comparison, values) if comparison else None
         try:
             return original_query(self, *args, **kwargs)
         finally:
-            _PARTITION.table, _PARTITION.key = None, None
+            _PARTITION.table, _PARTITION.key, _PARTITION.condition = None, None, None
 
     def all_items(self: Any) -> Any:
         if _PARTITION.table is not self:
@@ -191,7 +196,11 @@ def queries_read_their_partition_in_moto() -> None:
             return []
         if not self.range_key_attr:
             return [part]
-        return sorted(part.values(), key=lambda item: item.range_key)
+        items = part.values()
+        if _PARTITION.condition is not None:
+            comparison, values = _PARTITION.condition
+            items = [i for i in items if i.range_key.compare(comparison, values)]
+        return sorted(items, key=lambda item: item.range_key)
 
     query.reads_its_partition = True  # type: ignore[attr-defined]
     Table.query = query  # type: ignore[method-assign]

@@ -130,3 +130,22 @@ def test_a_key_query_reads_its_partition_in_range_order_and_pages(ddb):
         == []
     )
     assert len(ddb.scan(TableName="t")["Items"]) == 13  # scans still see every partition
+
+
+@pytest.mark.parametrize(
+    ("condition", "values", "expected"),
+    [
+        ("sk = :a", {":a": {"S": "x#2"}}, ["x#2"]),
+        ("sk > :a", {":a": {"S": "x#2"}}, ["x#3", "y#1"]),
+        ("sk BETWEEN :a AND :b", {":a": {"S": "x#2"}, ":b": {"S": "y#0"}}, ["x#2", "x#3"]),
+    ],
+)
+def test_range_conditions_keep_moto_semantics(ddb, condition, values, expected):
+    for sk in ("x#3", "x#1", "y#1", "x#2"):
+        ddb.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": sk}})
+    rows = ddb.query(
+        TableName="t",
+        KeyConditionExpression=f"pk = :p AND {condition}",
+        ExpressionAttributeValues={":p": {"S": "p"}, **values},
+    )["Items"]
+    assert [r["sk"]["S"] for r in rows] == expected
