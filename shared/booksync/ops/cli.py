@@ -1,7 +1,9 @@
 """`booksync`: the operator's command line. It reads the same environment as the functions.
 
 booksync tenants create NAME
-booksync api-keys create TENANT_ID
+booksync tenants delete TENANT_ID            (its keys stop working at once)
+booksync api-keys create TENANT_ID [--scope read|write|admin] [--name N] [--expires-in-days D]
+booksync api-keys list TENANT_ID
 booksync api-keys revoke TENANT_ID KEY_ID
 booksync dlq list
 booksync dlq redrive {qbo,qbt,xero}-{push,pull}
@@ -18,7 +20,13 @@ from typing import Any
 from booksync.boot import Runtime, boot
 from booksync.errors import Problem
 from booksync.settings import ConfigError
-from booksync.store.tenants import create_api_key, create_tenant, revoke_api_key
+from booksync.store.tenants import (
+    create_api_key,
+    create_tenant,
+    delete_tenant,
+    list_api_keys,
+    revoke_api_key,
+)
 
 WORKER_QUEUES = [f"{p}-{d}" for p in ("qbo", "qbt", "xero") for d in ("push", "pull")]
 
@@ -36,8 +44,28 @@ def _dlq_url(rt: Runtime, queue_url: str) -> str:
 
 
 def cmd_revoke_key(_rt: Runtime, args: argparse.Namespace) -> None:
-    revoke_api_key(args.tenant_id, args.key_id)
-    _out({"revoked": args.key_id})
+    _out({"revoked": args.key_id, **revoke_api_key(args.tenant_id, args.key_id)})
+
+
+def cmd_create_key(_rt: Runtime, args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from booksync.store import utcnow
+
+    expires = utcnow() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+    made = create_api_key(args.tenant_id, args.scope, name=args.name, expires_at=expires)
+    _out(vars(made))
+
+
+def cmd_list_keys(_rt: Runtime, args: argparse.Namespace) -> None:
+    keys: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page, cursor = list_api_keys(args.tenant_id, 200, cursor)
+        keys += page
+        if not cursor:
+            break
+    _out(keys)
 
 
 def cmd_dlq_list(rt: Runtime, _args: argparse.Namespace) -> None:
@@ -104,12 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
+    td = tenants.add_parser("delete", help="delete a tenant: its keys stop working")
+    td.add_argument("tenant_id")
+    td.set_defaults(
+        run=lambda rt, a: _out({"deleted": a.tenant_id, "keys_revoked": delete_tenant(a.tenant_id)})
+    )
+
     keys = sub.add_parser("api-keys", help="practice API keys").add_subparsers(
         dest="action", required=True
     )
     kc = keys.add_parser("create", help="create a key (shown once)")
     kc.add_argument("tenant_id")
-    kc.set_defaults(run=lambda rt, a: _out(vars(create_api_key(a.tenant_id))))
+    kc.add_argument("--scope", choices=["read", "write", "admin"], default="admin")
+    kc.add_argument("--name")
+    kc.add_argument("--expires-in-days", type=int)
+    kc.set_defaults(run=cmd_create_key)
+    kl = keys.add_parser("list", help="list a tenant's keys (never the keys themselves)")
+    kl.add_argument("tenant_id")
+    kl.set_defaults(run=cmd_list_keys)
     kr = keys.add_parser("revoke", help="revoke a key")
     kr.add_argument("tenant_id")
     kr.add_argument("key_id")
