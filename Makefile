@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs an interpreter of the Lambda runtime's version (python3.13) on PATH
 PY313   ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin) $(dir $(shell command -v python3.13 2>/dev/null)))
 
-.PHONY: help setup lint test test-fast chaos demo local bench build deploy clean
+.PHONY: help setup lint test test-fast chaos fuzz demo local bench build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -33,12 +33,17 @@ lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
 test: lint  ## lint, then every test (unit, integration, simulators; then e2e in its own process)
 	$(BIN)/pytest -q tests/unit tests/integration tests/simulators
 	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) $(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q tests/unit tests/integration
 
 chaos: setup  ## the fault-injection e2e test at the issue's size (500 contacts, several minutes)
 	CHAOS_CONTACTS=500 $(BIN)/pytest -q tests/e2e/test_faults_e2e.py
+
+fuzz: setup  ## schemathesis over /v1/openapi.json on the local stack and the webhook fuzzer; prints figures
+	FUZZ_API_CASES=$(or $(FUZZ_API_CASES),2400) FUZZ_WEBHOOK_CASES=$(or $(FUZZ_WEBHOOK_CASES),5000) \
+		$(BIN)/pytest -q --timeout=3600 tests/fuzz
 
 demo: setup  ## start the local stack, run a real sync end to end, print what happened
 	$(BIN)/python -m local.demo
