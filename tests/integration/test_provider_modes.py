@@ -59,11 +59,13 @@ class Firm:
         )
         reply.raise_for_status()
         self.company = str(reply.json()["id"])
+        # connect first: connecting reads the company (QBO company info must answer for
+        # the realm), which a mode such as a spent read allowance would refuse
+        status, page = Dance(oauth, key).connect(provider, sim_company=self.company)
+        assert status == 200, page
         requests.put(
             f"{self.sim}/_sim/companies/{self.company}/modes", json=modes, timeout=10
         ).raise_for_status()
-        status, page = Dance(oauth, key).connect(provider, sim_company=self.company)
-        assert status == 200, page
         self.runtime = boot(get_settings())
 
     def session(self):
