@@ -161,10 +161,10 @@ def test_schemas_come_from_the_template():
     template = load()
     names = {"RecordsTable": "s-Records", "ConnectionsTable": "s-Conn", "ApiKeysTable": "s-Keys"}
     schemas = table_schemas(template, names)
-    assert set(schemas["s-Records"].indexes) == {"by_ref", "by_updated"}
+    assert {"by_ref", "by_updated"} <= set(schemas["s-Records"].indexes)  # and any others
     assert schemas["s-Records"].indexes["by_ref"] == ("tenant_id", "ref_key")
-    assert set(schemas["s-Conn"].indexes) == {"by_company"}
-    assert set(schemas["s-Keys"].indexes) == {"by_tenant"}
+    assert "by_company" in schemas["s-Conn"].indexes
+    assert "by_tenant" in schemas["s-Keys"].indexes
     assert schemas["s-Records"].name == "Records"
 
 
