@@ -51,9 +51,9 @@ demo: setup  ## start the local stack, run a real sync end to end, print what ha
 local: setup  ## serve the embedded stack (API on :3000, simulators on :8701-8703) until Ctrl-C
 	$(BIN)/python -m local
 
-bench: setup  ## benchmarks; prints figures (BENCH_RECORDS=5000 by default: tens of minutes)
+bench: setup  ## benchmarks; prints figures (BENCH_RECORDS=1000,5000 by default: about 40 minutes)
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench.sync --records $(or $(BENCH_RECORDS),5000)
+	$(BIN)/python -m bench.sync $(if $(BENCH_RECORDS),--records $(BENCH_RECORDS))
 
 build: setup  ## sam build (needs python3.13 on PATH, see README)
 	PATH="$(PY313):$$PATH" $(BIN)/sam build
