@@ -18,9 +18,9 @@ BOUND = {"qbo": 500, "xero": 60 * 50, "qbt": 60 * 50}
 # records per provider write (a QBO batch, a Xero multi-contact write, a QBT write)
 BATCH = {"qbo": 30, "xero": 50, "qbt": 50}
 # records per minute booksync's own rate budget allows (shared/booksync/engine/budget.py
-# RATES, a little below each limit: QBO 480 items/min, Xero 55 calls/min, QBT 280 calls
+# RATES, a little below each limit: QBO 468 items/min, Xero 55 calls/min, QBT 280 calls
 # per 5 minutes)
-BUDGET = {"qbo": 480.0, "xero": 55.0 * 50, "qbt": 280 / 5 * 50}
+BUDGET = {"qbo": 468.0, "xero": 55.0 * 50, "qbt": 280 / 5 * 50}
 # the booksync workers whose CPU is counted: the six sync workers and the outbox
 WORKERS = ("qbo_push", "qbo_pull", "qbt_push", "qbt_pull", "xero_push", "xero_pull", "fanout")
 SHARE_OF_BOUND = 0.90  # each provider should reach this share of its bound

@@ -26,10 +26,14 @@ class Rate:
     per_item: bool = True  # a call's cost is its items (a QBO batch of 30 costs 30), else 1
 
 
+# A bucket lets `burst + per_second x T` through in any window of T seconds, however the
+# provider slides its window: for QBO that sum is kept under the limit for its own window
+# (a full batch of 30 needs a burst of 30: 30 + 7.8 x 60 = 498 a minute; 3 + 7 = 10 a
+# second, which a lost create's look-ups or a send's checks, a dozen reads, would pass)
 RATES: dict[str, dict[str, Rate]] = {
     "qbo": {
-        "minute": Rate(per_second=480 / 60, burst=30),
-        "second": Rate(per_second=8, burst=8, per_item=False),
+        "minute": Rate(per_second=468 / 60, burst=30),
+        "second": Rate(per_second=7, burst=3, per_item=False),
     },
     "qbt": {"minute": Rate(per_second=280 / 300, burst=20)},
     "xero": {"minute": Rate(per_second=55 / 60, burst=5)},
