@@ -81,8 +81,9 @@ def transactions_back_up_their_items_in_moto() -> None:
     with other threads' writes ("dictionary changed size during iteration", a 500).
     DynamoDB's transactions cost the same whatever the table's size. Here a transaction
     backs up only the items it names (and its tables' stream lengths) and puts them back
-    if it fails; moto's own code does the rest unchanged. Applied by a metered server
-    (the bench), whose figures must be booksync's, not moto's."""
+    if it fails; moto's own code does the rest unchanged. Applied by every local server:
+    the bench's figures must be booksync's, not moto's, and the demo must not meet the
+    race."""
     import copy
 
     import moto.dynamodb.models as ddb_models
@@ -166,7 +167,7 @@ def queries_read_their_partition_in_moto() -> None:
     not: each query costs the whole table, all tenants, O(n log n). A DynamoDB query reads
     its partition's key range. Here a key query lists the items of its own partition that
     meet its range key condition (moto's own comparison), in range key order; index
-    queries and scans are unchanged. Applied by a metered server (the bench)."""
+    queries and scans are unchanged. Applied by every local server."""
     from moto.dynamodb.models.table import Table
 
     original_query = Table.query
@@ -223,9 +224,10 @@ class MotoAws:
     @classmethod
     def start(cls, port: int = 0, meter: AwsMeter | None = None) -> MotoAws:
         keep_fifo_order_in_moto()
-        if meter is not None:
-            transactions_back_up_their_items_in_moto()
-            queries_read_their_partition_in_moto()
+        # every local server, not only the bench's: moto's own table copy races with other
+        # threads' writes (a 500 that `make demo` met under save and sync's parallel workers)
+        transactions_back_up_their_items_in_moto()
+        queries_read_their_partition_in_moto()
         port = port or free_port()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
         server: ThreadedMotoServer

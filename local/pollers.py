@@ -201,6 +201,9 @@ class StreamPoller:
     _iterator: str | None = None
     _pending: list[dict[str, Any]] = field(default_factory=list)
     caught_up: bool = False  # the last read found nothing new and nothing is pending
+    # when the read that last found nothing began (monotonic): a drain that began later
+    # must wait for a newer one, else a write made just before it goes unseen
+    caught_up_at: float = -1.0
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -249,10 +252,12 @@ class StreamPoller:
     def poll_once(self) -> int:
         """Read what is new (after what is still pending from a failed try) and deliver
         it; returns how many records were delivered or given up on."""
+        began = time.monotonic()
         if len(self._pending) < self.batch_size:
             self._pending += self._read()
         if not self._pending:
             self.caught_up = True
+            self.caught_up_at = began
             return 0
         self.caught_up = False
         batch = self._pending[: self.batch_size]

@@ -186,7 +186,7 @@ class LocalStack:
                     self.schedules[name] = Schedule(
                         name=name,
                         aliases=(event_name, f"{spec.logical_id}.{event_name}", spec.name),
-                        every_seconds=rate_seconds(props["Schedule"]),
+                        every_seconds=rate_seconds(str(resolver.resolve(props["Schedule"]))),
                         function=pool,
                         enabled=bool(props.get("Enabled", True)),
                     )
@@ -313,7 +313,8 @@ class LocalStack:
 
         assert self.aws is not None
         sqs = self.aws.client("sqs", access_key=TOOLING_KEY)
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
         while time.monotonic() < deadline:
             busy = 0
             for url in self.resources.get("queues", {}).values():
@@ -327,7 +328,11 @@ class LocalStack:
                 busy += int(attrs["ApproximateNumberOfMessages"]) + int(
                     attrs["ApproximateNumberOfMessagesNotVisible"]
                 )
-            busy += sum(1 for s in self.streams.values() if not s.caught_up)
+            # a stream is idle only when a read that began after the drain found nothing:
+            # a write made just before it is then in a queue already
+            busy += sum(
+                1 for s in self.streams.values() if not s.caught_up or s.caught_up_at < began
+            )
             if busy == 0:
                 return
             time.sleep(0.2)

@@ -9,6 +9,7 @@ lands in the call log. `/_sim/...` control calls skip faults, limits and the log
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import socket
 import sys
 import threading
@@ -233,6 +234,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and resp.body:
             self.wfile.write(resp.body)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header on the provider's clock (an advanced clock shows in it, as a
+        client comparing it with the objects' stamps would see at the real service)."""
+        if timestamp is None:
+            timestamp = self.server.pipeline.provider.clock.timestamp()
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the call log records every call; stderr is kept for tracebacks."""
