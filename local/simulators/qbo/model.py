@@ -140,10 +140,12 @@ class Books:
         company: Company,
         now: Callable[[], datetime],
         on_change: Callable[[Event], None] | None = None,
+        mode: Callable[[str], Any] | None = None,
     ) -> None:
         self.c = company
         self._now = now
         self.on_change = on_change or (lambda e: None)
+        self.mode = mode or (lambda name: None)
 
     # ---------------------------------------------------------------- time
 
@@ -1179,6 +1181,12 @@ class Books:
         parse_date(obj["TxnDate"], "TxnDate")
         self._check_period("TimeActivity", obj["TxnDate"])
         self._check_refs("TimeActivity", obj)
+        if name_of == "Employee" and self.mode("payroll_time") == "refuse":
+            raise E.business(
+                "Time activities for employees paid through QuickBooks Payroll can't be "
+                "added or changed through this app. Enter the time in QuickBooks Payroll.",
+                "EmployeeRef",
+            )
         has_duration = not blank(obj.get("Hours")) or not blank(obj.get("Minutes"))
         has_range = not blank(obj.get("StartTime")) or not blank(obj.get("EndTime"))
         if has_duration and has_range:

@@ -68,6 +68,16 @@ MODES = [
         integer=True,
     ),
     Mode(
+        "payroll_time",
+        "accept",
+        "accept: time activities for employees are written as usual; refuse: the company runs "
+        "QuickBooks Payroll and refuses an employee's time activity with a 6000 business "
+        "validation error (wording (U))",
+        "the issue tracker's 'a QBO company with payroll that refuses the write'; Intuit "
+        "documents no such refusal for the API, and its wording is not public (U)",
+        values=("accept", "refuse"),
+    ),
+    Mode(
         "webhook_delivery",
         "independent",
         "independent: each delivery retried on its own; held: later deliveries for the realm "

@@ -122,7 +122,9 @@ class QBOProvider(ServicesMixin, Provider):
     # ================================================================ companies & state
 
     def _books(self, company: Company) -> Books:
-        return Books(company, self.clock.now, self._on_change)
+        return Books(
+            company, self.clock.now, self._on_change, lambda name: self.mode(company.id, name)
+        )
 
     def seed_company(self, name: str, seed_kind: str = "sandbox", country: str = "US") -> dict:
         with self.lock:
