@@ -32,14 +32,15 @@ lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
 
 test: lint  ## lint, then every test (unit, integration, simulators; then e2e in its own process)
 	$(BIN)/pytest -q tests/unit tests/integration tests/simulators
-	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) $(BIN)/pytest -q tests/e2e
+	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
 	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q tests/unit tests/integration
 
-chaos: setup  ## the fault-injection e2e test at the issue's size (500 contacts, several minutes)
+chaos: setup  ## the fault-injection e2e tests at the issues' sizes (500 contacts, 2,000 time entries; tens of minutes)
 	CHAOS_CONTACTS=500 $(BIN)/pytest -q tests/e2e/test_faults_e2e.py
+	CHAOS_TIME=2000 $(BIN)/pytest -q tests/e2e/test_time_faults_e2e.py
 
 fuzz: setup  ## schemathesis over /v1/openapi.json on the local stack and the webhook fuzzer; prints figures
 	FUZZ_API_CASES=$(or $(FUZZ_API_CASES),2400) FUZZ_WEBHOOK_CASES=$(or $(FUZZ_WEBHOOK_CASES),5000) \
@@ -51,9 +52,10 @@ demo: setup  ## start the local stack, run a real sync end to end, print what ha
 local: setup  ## serve the embedded stack (API on :3000, simulators on :8701-8703) until Ctrl-C
 	$(BIN)/python -m local
 
-bench: setup  ## benchmarks; prints figures (BENCH_RECORDS=1000,5000 by default: about 40 minutes)
+bench: setup  ## benchmarks; prints figures (BENCH_RECORDS=1000,5000 by default: about 45 minutes)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.sync $(if $(BENCH_RECORDS),--records $(BENCH_RECORDS))
+	$(BIN)/python -m bench.timesheets
 
 build: setup  ## sam build (needs python3.13 on PATH, see README)
 	PATH="$(PY313):$$PATH" $(BIN)/sam build

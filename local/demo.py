@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +304,8 @@ def run(demo: Demo) -> None:
         "after the rename", f"in QuickBooks: {'yes' if in_qbo else 'no'}; error {after['status']}"
     )
 
+    _time_story(demo, auth, sims, companies, made)
+
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
     demo.show("scheduler answered", fired["result"])
@@ -323,6 +326,175 @@ def run(demo: Demo) -> None:
     for name, seconds in sorted(cold.items()):
         demo.show(f"init {name}", f"{seconds * 1000:.0f} ms (cold start: the handler's import)")
     demo.show("function logs", str(stack.state_dir / "logs"))
+
+
+def _time_story(
+    demo: Demo,
+    auth: dict[str, str],
+    sims: dict[str, str],
+    companies: dict[str, str],
+    made: list[dict[str, Any]],
+) -> None:
+    """Issue 12, shortened: time both ways with QuickBooks Time, sent once to QuickBooks."""
+    demo.step("A partner joins: booksync matches or creates her in QuickBooks and QuickBooks Time")
+    ann = requests.post(
+        f"{demo.api}/v1/users",
+        headers=auth,
+        timeout=30,
+        json={
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "email": "ann.lee@harbour.example",
+            "task_types": ["Audit", "Tax"],
+            "roles": ["Partner", "Senior"],
+        },
+    ).json()
+    linked = demo.wait(
+        "her links",
+        lambda: (
+            found
+            if len(found := {r["provider"]: r for r in _links_of(demo, auth, "user", ann["id"])})
+            >= 2
+            else None
+        ),
+        timeout=60,
+    )
+    for provider, row in sorted(linked.items()):
+        demo.show(f"  {provider}", f"user {ann['id'][:8]} <-> {row['provider_id']}")
+
+    demo.step("Time entered in the practice app is in QuickBooks Time at once, task type and role")
+    monday = date.today() - timedelta(days=date.today().weekday() + 7)
+    client = made[3]
+    entry = requests.post(
+        f"{demo.api}/v1/time-entries",
+        headers=auth,
+        timeout=30,
+        json={
+            "user_id": ann["id"],
+            "contact_id": client["id"],
+            "date": monday.isoformat(),
+            "duration_minutes": 95,
+            "notes": "VAT return",
+            "task_type": "Tax",
+            "role": "Partner",
+        },
+    ).json()
+    sheet_link = demo.wait(
+        "the timesheet", lambda: _links_of(demo, auth, "time_entry", entry["id"], "qbt"), 30
+    )[0]
+    sheet = next(
+        t
+        for t in _objects(sims["qbt"], companies["qbt"], "timesheets")
+        if str(t["id"]) == sheet_link["provider_id"]
+    )
+    fields = {
+        str(f["id"]): f["name"] for f in _objects(sims["qbt"], companies["qbt"], "customfields")
+    }
+    shown = {fields.get(k, k): v for k, v in (sheet.get("customfields") or {}).items()}
+    demo.show("QBT timesheet", f"{sheet['id']}: {sheet['duration'] / 3600:.2f} h, {shown}")
+
+    demo.step("Time entered in QuickBooks Time lands in the hub on the next poll (every 5 min)")
+    qbt_user = next(r for r in _links_of(demo, auth, "user", ann["id"]) if r["provider"] == "qbt")
+    jobcode = _links_of(demo, auth, "contact", made[4]["id"], "qbt")[0]
+    requests.post(
+        f"{sims['qbt']}/_sim/companies/{companies['qbt']}/objects/timesheets",
+        timeout=30,
+        json={
+            "user_id": int(qbt_user["provider_id"]),
+            "jobcode_id": int(jobcode["provider_id"]),
+            "type": "manual",
+            "date": monday.isoformat(),
+            "duration": 2700,
+            "notes": "Phone call, entered in QuickBooks Time",
+        },
+    ).raise_for_status()
+    fired = requests.post(f"{demo.api}/_local/schedules/QbtPoll", timeout=30).json()
+    demo.show("QbtPoll fired", fired["result"])
+    landed = demo.wait(
+        "the poll",
+        lambda: (
+            [
+                e
+                for e in requests.get(
+                    f"{demo.api}/v1/time-entries",
+                    headers=auth,
+                    params={"user_id": ann["id"], "origin": "qbt"},
+                    timeout=30,
+                ).json()["items"]
+            ]
+            or None
+        ),
+        timeout=60,
+    )
+    demo.show("hub time entry", f"{landed[0]['duration_minutes']} min, {landed[0]['notes']!r}")
+
+    demo.step("A week of approved time goes to QuickBooks Online, once")
+    for day in range(5):
+        requests.post(
+            f"{demo.api}/v1/time-entries",
+            headers=auth,
+            timeout=30,
+            json={
+                "user_id": ann["id"],
+                "contact_id": client["id"],
+                "date": (monday + timedelta(days=day)).isoformat(),
+                "duration_minutes": 120 + 15 * day,
+                "notes": f"Year end, day {day + 1}",
+                "billable": True,
+                "hourly_rate": "150.00",
+                "approved": True,
+            },
+        ).raise_for_status()
+    for odd in (
+        {"contact_id": client["id"], "duration_minutes": 1440, "notes": "a whole day"},
+        {"billable": True, "duration_minutes": 30, "notes": "billable, no client"},
+    ):
+        requests.post(
+            f"{demo.api}/v1/time-entries",
+            headers=auth,
+            timeout=30,
+            json={"user_id": ann["id"], "date": monday.isoformat(), "approved": True, **odd},
+        ).raise_for_status()
+    stack_drain = demo.stack.drain
+    stack_drain(timeout=60)
+    span = {"date_from": monday.isoformat(), "date_to": (monday + timedelta(days=6)).isoformat()}
+    send_url = f"{demo.api}/v1/connections/qbo/time-activities/send"
+    sent = requests.post(send_url, headers=auth, timeout=60, json=span).json()
+    demo.show("POST .../send", sent["counts"])
+    stack_drain(timeout=120)
+    followed = requests.get(
+        f"{demo.api}/v1/connections/qbo/time-activities/sends/{sent['id']}",
+        headers=auth,
+        timeout=30,
+    ).json()
+    demo.show("the send now", followed["counts"])
+    for item in followed["items"]:
+        if item["status"] == "not_sent":
+            demo.show(f"  {item['code']}", f"{item['reason']}: {item['what_to_do'][:60]}")
+    before = len(_objects(sims["qbo"], companies["qbo"], "TimeActivity"))
+    again = requests.post(send_url, headers=auth, timeout=60, json=span).json()
+    stack_drain(timeout=60)
+    after = len(_objects(sims["qbo"], companies["qbo"], "TimeActivity"))
+    demo.show("a second send", f"{again['counts']}; TimeActivities {before} -> {after}")
+
+
+def _links_of(
+    demo: Demo, auth: dict[str, str], kind: str, hub_id: str, provider: str | None = None
+) -> list[dict[str, Any]]:
+    """The links of one hub record (a page of the kind's links, searched)."""
+    params: dict[str, Any] = {"kind": kind, "limit": 200}
+    if provider:
+        params["provider"] = provider
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        if cursor:
+            params["cursor"] = cursor
+        page = requests.get(f"{demo.api}/v1/links", headers=auth, params=params, timeout=30).json()
+        rows += [r for r in page["items"] if r["hub_id"] == hub_id]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return rows
 
 
 OBJECTS = {

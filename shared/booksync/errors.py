@@ -95,6 +95,51 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "the bookkeeper to move the closing date in QuickBooks (Settings > Advanced).",
     ),
     ErrorSpec(
+        "qbo.employee_not_matched",
+        Kind.NEEDS_FIX,
+        "The user is not matched to a QuickBooks employee",
+        "Time goes to QuickBooks under the user's employee. Match the user on the staff "
+        "page (booksync matches by email, then by display name), or add the employee in "
+        "QuickBooks and press Save and sync, then send the time again.",
+    ),
+    ErrorSpec(
+        "qbo.customer_not_in_qbo",
+        Kind.NEEDS_FIX,
+        "The client or job is not in QuickBooks yet",
+        "Send the contact to QuickBooks first (sync it, or turn on 'create missing customers' "
+        "on the QuickBooks connection so booksync sends it before its time), then send the "
+        "time again.",
+    ),
+    ErrorSpec(
+        "qbo.time_too_long",
+        Kind.NEEDS_FIX,
+        "QuickBooks takes at most 23 h 55 min in one time activity",
+        "Split the entry into shorter ones (for example one per day) in the practice app, "
+        "then send the time again.",
+    ),
+    ErrorSpec(
+        "qbo.billable_without_customer",
+        Kind.NEEDS_FIX,
+        "Billable time needs a client or job",
+        "QuickBooks bills time to a customer. Put the entry on a contact or work item, or "
+        "mark it not billable, then send the time again.",
+    ),
+    ErrorSpec(
+        "time.not_approved",
+        Kind.NEEDS_FIX,
+        "The entry is not approved",
+        "Only approved time is sent unless you ask otherwise. Approve it in the practice "
+        "app, or send with approved_only set to false.",
+    ),
+    ErrorSpec(
+        "qbo.payroll_refused",
+        Kind.NEEDS_FIX,
+        "QuickBooks Payroll keeps this employee's time",
+        "The QuickBooks company runs QuickBooks Payroll and refuses time activities for this "
+        "employee from apps. Enter the time in QuickBooks Payroll, or ask the bookkeeper "
+        "whether the employee should be paid from time activities.",
+    ),
+    ErrorSpec(
         "qbo.stale_object",
         Kind.TRANSIENT,
         "Someone changed the record in QuickBooks at the same time",
@@ -146,6 +191,50 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "Task type and role travel in two timesheet custom fields, which need the Custom "
         "Fields add-on in QuickBooks Time (Feature Add-ons). Install it, then press Save and "
         "sync again. Time entries still sync without these two fields.",
+    ),
+    ErrorSpec(
+        "qbt.jobcode_has_children",
+        Kind.NEEDS_FIX,
+        "QuickBooks Time takes no time on a client that has jobs",
+        "In QuickBooks Time a client with jobs is a folder. Put this time on one of the "
+        "client's work items (jobs) in the practice app; it is sent again at once.",
+    ),
+    ErrorSpec(
+        "qbt.timesheet_locked",
+        Kind.NEEDS_FIX,
+        "The timesheet is locked in QuickBooks Time",
+        "It was approved, submitted or exported (payroll or invoicing) in QuickBooks Time, "
+        "which then refuses changes. Unlock it there (or make the correction there), then "
+        "retry this error.",
+    ),
+    ErrorSpec(
+        "qbt.time_without_job",
+        Kind.NEEDS_FIX,
+        "QuickBooks Time needs a customer or job for each timesheet",
+        "Give the time entry a client or a job in the practice app; it is sent as soon as "
+        "it has one.",
+    ),
+    ErrorSpec(
+        "qbt.user_inactive",
+        Kind.NEEDS_FIX,
+        "The user is archived or cannot log time in QuickBooks Time",
+        "Restore the user in QuickBooks Time (Team), or move the time to an active user in "
+        "the practice app, then retry.",
+    ),
+    ErrorSpec(
+        "qbt.custom_field_value",
+        Kind.NEEDS_FIX,
+        "QuickBooks Time does not list this task type or role",
+        "The value is missing from the field's list in QuickBooks Time. Press Save and sync "
+        "on the QuickBooks Time connection to send the users' task types and roles, then "
+        "retry.",
+    ),
+    ErrorSpec(
+        "qbt.timesheet_overlap",
+        Kind.NEEDS_FIX,
+        "The time overlaps another timesheet of the user in QuickBooks Time",
+        "QuickBooks Time refuses clocked time (with a start and an end) that overlaps the "
+        "user's other time. Correct the start or end, or enter it as a duration, then retry.",
     ),
     ErrorSpec(
         "qbt.time_tracking_disabled",
@@ -325,3 +414,23 @@ class TooManyRequests(Problem):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class ProviderUnavailable(Problem):
+    status = 503
+    title = "The provider did not answer"
+    type_suffix = "provider-unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+def problem_of(failure: SyncFailure) -> Problem:
+    """A provider's failure met while answering a practice API request, as the answer:
+    a wait (503 with Retry-After), a reconnect (409), or what the provider refused (409)."""
+    said = f"{failure.spec.title}: {failure.provider_message}".rstrip(": ")
+    if failure.kind in (Kind.TRANSIENT, Kind.RATE_LIMITED):
+        wait = max(1, int(failure.retry_after or 5))
+        return ProviderUnavailable(f"{said}. Nothing was changed; try again.", retry_after=wait)
+    return Conflict(f"{said}. {failure.spec.fix}")

@@ -64,6 +64,7 @@ CHECKS = {
         a == {"statusCode": 401, "body": ""}
     ),
     ("fanout", "contact_created"): lambda a: a == {"batchItemFailures": []},
+    ("scheduler", "qbt_poll"): lambda a: a == {"qbt_pulls_queued": 0},
     ("scheduler", "hourly"): lambda a: (
         a
         == {

@@ -178,8 +178,13 @@ def test_a_customer_with_an_open_balance_made_inactive_is_an_error_saying_why(oa
 def test_past_the_monthly_coreplus_allowance_reads_are_an_error_for_a_person(
     oauth_handler, sims, status
 ):
-    # Given an app whose CorePlus allowance is spent for the month
-    firm = Firm(oauth_handler, sims, "qbo", {"coreplus_cap": status, "coreplus_cap_limit": 0})
+    # Given a connected firm, then the app's CorePlus allowance spent for the month
+    firm = Firm(oauth_handler, sims, "qbo", {})
+    requests.put(
+        f"{firm.sim}/_sim/companies/{firm.company}/modes",
+        json={"coreplus_cap": status, "coreplus_cap_limit": 0},
+        timeout=10,
+    ).raise_for_status()
     # When a pull reads QBO
     with pytest.raises(Exception) as info:
         pull(firm.session(), lambda record, provider: None)

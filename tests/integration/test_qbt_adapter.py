@@ -3,6 +3,7 @@ by the real OAuth dance: contacts and work items as jobcodes, users, custom fiel
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +18,10 @@ from booksync.errors import SyncFailure
 from booksync.hub.entities import entity
 from booksync.hub.records import create_record, update_record
 from booksync.providers import registry
+from booksync.providers.qbt.changes import QbtChanges, stamp
 from booksync.providers.qbt.custom_fields import ensure_custom_fields
 from booksync.providers.qbt.jobcodes import CLIENTS, WORK_ITEMS, Jobcodes
-from booksync.providers.qbt.users import QbtUsers, Users, unmatched_users
+from booksync.providers.qbt.users import Users, unmatched_users
 from booksync.settings import get_settings
 from booksync.store import Connection, Record, links
 from booksync.store import connections as connection_rows
@@ -491,9 +493,9 @@ def test_pull_returns_users_changed_since_the_cursor_and_no_jobcodes(qbt):
             "email": "blair@harbour.example",
         },
     )
-    # (users are all a QBT pull reads: jobcodes are pushed only)
-    assert [source.name for source in registry.sources("qbt")] == [QbtUsers.name]
-    first = QbtUsers().read(qbt.session, None)
+    # (one source reads QBT's changes, users and timesheets: jobcodes are pushed only)
+    assert [source.name for source in registry.sources("qbt")] == [QbtChanges.name]
+    first = QbtChanges([Users()]).read(qbt.session, None)
     cursor = first.cursor
     assert {u["email"] for u in hub_users_in(first.changes)} >= {"blair@harbour.example"}
     # When Blair's surname changes in QBT later on (and a jobcode is renamed there)
@@ -502,7 +504,7 @@ def test_pull_returns_users_changed_since_the_cursor_and_no_jobcodes(qbt):
     qbt.edit_in_qbt("users", blair["id"], {"last_name": "Ledger"})
     jobcode = qbt.in_qbt("jobcodes", {"name": "Acme Corp"})
     qbt.edit_in_qbt("jobcodes", jobcode["id"], {"name": "Acme Group"})
-    page = QbtUsers().read(qbt.session, cursor)
+    page = QbtChanges([Users()]).read(qbt.session, cursor)
     changes, later = page.changes, page.cursor
     # Then only that user comes back, hub-shaped, and the cursor moves on
     assert [(c.object_type, c.provider_id, hub_users_in([c])) for c in changes] == [
@@ -519,7 +521,7 @@ def test_pull_returns_users_changed_since_the_cursor_and_no_jobcodes(qbt):
             ],
         )
     ]
-    assert later > cursor
+    assert stamp(json.loads(later)["users"]) > stamp(json.loads(cursor)["users"])
     assert changes[0].changed_at.tzinfo is not None
 
 

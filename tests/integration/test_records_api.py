@@ -628,6 +628,7 @@ def test_a_contact_change_is_queued_for_exactly_the_connections_that_want_it(
     # Then only QBO gets it, in a FIFO group of its connection and a shard of its id
     queued = pushes(stack_env, outbox)
     assert queued[0].pop("shard").isdigit()
+    assert queued[0].pop("explicit") is False  # the outbox's, not a send the firm asked for
     assert queued == [
         {
             "v": 1,

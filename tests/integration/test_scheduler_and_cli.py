@@ -80,3 +80,20 @@ def test_the_hourly_reconcile_pushes_a_change_whose_fan_out_was_lost(stack_env, 
     sqs = stack_env.client("sqs")
     got = sqs.receive_message(QueueUrl=stack_env.queue_url("QboPushQueue"), MaxNumberOfMessages=10)
     assert [json.loads(m["Body"])["record_id"] for m in got["Messages"]] == [record.record_id]
+
+
+def test_the_qbt_poll_queues_one_pull_per_active_qbt_connection_and_nothing_else(
+    stack_env, handler
+):
+    # QuickBooks Time sends no webhooks: its own schedule (every 5 minutes) asks it
+    Connection("t1", "qbt", connection_id="c-qbt", status="active").save()
+    Connection("t2", "qbt", connection_id="c-qbt-2", status="needs_reauth").save()
+    Connection("t1", "qbo", connection_id="c-qbo", status="active").save()
+    fn = handler("scheduler")
+    answer = fn(load_event("scheduler/qbt_poll.json"), lambda_context())
+    assert answer == {"qbt_pulls_queued": 1}
+    sqs = stack_env.client("sqs")
+    got = sqs.receive_message(QueueUrl=stack_env.queue_url("QbtPullQueue"), MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["connection_id"] for m in got["Messages"]] == ["c-qbt"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=stack_env.queue_url("QboPullQueue"))
+    assert "Messages" not in sqs.receive_message(QueueUrl=stack_env.queue_url("QboPushQueue"))

@@ -447,7 +447,12 @@ def test_a_create_keeps_its_key_across_a_lost_reply_and_an_edit_and_gets_a_new_o
     fn(_event([_push("h1", 2)]), lambda_context())
     # Then the retry carries the same key and what the lost try wrote
     assert family.keys[0] == family.keys[1]
-    assert family.sent_before == [(), ({"name": "Acme"},)]
+    assert [[{k: v for k, v in s.items() if k != "at"} for s in b] for b in family.sent_before] == [
+        [],
+        [{"name": "Acme"}],
+    ]
+    # each try says when it was made (a provider object made before it is not its)
+    assert family.sent_before[1][0]["at"] <= datetime.now(UTC).isoformat()
     # When QBO refuses it for good (a name clash) and the person renames it again
     family.fail = {"h1": SyncFailure("qbo.duplicate_name", "Another customer is using it")}
     fn(_event([_push("h1", 2)]), lambda_context())

@@ -129,10 +129,15 @@ def test_every_dead_letter_queue_and_function_has_an_alarm():
     assert set(FUNCTIONS) <= watched
 
 
-def test_scheduler_runs_hourly():
-    (event,) = FUNCTIONS["SchedulerFunction"].events.values()
-    assert event["Type"] == "Schedule"
-    assert event["Properties"]["Schedule"] == "rate(1 hour)"
+def test_scheduler_runs_hourly_and_polls_qbt_every_few_minutes():
+    events = FUNCTIONS["SchedulerFunction"].events
+    assert {e["Type"] for e in events.values()} == {"Schedule"}
+    assert events["Hourly"]["Properties"]["Schedule"] == "rate(1 hour)"
+    # QuickBooks Time sends no webhooks: its poll, every QbtPollMinutes (5 by default)
+    poll = events["QbtPoll"]["Properties"]
+    assert poll["Schedule"] == {"Fn::Sub": "rate(${QbtPollMinutes} minutes)"}
+    assert poll["Name"] == {"Fn::Sub": "booksync-${Stage}-qbt-poll"}
+    assert TEMPLATE["Parameters"]["QbtPollMinutes"]["Default"] == 5
 
 
 def test_no_secret_has_a_default_value():

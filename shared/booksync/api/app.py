@@ -19,8 +19,9 @@ from booksync.api.keys_routes import make_keys_router
 from booksync.api.matching_routes import make_router as make_matching_router
 from booksync.api.problems import from_problem, from_validation, problem_response
 from booksync.api.resources import make_router
+from booksync.api.time_routes import make_time_router
 from booksync.connections import manager as connections
-from booksync.errors import Conflict, InvalidInput, Problem
+from booksync.errors import Conflict, InvalidInput, Problem, SyncFailure, problem_of
 from booksync.hub import importing, records
 from booksync.observability import logger
 from booksync.providers.registry import settings_schema
@@ -59,6 +60,10 @@ def make_app(
     def _problem(exc: Problem) -> Response[str]:
         return from_problem(exc)
 
+    @app.exception_handler(SyncFailure)
+    def _provider(exc: SyncFailure) -> Response[str]:
+        return from_problem(problem_of(exc))
+
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[str]:
         return from_validation(exc)
@@ -90,6 +95,7 @@ def make_app(
     app.include_router(make_router())
     app.include_router(make_errors_router(lambda: rt().enqueuer))
     app.include_router(make_connection_router(rt))
+    app.include_router(make_time_router(rt))
 
     def provider_contacts(tenant_id: str, provider: str) -> list[Any]:
         conn = connections.get_connection(tenant_id, provider)

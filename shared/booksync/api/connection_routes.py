@@ -3,12 +3,14 @@ tokens ("save and sync", QBT users without a hub match)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from booksync.connections.manager import PROVIDER_NAMES, get_connection
+from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
 from booksync.errors import Conflict, SyncFailure
 from booksync.providers.qbt import custom_fields
@@ -53,7 +55,22 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
                 )
                 raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
         queued = reconcile_push(conn, rt.enqueuer)
-        return {"provider": provider, "enqueued": queued.kinds, "custom_fields": fields}
+        # and read what changed there now, not at the next poll or tick
+        rt.enqueuer.send(
+            Pull(
+                tenant_id=conn.tenant_id,
+                connection_id=conn.connection_id,
+                provider=conn.provider,
+                reason="manual",
+                trigger=f"sync-{uuid.uuid4()}",
+            )
+        )
+        return {
+            "provider": provider,
+            "enqueued": queued.kinds,
+            "pull_queued": True,
+            "custom_fields": fields,
+        }
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:

@@ -118,7 +118,8 @@ class Resource:
 def resource(entity: Entity) -> Resource:
     model = entity.model
     bases: Any = (model, _Stored)
-    out: Any = create_model(f"{model.__name__}Out", __base__=bases)
+    shown: dict[str, Any] = dict(entity.view_fields)
+    out: Any = create_model(f"{model.__name__}Out", __base__=bases, **shown)
     page: type[BaseModel] = create_model(
         f"{model.__name__}Page", items=(list[out], ...), next_cursor=(str | None, ...)
     )
@@ -128,10 +129,17 @@ def resource(entity: Entity) -> Resource:
 RESOURCES = tuple(resource(e) for e in ENTITIES.values() if e.path)
 
 
-def view(resource: Resource, record: Record) -> _Stored:
+def view(resource: Resource, record: Record, extra: dict[str, Any] | None = None) -> _Stored:
+    """The record as the API shows it; `extra`: its annotations (hub/entity.py), read for
+    it alone when not given."""
+    if extra is None:
+        extra = records.annotations_of(record.tenant_id, resource.kind, [record]).get(
+            str(record.record_id), {}
+        )
     return resource.out.model_validate(
         {
             **record.data,
+            **extra,
             "id": record.record_id,
             "version": int(record.version),
             "origin": record.origin,
@@ -349,8 +357,12 @@ def _list(router: Router, res: Resource, tenant: Callable[[], str]) -> None:
             filters=filters,
             origin=params.get("origin"),
         )
+        extra = records.annotations_of(tenant(), res.kind, found)
         return res.page.model_validate(
-            {"items": [view(res, r) for r in found], "next_cursor": next_cursor}
+            {
+                "items": [view(res, r, extra.get(str(r.record_id), {})) for r in found],
+                "next_cursor": next_cursor,
+            }
         )
 
     parameters = [

@@ -44,6 +44,9 @@ class _Message(BaseModel):
 class _Push(_Message):
     kind: str = Field(min_length=1, max_length=32)
     shard: str = Field(default="", max_length=8)  # "": the connection's own group
+    # the firm asked for this send (e.g. "send time to QBO"): a family that creates only
+    # on request (seam.Family.on_request) creates only for such a message
+    explicit: bool = False
 
     def group_id(self) -> str:
         return f"{self.connection_id}#{self.shard}" if self.shard else self.connection_id
@@ -87,6 +90,7 @@ class PushRecords(_Push):
                 provider=self.provider,
                 kind=self.kind,
                 shard=self.shard,
+                explicit=self.explicit,
                 record_id=ref.record_id,
                 version=ref.version,
             )
@@ -102,6 +106,7 @@ def push_messages(
     records: list[tuple[str, int]],
     bundle_size: int,
     shard: str = "",
+    explicit: bool = False,
 ) -> list[PushRecord | PushRecords]:
     """The messages that push (record id, version) pairs of one shard: bundles of
     `bundle_size`, and a plain PushRecord for a bundle of one."""
@@ -117,6 +122,7 @@ def push_messages(
                     provider=provider,
                     kind=kind,
                     shard=shard,
+                    explicit=explicit,
                     record_id=chunk[0][0],
                     version=chunk[0][1],
                 )
@@ -129,6 +135,7 @@ def push_messages(
                     provider=provider,
                     kind=kind,
                     shard=shard,
+                    explicit=explicit,
                     records=tuple(RecordRef(record_id=rid, version=v) for rid, v in chunk),
                 )
             )

@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -106,15 +106,16 @@ class Queued:
 
 
 def messages_for(
-    conn: Connection, changed: Iterable[Changed]
+    conn: Connection, changed: Iterable[Changed], *, explicit: bool = False
 ) -> tuple[list[Message], dict[str, int]]:
     """The push messages of `changed` records this connection wants, bundled per shard,
-    parents' kinds first; and how many records of each kind they carry."""
+    parents' kinds first; and how many records of each kind they carry. `explicit`: the
+    firm asked for these (engine/send.py): sent whatever the settings want."""
     settings = conn.settings or {}
     provider = str(conn.provider)
     by_kind: dict[str, dict[str, list[tuple[str, int]]]] = {}
     for c in changed:
-        if not registry.wants(provider, settings, c.kind, c.data):
+        if not explicit and not registry.wants(provider, settings, c.kind, c.data):
             continue
         shard = shard_of(provider, c.kind, c.record_id, c.data)
         by_kind.setdefault(c.kind, {}).setdefault(shard, []).append((c.record_id, c.version))
@@ -131,6 +132,7 @@ def messages_for(
                 refs,
                 registry.bundle_size(provider),
                 shard=shard,
+                explicit=explicit,
             )
     return messages, counts
 
@@ -166,6 +168,16 @@ def fan_out(enqueuer: Enqueuer, changed: Iterable[Changed]) -> Queued:
     return queued
 
 
+def _kept_in_step(tenant_id: str, kind: str, recent_days: int | None) -> list[Record]:
+    """The records of a kind a full reconcile considers: all of them, or those dated in
+    the last `recent_days` (read by the date index)."""
+    if recent_days is None or not ENTITIES[kind].dated:
+        return store.all_of_kind(tenant_id, kind, live_only=False)
+    first = (date.today() - timedelta(days=recent_days)).isoformat()
+    keys = store.keys_between(tenant_id, kind, first, None)
+    return list(store.get_keys(tenant_id, keys, consistent=False).values())
+
+
 def reconcile_push(conn: Connection, enqueuer: Enqueuer, since: datetime | None = None) -> Queued:
     """Queue every record the connection wants whose version is ahead of its link's
     synced version, or that has no link (a deleted record with no link: nothing to do).
@@ -174,8 +186,9 @@ def reconcile_push(conn: Connection, enqueuer: Enqueuer, since: datetime | None 
     candidates: list[Record] = []
     if since is None:
         for kind in kinds_in_order():
-            if registry.pushed(provider, kind) is not None:
-                candidates += store.all_of_kind(tenant_id, kind, live_only=False)
+            family = registry.pushed(provider, kind)
+            if family is not None and not family.on_request:  # those go when the firm asks
+                candidates += _kept_in_step(tenant_id, kind, family.recent_days)
     else:
         keys = store.keys_changed_since(tenant_id, since - RECONCILE_OVERLAP)
         kinds = {k for k in kinds_in_order() if registry.pushed(provider, k) is not None}

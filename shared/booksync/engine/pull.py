@@ -174,7 +174,11 @@ def _apply(
     managed = family.managed_fields
     current = _normalized(kind, record.data)
     if change.raw is None:
-        incoming = family.deleted_content(current)
+        gone = family.deleted_content(current)
+        if gone is None:
+            _delete(conn, change, link, record, requeue, result)
+            return
+        incoming = gone
     else:
         mapped = family.from_provider(change.raw)
         if mapped is None:
@@ -229,6 +233,44 @@ def _apply(
         synced_version=int(saved.version),
         previous=link,
     )
+    result.applied += 1
+
+
+def _delete(
+    conn: Connection,
+    change: Change,
+    link: Link,
+    record: Record,
+    requeue: Requeue,
+    result: PullResult,
+) -> None:
+    """The provider deleted the object and the hub record goes too, unless the hub changed
+    it since it was last in step: then the hub's version stands (its history says why) and
+    is sent again as a new object."""
+    if record.version > link.synced_version:
+        records.note_in_history(
+            record,
+            {
+                "version": int(record.version),
+                "origin": conn.provider,
+                "at": _aware(change.changed_at).isoformat(),
+                "lost_to": "practice",
+                "provider_content": None,
+            },
+        )
+        links.remove_link(conn.tenant_id, conn.provider, links.kind_of(link), record.record_id)
+        requeue(record, str(conn.provider))
+        result.hub_won += 1
+        return
+    saved = records.delete_record(
+        conn.tenant_id,
+        links.kind_of(link),
+        links.hub_id_of(link),
+        origin=str(conn.provider),
+        expected_version=int(record.version),
+        changed_at=change.changed_at,
+    )
+    links.set_synced_version(link, int(saved.version))
     result.applied += 1
 
 

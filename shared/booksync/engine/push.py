@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
 from booksync.errors import Kind, SyncFailure
 from booksync.hub.entities import entity
-from booksync.store import Link, Record, leases, links, sync_errors
+from booksync.store import Link, Record, leases, links, sync_errors, utcnow
 from booksync.store import records as store
 
 INTENT_TTL_SECONDS = 14 * 24 * 3600  # past the longest a message lives in its queues
@@ -42,11 +42,13 @@ def idempotency_key(
 
 @dataclass(frozen=True)
 class Wanted:
-    """A record a message asks to push: (kind, id), the message's operator retry count."""
+    """A record a message asks to push: (kind, id), the message's operator retry count,
+    whether the firm asked for this send (creates of an on-request family need it)."""
 
     kind: str
     record_id: str
     retry: int = 0
+    explicit: bool = False
 
 
 @dataclass
@@ -64,8 +66,11 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
     outcome = PushOutcome()
     conn = session.connection
     retries: dict[str, int] = {}
+    asked: set[str] = set()
     for w in wanted:
         retries[w.record_id] = max(retries.get(w.record_id, 0), w.retry)
+        if w.explicit:
+            asked.add(w.record_id)
     stored = store.get_many(conn.tenant_id, [(family.kind, rid) for rid in retries])
     found = {str(r.record_id): r for r in stored.values()}
     for rid in retries:
@@ -81,8 +86,10 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
         if record is None:
             continue
         link = current.get(rid)
-        if (link is not None and link.synced_version >= record.version) or (
-            record.deleted and link is None
+        if (
+            (link is not None and link.synced_version >= record.version)
+            or (record.deleted and link is None)
+            or (link is None and family.on_request and rid not in asked)
         ):
             outcome.results[rid] = None
             outcome.skipped += 1
@@ -184,8 +191,9 @@ class _Intents:
             idempotency_key=idempotency_key(conn_id, hub_id, "create", refused, retry),
             sent_before=before,
         )
-        now = self.family.intent(prepared)
-        sent = list(before) if now in before else [*before, now][-INTENTS_KEPT:]
+        # what this try writes, and when (a provider object made before it is not its)
+        now = {**self.family.intent(prepared), "at": utcnow().isoformat()}
+        sent = [*before, now][-INTENTS_KEPT:]
         self.rows[self.keys[hub_id]] = {"sent": sent, "refused": refused}
         return prepared
 

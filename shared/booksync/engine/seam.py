@@ -12,6 +12,7 @@ batching, intents, echoes, conflicts, errors and cursors.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
     from booksync.store import Connection, Link, Record
 
 TIMEOUT = (3.05, 30)
+# A read (GET) that meets a 5xx or a cut connection is tried again after these waits
+# before it fails its message: reads change nothing, so repeating one is safe, and a
+# message that needs a dozen reads (a lost create's look-ups, a send's checks) would
+# otherwise go back to its queue for one blip out of them. Writes are never repeated
+# here (their idempotency key or look-up decides, on the message's own retry); a read
+# that timed out is not repeated either (it already spent its 30 s).
+READ_RETRY_WAITS = (0.5, 2.0)
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class TokenCaller(Protocol):
@@ -77,18 +86,30 @@ class ProviderSession:
         kwargs.setdefault("timeout", TIMEOUT)
 
         def send(token: str) -> requests.Response:
-            self.before_call(cost)
-            self.calls += 1
-            try:
-                return self.http.request(
-                    method, url, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                # no answer: the provider may or may not have done it; retried with the
-                # same idempotency key (or looked up before re-creating)
-                raise SyncFailure(
-                    f"{self.provider}.unavailable", f"{type(exc).__name__}: {exc}"
-                ) from exc
+            waits = list(READ_RETRY_WAITS) if method.upper() == "GET" else []
+            while True:
+                self.before_call(cost)
+                self.calls += 1
+                try:
+                    reply = self.http.request(
+                        method,
+                        url,
+                        headers={**headers, "Authorization": f"Bearer {token}"},
+                        **kwargs,
+                    )
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    if waits and not isinstance(exc, requests.Timeout):
+                        time.sleep(waits.pop(0))
+                        continue
+                    # no answer: the provider may or may not have done it; retried with
+                    # the same idempotency key (or looked up before re-creating)
+                    raise SyncFailure(
+                        f"{self.provider}.unavailable", f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                if waits and reply.status_code in TRANSIENT_STATUSES:
+                    time.sleep(waits.pop(0))
+                    continue
+                return reply
 
         return self.tokens.call(self, send)
 
@@ -159,6 +180,16 @@ class Source(Protocol):
     def read(self, session: ProviderSession, cursor: str | None) -> Page: ...
 
 
+@dataclass
+class Checked:
+    """A family's verdict on records the firm asks to send (`Family.refusals`)."""
+
+    # record id -> why it cannot be sent (a SyncFailure of a catalogued code)
+    refused: dict[str, SyncFailure] = field(default_factory=dict)
+    # (kind, id) of records to send first for the others to go (a missing customer)
+    parents: list[tuple[str, str]] = field(default_factory=list)
+
+
 class Family:
     """One entity family at one provider. Subclass it in providers/<p>/<family>.py and
     add one instance to providers/registry.py. Defaults: pushed only, no pull."""
@@ -173,6 +204,12 @@ class Family:
     # (through the hub kind's `adopt`): one family per object type says so
     adopts: bool = False
     pushes: bool = True
+    # a create goes only when the firm asks (a message marked `explicit`): QBO time
+    # activities are sent once, by the firm's act; updates of what was sent flow as usual
+    on_request: bool = False
+    # only records dated within this many days are kept in step (the kind must be
+    # `dated`): a full reconcile reads those by the date index, not the firm's history
+    recent_days: int | None = None
     # connection settings this family reads: name -> (type, pydantic Field); they join the
     # provider's settings schema (providers/registry.py)
     settings: dict[str, tuple[Any, Any]] = {}
@@ -194,11 +231,17 @@ class Family:
         back as `sent_before` if the create has to be tried again."""
         return {}
 
+    def refusals(self, session: ProviderSession, records: list[Record]) -> Checked:
+        """Before a send the firm asks for (engine/send.py): which of these unsent records
+        cannot go, and why, in terms a bookkeeper understands. Default: all can."""
+        return Checked()
+
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The hub content of a provider object (None: it cannot be a hub record). May
         raise ValueError (pydantic's ValidationError) for content the hub cannot hold."""
         raise NotImplementedError(f"{self.provider} {self.kind} is not pulled")
 
-    def deleted_content(self, current: dict[str, Any]) -> dict[str, Any]:
-        """The hub content once the provider deleted (archived) the object."""
+    def deleted_content(self, current: dict[str, Any]) -> dict[str, Any] | None:
+        """The hub content once the provider deleted (archived) the object; None: the hub
+        record is deleted too (time deleted in QuickBooks Time)."""
         return {**current, "active": False}

@@ -212,9 +212,12 @@ def _hold_if_asked(session: ProviderSession, results: Iterable[Exception | None]
 
 def _wanted(message: Message) -> list[Wanted]:
     if isinstance(message, PushRecords):
-        return [Wanted(message.kind, ref.record_id) for ref in message.records]
+        return [
+            Wanted(message.kind, ref.record_id, explicit=message.explicit)
+            for ref in message.records
+        ]
     assert isinstance(message, PushRecord)
-    return [Wanted(message.kind, message.record_id, message.retry)]
+    return [Wanted(message.kind, message.record_id, message.retry, message.explicit)]
 
 
 def _parts(message: Message) -> list[PushRecord]:

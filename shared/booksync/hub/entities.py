@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from booksync.errors import InvalidInput
 from booksync.hub.entity import Entity
-from booksync.hub.kinds import contact_types, contacts, users, work_items
+from booksync.hub.kinds import contact_types, contacts, time_entries, users, work_items
 
 ENTITIES: dict[str, Entity] = {
     e.kind: e
@@ -13,6 +13,7 @@ ENTITIES: dict[str, Entity] = {
         work_items.ENTITY,
         users.ENTITY,
         contact_types.ENTITY,
+        time_entries.ENTITY,
     )
 }
 

@@ -10,6 +10,7 @@ its `adopt` takes in provider objects that no link names yet. hub/entities.py li
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,10 @@ class Entity:
     parents: tuple[str, ...] = ()  # kinds whose records are pushed before this one's
     filters: tuple[ListFilter, ...] = ()
     indexed: str | None = None  # a content field kept in the records' by_ref index
+    # a date field kept in the records' by_date index: list filters `<field>_from` and
+    # `<field>_to` and the date-bounded work (sending time, keeping six months in step)
+    # read by it
+    dated: str | None = None
     check: Check | None = None
     check_delete: CheckDelete | None = None
     before_list: Callable[[str], None] | None = None  # e.g. seed defaults on first access
@@ -65,7 +70,11 @@ class Entity:
     # the FIFO shard a record's pushes take: records that must keep their order relative
     # to each other (a client and its jobs) name the same key; default: the record's id
     group_of: Callable[[str, dict[str, Any]], str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # what the hub knows of a record besides its content (e.g. a time entry's QBO status),
+    # for a page of records at once: record id -> extra fields, shown by the API and seen
+    # by the list filters
+    annotate: Callable[[str, list[Record]], dict[str, dict[str, Any]]] | None = None
+    view_fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -83,6 +92,7 @@ def first_version(
     origin: str,
     at: datetime,
     ref: str | None,
+    dated: str | None = None,
 ) -> Record:
     """A record at version 1 with its first history entry (not yet written)."""
     return Record(
@@ -98,4 +108,14 @@ def first_version(
         created_at=at,
         updated_at=at,
         ref_key=ref,
+        date_key=dated,
     )
+
+
+HUB_ID_NAMESPACE = uuid.UUID("6f1c2a52-1d8e-5b7a-9a43-0c1e3f5d7b21")
+
+
+def hub_id_for(provider: str, company_id: str, kind: str, provider_id: str) -> str:
+    """The hub id of a record created from a provider object: stable, so a replay after
+    a crash finds the record it made instead of making another."""
+    return str(uuid.uuid5(HUB_ID_NAMESPACE, f"{provider}|{company_id}|{kind}|{provider_id}"))

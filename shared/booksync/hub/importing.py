@@ -14,7 +14,6 @@ a possible duplicate is one row per provider id, and a person's "ignore" sticks.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -22,6 +21,7 @@ from typing import Any, Literal, Protocol
 from booksync.engine.seam import Change, ProviderSession
 from booksync.errors import InvalidInput, NotFound
 from booksync.hub.content import content_hash
+from booksync.hub.entity import hub_id_for
 from booksync.hub.matching import Candidate, MatchStats, Party, classify
 from booksync.providers.registry import effective_settings, importer_family, wants
 from booksync.store import Connection, Record, links, utcnow
@@ -31,7 +31,6 @@ from booksync.store import records as store
 KIND = "contact"
 DUPLICATE_KIND = "duplicate"
 IMPORT_PROVIDERS = ("qbo", "xero")
-HUB_ID_NAMESPACE = uuid.UUID("6f1c2a52-1d8e-5b7a-9a43-0c1e3f5d7b21")
 
 Action = Literal[
     "link",  # exact match: the link is written
@@ -100,12 +99,6 @@ class SaveRecord(Protocol):
         origin: str,
         expected_version: int | None = None,
     ) -> Record: ...
-
-
-def hub_id_for(provider: str, company_id: str, kind: str, provider_id: str) -> str:
-    """The hub id of a record created from a provider object: stable, so a replay after
-    a crash finds the record it made instead of making another."""
-    return str(uuid.uuid5(HUB_ID_NAMESPACE, f"{provider}|{company_id}|{kind}|{provider_id}"))
 
 
 def link_hash(data: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -85,6 +85,11 @@ def _ref(kind: str, data: Mapping[str, Any]) -> str | None:
     return store.ref_key(kind, data.get(field)) if field else None
 
 
+def _dated(kind: str, data: Mapping[str, Any]) -> str | None:
+    field = entity(kind).dated
+    return store.date_key(kind, data.get(field)) if field else None
+
+
 # ----------------------------------------------------------------------------- reads
 
 
@@ -152,52 +157,83 @@ def list_records(
     """One page of a tenant's live records of a kind that match `filters`, in id order,
     and the cursor of the next page (None: this was the last).
 
-    A filter on the kind's indexed field reads only the matching records (by index);
-    others are applied while the partition is read in key order, at most `read_budget`
-    records a page: a page may then hold fewer than `limit` items and still carry a
-    cursor, so no request reads a firm's whole partition."""
+    A filter on the kind's indexed field, or a date range of a dated kind, reads only
+    the matching records (by index); other filters are applied while the partition is read
+    in key order, at most `read_budget` records a page: a page may then hold fewer than
+    `limit` items and still carry a cursor, so no request reads a firm's whole partition."""
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     start = _decode_cursor(kind, cursor)
-    indexed = entity(kind).indexed
-    if indexed and indexed in filters:
-        return _list_by_index(tenant_id, kind, limit, start, filters, origin, indexed)
+    spec = entity(kind)
+    if spec.indexed and spec.indexed in filters:
+        keys = store.keys_by_ref(tenant_id, kind, filters[spec.indexed])
+        return _list_by_keys(tenant_id, kind, limit, start, filters, origin, keys)
+    first, last = (f"{spec.dated}_from", f"{spec.dated}_to") if spec.dated else ("", "")
+    if spec.dated and (first in filters or last in filters):
+        keys = store.keys_between(tenant_id, kind, filters.get(first), filters.get(last))
+        return _list_by_keys(tenant_id, kind, limit, start, filters, origin, keys)
     found: list[Record] = []
     scanned = store.scan_kind(
         tenant_id, kind, start_after=start, origin=origin, page_size=max(limit + 1, 100)
     )
-    for read, record in enumerate(scanned, start=1):
-        last_read = str(record.record_key)
-        if not filters or matches(kind, record.data or {}, filters):
-            found.append(record)
-            if len(found) > limit:
-                break
-        if read >= read_budget:
-            return found, _encode_cursor(last_read)
+    read = 0
+    for chunk in _chunks(scanned, 100):
+        extra = annotations_of(tenant_id, kind, chunk) if filters else {}
+        for record in chunk:
+            read += 1
+            last_read = str(record.record_key)
+            data = {**(record.data or {}), **extra.get(str(record.record_id), {})}
+            if not filters or matches(kind, data, filters):
+                found.append(record)
+                if len(found) > limit:
+                    break
+            if read >= read_budget:
+                return found, _encode_cursor(last_read)
+        if len(found) > limit:
+            break
     if len(found) > limit:
         page = found[:limit]
         return page, _encode_cursor(page[-1].record_key)
     return found, None
 
 
-def _list_by_index(
+def annotations_of(tenant_id: str, kind: str, found: list[Record]) -> dict[str, dict[str, Any]]:
+    """The kind's extra fields for these records (hub/entity.py `annotate`), if any."""
+    annotate = entity(kind).annotate
+    return annotate(tenant_id, found) if annotate is not None and found else {}
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _list_by_keys(
     tenant_id: str,
     kind: str,
     limit: int,
     start: str | None,
     filters: Mapping[str, Any],
     origin: str | None,
-    indexed: str,
+    candidates: list[str],
 ) -> tuple[list[Record], str | None]:
-    keys = sorted(k for k in store.keys_by_ref(tenant_id, kind, filters[indexed]))
-    keys = [k for k in keys if start is None or k > start]
+    """A page of the records whose keys an index gave, in key order, after `start`."""
+    keys = sorted(k for k in set(candidates) if start is None or k > start)
     found: list[Record] = []
     for offset in range(0, len(keys), 100):
         stored = store.get_keys(tenant_id, keys[offset : offset + 100], consistent=False)
+        extra = annotations_of(tenant_id, kind, list(stored.values()))
         for key in keys[offset : offset + 100]:
             record = stored.get(key)
             if record is None or record.deleted or (origin and record.origin != origin):
                 continue
-            if matches(kind, record.data or {}, filters):
+            data = {**(record.data or {}), **extra.get(str(record.record_id), {})}
+            if matches(kind, data, filters):
                 found.append(record)
             if len(found) > limit:
                 page = found[:limit]
@@ -223,7 +259,9 @@ def create_record(
     _check_origin(origin)
     record_id = record_id or str(uuid.uuid4())
     at = _stamp(changed_at)
-    record = first_version(tenant_id, kind, record_id, data, origin, at, _ref(kind, data))
+    record = first_version(
+        tenant_id, kind, record_id, data, origin, at, _ref(kind, data), _dated(kind, data)
+    )
     try:
         store.insert(record)
     except store.AlreadyExists as exc:
@@ -263,6 +301,7 @@ def _write(
             data=data,
             delete=delete,
             ref=_ref(kind, data) if data is not None else None,
+            dated=_dated(kind, data) if data is not None else None,
         ):
             return record
         # someone wrote between our read and our write: re-read (the loop) and decide again

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from booksync.engine.seam import Change
 from booksync.errors import Conflict, InvalidInput, NotFound
 from booksync.hub import staff
+from booksync.hub.entity import hub_id_for
 from booksync.hub.importing import (
     KIND,
     ProviderContact,
@@ -18,7 +19,6 @@ from booksync.hub.importing import (
     create_from,
     duplicate_view,
     get_duplicate,
-    hub_id_for,
     object_type,
 )
 from booksync.hub.records import validate_content

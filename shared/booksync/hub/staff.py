@@ -19,6 +19,7 @@ from booksync.engine.seam import Change
 from booksync.errors import InvalidInput
 from booksync.hub import importing as importer
 from booksync.hub.content import content_hash
+from booksync.hub.entity import hub_id_for
 from booksync.hub.matching import MatchResult, StaffMember, classify_staff, email_key
 from booksync.observability import logger
 from booksync.providers import registry
@@ -144,7 +145,7 @@ def link(conn: Connection, record: Record, change: Change | importer.ProviderCon
 def create(conn: Connection, change: Change, save_record: SaveRecord) -> Record | None:
     """The hub user of a provider employee, under an id derived from it (a replay after a
     crash finds it instead of making a second), then linked."""
-    hub_id = importer.hub_id_for(conn.provider, conn.company_id or "", KIND, change.provider_id)
+    hub_id = hub_id_for(conn.provider, conn.company_id or "", KIND, change.provider_id)
     try:
         record = save_record(
             conn.tenant_id,

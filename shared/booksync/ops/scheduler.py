@@ -49,6 +49,35 @@ def reconcile(conn: Connection, enqueuer: Enqueuer, now: datetime) -> int:
     return sum(queued.kinds.values())
 
 
+POLL_RULE_SUFFIX = "-qbt-poll"
+
+
+def is_qbt_poll(rule_arns: list[str]) -> bool:
+    """Did the QuickBooks Time poll's rule fire this event (not the hourly tick's)?"""
+    return any(arn.endswith(POLL_RULE_SUFFIX) for arn in rule_arns)
+
+
+def poll_qbt(enqueuer: Enqueuer, tick: str) -> list[str]:
+    """Queue a pull of every active QuickBooks Time connection (it sends no webhooks):
+    each pull asks last_modified_timestamps first, so an idle account costs one call."""
+    queued: list[str] = []
+    for conn in connection_rows.every():
+        if conn.provider != "qbt" or conn.status != "active":
+            continue
+        enqueuer.send(
+            Pull(
+                tenant_id=conn.tenant_id,
+                connection_id=conn.connection_id,
+                provider="qbt",
+                reason="reconcile",
+                trigger=tick,
+            )
+        )
+        queued.append(conn.connection_id)
+    logger.info("QuickBooks Time polled", extra={"pulls_queued": len(queued), "tick": tick})
+    return queued
+
+
 def fan_out_reconcile(
     enqueuer: Enqueuer,
     tick: str,

@@ -18,7 +18,9 @@ from booksync.hub.settings import BaseSettings
 from booksync.providers.qbo import customers as qbo_customers
 from booksync.providers.qbo import employees as qbo_employees
 from booksync.providers.qbo import jobs as qbo_jobs
+from booksync.providers.qbo import time_activities as qbo_time
 from booksync.providers.qbt import jobcodes as qbt_jobcodes
+from booksync.providers.qbt import timesheets as qbt_timesheets
 from booksync.providers.qbt import users as qbt_users
 from booksync.providers.xero import contacts as xero_contacts
 from booksync.providers.xero import employees as xero_employees
@@ -29,9 +31,11 @@ FAMILIES: tuple[Family, ...] = (
     qbo_customers.Customers(),
     qbo_jobs.Jobs(),
     qbo_employees.Employees(),
+    qbo_time.TIME_ACTIVITIES,
     qbt_jobcodes.CLIENTS,
     qbt_jobcodes.WORK_ITEMS,
     qbt_users.Users(),
+    qbt_timesheets.TIMESHEETS,
     xero_contacts.Contacts(),
     xero_employees.PayrollEmployees(),
 )

@@ -189,6 +189,11 @@ def set_provider_version(link: Link, provider_version: str) -> None:
     link.update(actions=[Link.provider_version.set(provider_version)])
 
 
+def set_synced_version(link: Link, version: int) -> None:
+    """The hub record's version that now matches the provider (a deletion applied)."""
+    link.update(actions=[Link.synced_version.set(version)])
+
+
 def remove_link(tenant_id: str, provider: str, kind: str, hub_id: str) -> bool:
     link = get_link(tenant_id, provider, kind, hub_id)
     if link is None:

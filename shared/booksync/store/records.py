@@ -36,6 +36,13 @@ def ref_key(kind: str, value: Any) -> str | None:
     return f"{kind}#{str(value).casefold()}"
 
 
+def date_key(kind: str, value: Any) -> str | None:
+    """The `by_date` index key of a record whose dated field holds `value` (a date)."""
+    if value in (None, ""):
+        return None
+    return f"{kind}#{str(value)[:10]}"
+
+
 def get(tenant_id: str, kind: str, record_id: str, *, consistent: bool = True) -> Record | None:
     try:
         return Record.get(tenant_id, key(kind, record_id), consistent_read=consistent)
@@ -81,6 +88,7 @@ def commit(
     data: dict[str, Any] | None = None,
     delete: bool = False,
     ref: str | None = None,
+    dated: str | None = None,
 ) -> bool:
     """Write `version` if the stored record is still live at `record.version`; False if
     someone wrote since it was read."""
@@ -93,6 +101,7 @@ def commit(
     if data is not None:
         actions.append(Record.data.set(data))
         actions.append(Record.ref_key.set(ref) if ref else Record.ref_key.remove())
+        actions.append(Record.date_key.set(dated) if dated else Record.date_key.remove())
     if delete:
         actions.append(Record.deleted.set(1))
     try:
@@ -184,6 +193,15 @@ def keys_by_ref(tenant_id: str, kind: str, value: Any, limit: int | None = None)
     if wanted is None:
         return []
     rows = Record.by_ref.query(tenant_id, Record.ref_key == wanted, limit=limit)
+    return [str(r.record_key) for r in rows]
+
+
+def keys_between(tenant_id: str, kind: str, first: str | None, last: str | None) -> list[str]:
+    """Record keys of a dated kind whose date is within [first, last] (either open), by
+    index (eventually consistent), in date order."""
+    low = f"{kind}#{first or ''}"
+    high = f"{kind}#{last or '9999-12-31'}"
+    rows = Record.by_date.query(tenant_id, Record.date_key.between(low, high))
     return [str(r.record_key) for r in rows]
 
 

@@ -61,6 +61,18 @@ def resolve_synced(tenant_id: str, provider: str, records: list[tuple[str, str]]
     return count
 
 
+def get_many(
+    tenant_id: str, provider: str, records: list[tuple[str, str]]
+) -> dict[str, SyncErrorRow]:
+    """record id -> its error row (any status), for (kind, id) pairs: batched key reads."""
+    keys = sorted({(tenant_id, error_key(provider, kind, rid)) for kind, rid in records})
+    found: dict[str, SyncErrorRow] = {}
+    for start in range(0, len(keys), 100):
+        for row in SyncErrorRow.batch_get(keys[start : start + 100]):
+            found[str(row.record_id)] = row
+    return found
+
+
 def resolve_errors(tenant_id: str, provider: str, code: str) -> int:
     """Mark the open errors of a code resolved (e.g. reauth after a reconnect)."""
     count = 0

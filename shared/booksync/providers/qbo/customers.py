@@ -130,7 +130,7 @@ class Customers(NameListFamily):
         return data.get("contact_type") in (settings.get("contact_types") or [])
 
     def plan(
-        self, session: ProviderSession, item: PushItem, pushed: dict[str, str]
+        self, session: ProviderSession, item: PushItem, pushed: dict[str, str], context: Any = None
     ) -> tuple[dict[str, Any], str]:
         contact = _contact(item.content)
         parent = (

@@ -85,7 +85,7 @@ class Employees(NameListFamily):
     source = QboChanges
 
     def plan(
-        self, session: ProviderSession, item: PushItem, pushed: dict[str, str]
+        self, session: ProviderSession, item: PushItem, pushed: dict[str, str], context: Any = None
     ) -> tuple[dict[str, Any], str]:
         user = _user(item.content)
         return employee_from_user(user), user_fingerprint(user)

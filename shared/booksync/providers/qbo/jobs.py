@@ -66,7 +66,7 @@ class Jobs(NameListFamily):
         return bool(settings.get("work_items_as_sub_customers"))
 
     def plan(
-        self, session: ProviderSession, item: PushItem, pushed: dict[str, str]
+        self, session: ProviderSession, item: PushItem, pushed: dict[str, str], context: Any = None
     ) -> tuple[dict[str, Any], str]:
         work = _work_item(item.content)
         parent = parent_id(session, "contact", work.contact_id, {})

@@ -66,15 +66,20 @@ class NameListFamily(Family):
     provider = PROVIDER
     entity = ""  # "Customer", "Employee"
     max_batch = BATCH_MAX
+    deletes = False  # a deleted record deletes its object (else its content says inactive)
 
     # -- per family
 
     def plan(
-        self, session: ProviderSession, item: PushItem, pushed: dict[str, str]
+        self, session: ProviderSession, item: PushItem, pushed: dict[str, str], context: Any = None
     ) -> tuple[dict[str, Any], str]:
         """(body without Id/SyncToken, fingerprint of the content QBO will hold); raises
-        WaitForParent."""
+        WaitForParent. `context`: what `read_context` read for the whole call."""
         raise NotImplementedError
+
+    def read_context(self, session: ProviderSession, items: list[PushItem]) -> Any:
+        """What planning the items needs, read once for all of them (batched)."""
+        return None
 
     def fingerprint_of(self, raw: dict[str, Any]) -> str:
         """The fingerprint `plan` would give the record that QBO object holds."""
@@ -98,12 +103,16 @@ class NameListFamily(Family):
         results: dict[int, Pushed | Exception] = {}
         pushed: dict[str, str] = {}  # hub id -> QBO Id, created or updated in this call
         pending = list(range(len(items)))
+        try:
+            context = self.read_context(session, [i for i in items if not i.record.deleted])
+        except SyncFailure as failure:
+            return [failure] * len(items)
         while pending:
             ready: list[Planned] = []
             waiting: list[int] = []
             for i in pending:
                 try:
-                    body, fingerprint = self.plan(session, items[i], pushed)
+                    body, fingerprint = self.plan(session, items[i], pushed, context)
                 except WaitForParent:
                     waiting.append(i)
                     continue
@@ -125,24 +134,33 @@ class NameListFamily(Family):
             pending = waiting
         return [results[i] for i in range(len(items))]
 
+    def unlinked(self, client: QboClient, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows no record links yet (one batched key read)."""
+        found = links.by_provider_ids(
+            client.session.tenant_id,
+            PROVIDER,
+            [(self.object_type, str(r["Id"])) for r in rows],
+        )
+        return [r for r in rows if (self.object_type, str(r["Id"])) not in found]
+
     def _recover(self, client: QboClient, planned: list[Planned]) -> None:
-        """Creates sent before whose reply never came back: find the object each made,
-        by the name it sent (and its parent), among objects no record links yet. One
-        query for all of them. A found one is updated with the record as it is now."""
+        """Creates sent before whose reply never came back: find the object each made
+        (`find_created`); a found one is updated with the record as it is now."""
         tried = [p for p in planned if p.item.link is None and p.item.sent_before]
+        if tried:
+            self.find_created(client, tried)
+
+    def find_created(self, client: QboClient, tried: list[Planned]) -> None:
+        """By the name each sent (and its parent), among objects no record links yet:
+        one query for all of them."""
         names = sorted({str(s.get("name") or "") for p in tried for s in p.item.sent_before} - {""})
         if not names:
             return
         where = f"DisplayName IN ({', '.join(quote(n) for n in names)}) AND {ALL_ACTIVE_STATES}"
-        rows = client.query(self.entity, where)
-        session = client.session
-        found = links.by_provider_ids(
-            session.tenant_id, PROVIDER, [(self.object_type, str(r["Id"])) for r in rows]
-        )
+        rows = self.unlinked(client, client.query(self.entity, where))
         by_name: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            if (self.object_type, str(row["Id"])) not in found:
-                by_name.setdefault(str(row.get("DisplayName", "")).casefold(), []).append(row)
+            by_name.setdefault(str(row.get("DisplayName", "")).casefold(), []).append(row)
         for p in tried:
             parent = ref(p.body, "ParentRef")
             for s in p.item.sent_before:
@@ -171,7 +189,15 @@ class NameListFamily(Family):
                 object_id, token = str(link.provider_id), link.provider_version
             elif p.target is not None:
                 object_id, token = str(p.target["Id"]), p.target.get("SyncToken")
-            if object_id is not None:
+            if object_id is not None and p.item.record.deleted and self.deletes:
+                ops.append(
+                    {
+                        "bId": str(n + 1),
+                        "operation": "delete",
+                        self.entity: {"Id": object_id, "SyncToken": str(token or "0")},
+                    }
+                )
+            elif object_id is not None:
                 # No SyncToken known: "0" either is right or gets a 5010, re-read below.
                 body = {
                     **p.body,
@@ -201,6 +227,8 @@ class NameListFamily(Family):
             try:
                 if op["operation"] == "create":
                     obj = client.create(self.entity, op[self.entity], p.item.idempotency_key)
+                elif op["operation"] == "delete":
+                    obj = client.delete(self.entity, op[self.entity])
                 else:
                     obj = client.update(self.entity, op[self.entity], sparse=True)
             except SyncFailure as failure:
@@ -218,6 +246,13 @@ class NameListFamily(Family):
         failure: SyncFailure | None = answer.get("_failure")
         if failure is None and "Fault" in answer:
             failure = classify_item_fault(answer["Fault"])
+        if failure is None and op["operation"] == "delete":
+            return Pushed(
+                hub_id=p.item.record.record_id,
+                provider_id=str(op[self.entity]["Id"]),
+                provider_version=None,
+                content_hash="deleted",
+            )
         if failure is None:
             obj = answer[self.entity]
             if op["operation"] == "create" and self.fingerprint_of(obj) != p.fingerprint:

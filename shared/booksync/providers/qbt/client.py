@@ -13,7 +13,11 @@ Wire facts (PROVIDERS.md s2; TSheetsTeam/api_docs `source/includes/Overview/*`):
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -30,6 +34,21 @@ THROTTLE_RETRY_SECONDS = 60.0
 TIME_TRACKING_DISABLED = "TS-1006"  # docs: Users/_create.md.erb, the 403's quoted code
 
 _VALIDATION = {400, 402, 404, 405, 406, 409, 413, 417, 499}
+
+# A refused timesheet says why only in its words (417/406 with a text; docs:
+# Timesheets/_create.md.erb lists the statuses, not the texts; the wordings below are the
+# simulator's readings of the documented rules (U)). Matched here and nowhere else, each to
+# a code whose fix a bookkeeper can follow.
+_TIMESHEET_REFUSALS = (
+    (re.compile(r"jobcode that has children", re.I), "qbt.jobcode_has_children"),
+    (re.compile(r"\blocked\b", re.I), "qbt.timesheet_locked"),
+    (re.compile(r"user does not exist or is archived", re.I), "qbt.user_inactive"),
+    (re.compile(r"not a valid value for customfield", re.I), "qbt.custom_field_value"),
+    (
+        re.compile(r"\boverlaps?\b|conflict exists with another timesheet", re.I),
+        "qbt.timesheet_overlap",
+    ),
+)
 
 
 def _message(body: Any) -> str:
@@ -65,6 +84,9 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
     if status == 403 and TIME_TRACKING_DISABLED in message:
         return SyncFailure("qbt.time_tracking_disabled", message, status=status)
     if status in _VALIDATION or 400 <= status < 500:
+        for pattern, code in _TIMESHEET_REFUSALS:
+            if pattern.search(message):
+                return SyncFailure(code, message, status=status)
         return SyncFailure("qbt.validation", message, status=status)
     return SyncFailure("qbt.unavailable", f"unexpected HTTP {status}: {message}", status=status)
 
@@ -96,6 +118,7 @@ class QbtClient:
     def __init__(self, session: ProviderSession, api_base: str | None = None) -> None:
         self.session = session
         self.api_base = (api_base or session.api_base).rstrip("/")  # ends in /api/v1
+        self.answered_at: datetime | None = None  # the last reply's `Date`: QBT's clock
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         url = f"{self.api_base}/{endpoint}"
@@ -104,6 +127,8 @@ class QbtClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SyncFailure("qbt.unavailable", f"{type(exc).__name__}: {exc}") from exc
         body = _body(reply)
+        with contextlib.suppress(TypeError, ValueError):
+            self.answered_at = parsedate_to_datetime(reply.headers.get("Date") or "")
         # docs (Overview/_request_formats): "All 2xx response codes indicate that the
         # request was successful"; a write says per item how it went (_status_code), and
         # the whole answer may be 200, 201 or 207 Multi-Status (Intuit's .NET SDK)
@@ -136,6 +161,13 @@ class QbtClient:
         """One raw GET (for endpoints that are not lists, e.g. last_modified_timestamps)."""
         body: dict[str, Any] = self._call("GET", endpoint, params=dict(params or {}))
         return body
+
+    def delete(self, endpoint: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """DELETE `?ids=`: the reply keyed by id, each with its `_status_code` (docs:
+        Timesheets/_delete.md.erb: "OK, deleted")."""
+        body = self._call("DELETE", endpoint, params={"ids": ",".join(ids)})
+        results = (body.get("results") or {}).get(endpoint) or {}
+        return {str(k): dict(v) for k, v in results.items()} if isinstance(results, dict) else {}
 
     def create(
         self, endpoint: str, items: list[dict[str, Any]]

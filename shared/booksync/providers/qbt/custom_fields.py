@@ -160,6 +160,35 @@ def setup(session: ProviderSession) -> dict[str, str]:
     return ids
 
 
+def add_values(session: ProviderSession, task_types: Iterable[str], roles: Iterable[str]) -> None:
+    """Make sure these task types and roles are items of the two fields (added, or
+    restored if deactivated; nothing removed): a user who joins or gains a task type
+    after "save and sync" can have time with it at once. Two reads (one per field) and at
+    most two writes; nothing before the fields exist. Raises SyncFailure."""
+    ids = field_ids(str(session.connection.connection_id))
+    wanted = {"task_type": _names(task_types), "role": _names(roles)}
+    if not ids or not any(wanted.values()):
+        return
+    client = QbtClient(session)
+    new_items: list[dict[str, Any]] = []
+    restored: list[dict[str, Any]] = []
+    for key, names in wanted.items():
+        if not names or key not in ids:
+            continue
+        items = client.get_all("customfielditems", {"customfield_id": ids[key], "active": "both"})
+        have = {str(i["name"]).strip().casefold(): i for i in items}
+        for name in names:
+            existing = have.get(name.casefold())
+            if existing is None:
+                new_items.append({"customfield_id": int(ids[key]), "name": name})
+            elif not existing.get("active"):
+                restored.append({"id": int(existing["id"]), "active": True})
+    if new_items:
+        _check(client.create("customfielditems", new_items))
+    if restored:
+        _check(client.update("customfielditems", restored))
+
+
 def field_ids(connection_id: str) -> dict[str, str]:
     """The custom fields' ids from the last setup ({} before the first)."""
     row = cursors.get(connection_id, CURSOR_FAMILY)

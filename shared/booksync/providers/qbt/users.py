@@ -9,13 +9,14 @@ is listed by `unmatched_users` instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
-from booksync.engine.seam import Change, Family, Page, ProviderSession, Pushed, PushItem
+from booksync.engine.seam import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
 from booksync.hub import content as hub
+from booksync.providers.qbt import custom_fields
+from booksync.providers.qbt.changes import ReadByEndpoint, stamp
 from booksync.providers.qbt.client import MAX_BATCH, QbtClient
 from booksync.providers.qbt.common import PROVIDER, finish, linked_elsewhere, pushed
 
@@ -110,46 +111,7 @@ def _user_differs(user: hub.User, current: Mapping[str, Any]) -> bool:
     )
 
 
-class QbtUsers:
-    """Users changed in QBT since the cursor.
-
-    The cursor is the newest `last_modified` seen (the provider's own clock, not ours).
-    `modified_since` is inclusive (docs: Users/_retrieve.md.erb), so the newest users come
-    back once more on the next pull: their content equals the link's hash and the engine
-    ignores them as echoes. Skipping them instead would lose a change made later within the
-    same second. Jobcodes are not pulled: a rename in QBT does not change the hub."""
-
-    name = "qbt.users"
-
-    def __init__(self, families: Sequence[Family] = ()) -> None:
-        self.families = tuple(families)
-
-    def read(self, session: ProviderSession, cursor: str | None) -> Page:
-        client = QbtClient(session)
-        params: dict[str, Any] = {"active": "both"}
-        if cursor:
-            params["modified_since"] = cursor
-        newest = cursor or ""
-        out: list[Change] = []
-        for raw in client.get_all("users", params):
-            modified = str(raw.get("last_modified") or "")
-            if not modified:
-                continue
-            if not newest or _stamp(modified) > _stamp(newest):
-                newest = modified
-            out.append(
-                Change(
-                    object_type="user",
-                    provider_id=str(raw["id"]),
-                    provider_version=modified,
-                    raw=raw,
-                    changed_at=_stamp(modified),
-                )
-            )
-        return Page(out, newest)
-
-
-class Users(Family):
+class Users(ReadByEndpoint):
     """Hub users as QBT users: matched by email (not username) before anything is created;
     created with time tracking on. Pulled from `modified_since`; unlinked QBT users are
     matched to hub users by email (hub/staff.py)."""
@@ -160,10 +122,36 @@ class Users(Family):
     max_batch = MAX_BATCH
     managed_fields = ("first_name", "last_name", "email", "active")
     adopts = True
-    source = QbtUsers
+    endpoints = ("users",)
 
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         return hub_user_from_qbt(raw)
+
+    def read_endpoint(
+        self, session: ProviderSession, client: QbtClient, endpoint: str, since: str | None
+    ) -> tuple[list[Change], str | None]:
+        """Users changed since `since` (all of them the first time)."""
+        params: dict[str, Any] = {"active": "both"}
+        if since:
+            params["modified_since"] = since
+        newest: str | None = None
+        out: list[Change] = []
+        for raw in client.get_all("users", params):
+            modified = str(raw.get("last_modified") or "")
+            if not modified:
+                continue
+            if newest is None or stamp(modified) > stamp(newest):
+                newest = modified
+            out.append(
+                Change(
+                    object_type="user",
+                    provider_id=str(raw["id"]),
+                    provider_version=modified,
+                    raw=raw,
+                    changed_at=stamp(modified),
+                )
+            )
+        return out, newest
 
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         client = QbtClient(session)
@@ -223,14 +211,18 @@ class Users(Family):
                     if isinstance(answer, SyncFailure)
                     else pushed(items[index], answer, _hash(user))
                 )
+        synced = [
+            _user(i.content) for i, r in zip(items, results, strict=True) if isinstance(r, Pushed)
+        ]
+        try:  # their task types and roles become values of the timesheet custom fields
+            custom_fields.add_values(
+                session,
+                (t for u in synced for t in u.task_types),
+                (r for u in synced for r in u.roles),
+            )
+        except SyncFailure as failure:  # tried again with the users (matched, not re-made)
+            results = [failure if isinstance(r, Pushed) else r for r in results]
         return finish(results)
-
-
-# ----------------------------------------------------------------------- pull
-
-
-def _stamp(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 # ----------------------------------------------------------------------- unmatched users

@@ -1,0 +1,180 @@
+"""Time under faults (issue 12): entries created in the hub reach QuickBooks Time once each,
+and sent to QuickBooks Online they become one TimeActivity each, while both answer 10% of
+calls with a 5xx, 5% with a 429 and drop 5% of replies after doing the work. Nothing is
+lost and nothing is written twice.
+
+`make chaos` runs it at the issue's size, 2,000 entries, with every fault (many minutes: a
+429 holds the connection for the provider's window, a minute at QBO and five at QBT, as
+neither says how long to wait). `make test` runs 60 entries with the 5xx and the dropped
+replies but no 429s (CHAOS_THROTTLE=0): one injected 429 would hold QBT for five minutes."""
+
+import os
+import time
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+import requests
+
+from local.person import connect
+from tests.e2e.conftest import operator_cli
+
+N = int(os.environ.get("CHAOS_TIME", "0"))
+THROTTLE = float(os.environ.get("CHAOS_THROTTLE", "0.05"))
+USERS, CLIENTS = 5, 10
+API_PATHS = {"qbo": "/v3/company/", "qbt": "/api/v1/(?!authorize|grant)"}
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(3600),
+    pytest.mark.skipif(N == 0, reason="set CHAOS_TIME (make chaos) to run the time fault run"),
+]
+
+
+def _wait(probe, timeout, every=1.0, label=""):
+    started = time.monotonic()
+    deadline = started + timeout
+    said = started
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        if label and time.monotonic() - said >= 30:  # progress for `pytest -s`
+            said = time.monotonic()
+            print(f"{label}: still waiting after {said - started:.0f} s", flush=True)
+        time.sleep(every)
+    return probe()
+
+
+def test_time_reaches_qbt_and_qbo_once_each_despite_5xx_429_and_dropped_replies(stack):
+    api = stack.gateway.url
+    sims = stack.endpoints()["simulators"]
+    tenant = operator_cli(stack, "tenants", "create", "Chaos Time Firm")
+    key = operator_cli(stack, "api-keys", "create", tenant["tenant_id"])["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    companies = {}
+    for provider in ("qbo", "qbt"):
+        company = requests.post(
+            f"{sims[provider]}/_sim/companies",
+            json={"name": f"Chaos time {provider}", "seed": "empty"},
+            timeout=30,
+        ).json()["id"]
+        companies[provider] = str(company)
+        assert connect(api, key, provider, sim_company=str(company)).status == 200
+    # the firm's people and clients, in both books before the faults begin
+    users = [
+        _post(
+            api,
+            auth,
+            "users",
+            {
+                "first_name": f"Timer{i}",
+                "last_name": "Staff",
+                "email": f"t{i}@chaos.test",
+                "task_types": ["Audit", "Tax"],
+                "roles": ["Partner"],
+            },
+        )
+        for i in range(USERS)
+    ]
+    clients = [
+        _post(api, auth, "contacts", {"name": f"Time Client {i:02d}"}) for i in range(CLIENTS)
+    ]
+    requests.post(f"{api}/v1/connections/qbt/sync", headers=auth, timeout=120).raise_for_status()
+    stack.drain(timeout=300)
+    for provider in ("qbo", "qbt"):
+        assert _linked(api, auth, provider, "user") >= USERS  # (an owner may come along)
+        assert _linked(api, auth, provider, "contact") == CLIENTS
+    try:
+        _under_faults(stack, sims, companies, auth, users, clients)
+    finally:  # the simulators are shared with the other e2e tests
+        for provider in ("qbo", "qbt"):
+            requests.delete(f"{sims[provider]}/_sim/faults", timeout=30)
+
+
+def _under_faults(stack, sims, companies, auth, users, clients):
+    api = stack.gateway.url
+    for provider, path in API_PATHS.items():
+        for rule in (
+            {"action": "error", "status": 503, "probability": 0.10, "path": path},
+            {"action": "throttle", "probability": THROTTLE, "path": path},
+            {"action": "drop_after_commit", "probability": 0.05, "path": path},
+        ):
+            requests.post(f"{sims[provider]}/_sim/faults", json=rule, timeout=30).raise_for_status()
+    first = date.today() - timedelta(days=60)
+    for i in range(N):
+        _post(
+            api,
+            auth,
+            "time-entries",
+            {
+                "user_id": users[i % USERS]["id"],
+                "contact_id": clients[i % CLIENTS]["id"],
+                "date": (first + timedelta(days=i % 60)).isoformat(),
+                "duration_minutes": 15 + i % 200,
+                "notes": f"chaos entry {i:05d}",
+                "task_type": "Audit",
+                "approved": True,
+            },
+        )
+    # every entry reaches QuickBooks Time once
+    assert _wait(
+        lambda: _linked(api, auth, "qbt", "time_entry") >= N, 1800, every=5, label="QBT links"
+    )
+    # sent to QuickBooks Online: the firm sends; a send refused by a fault is sent again
+    span = {"date_from": first.isoformat(), "date_to": date.today().isoformat()}
+    send = _wait(lambda: _send(api, auth, span), 300, every=5, label="send accepted")
+    assert send is not None
+    assert _wait(lambda: _done(api, auth, send), 1800, every=5, label="QBO sent")
+    for provider in ("qbo", "qbt"):
+        requests.delete(f"{sims[provider]}/_sim/faults", timeout=30)
+    followed = _follow(api, auth, send)
+    assert followed["counts"] == {"sent": N}
+    sheets = _objects(sims["qbt"], companies["qbt"], "timesheets")
+    activities = _objects(sims["qbo"], companies["qbo"], "TimeActivity")
+    for made, label in ((sheets, "notes"), (activities, "Description")):
+        notes = Counter(str(o.get(label)) for o in made if str(o.get(label)).startswith("chaos"))
+        assert len(notes) == N, f"lost: {N - len(notes)}"
+        assert [n for n, c in notes.items() if c > 1] == [], "written twice"
+    # a second send sends nothing
+    again = _send(api, auth, span)
+    assert again["counts"] == {"sent": N}
+
+
+def _post(api, auth, path, body):
+    reply = requests.post(f"{api}/v1/{path}", headers=auth, json=body, timeout=60)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def _send(api, auth, span):
+    reply = requests.post(
+        f"{api}/v1/connections/qbo/time-activities/send", headers=auth, json=span, timeout=120
+    )
+    return reply.json() if reply.status_code in (200, 202) else None
+
+
+def _follow(api, auth, send):
+    url = f"{api}/v1/connections/qbo/time-activities/sends/{send['id']}"
+    return requests.get(url, headers=auth, timeout=120).json()
+
+
+def _done(api, auth, send):
+    return _follow(api, auth, send)["counts"].get("sent", 0) >= N
+
+
+def _linked(api, auth, provider, kind):
+    params = {"provider": provider, "kind": kind, "limit": 200}
+    total, cursor = 0, None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{api}/v1/links", params=query, headers=auth, timeout=60).json()
+        total += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return total
+
+
+def _objects(sim, company, kind):
+    url = f"{sim}/_sim/companies/{company}/objects/{kind}"
+    return requests.get(url, timeout=60).json()["objects"]
