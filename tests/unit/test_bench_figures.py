@@ -82,7 +82,7 @@ def test_holdback_names_an_idle_worker_and_429s():
     reason = holdback(phase)
     assert "3 calls throttled (429: second x3)" in reason
     assert "idle 100%" in reason
-    assert "at most 480 records/min (96% of the bound)" in reason
+    assert "at most 468 records/min (94% of the bound)" in reason
 
 
 def test_table_aligns_columns():
