@@ -30,13 +30,13 @@ lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
 	$(BIN)/sam validate --lint
 	$(BIN)/mypy
 
-test: lint  ## lint, then every test (unit, integration, simulators; then e2e in its own process)
-	$(BIN)/pytest -q tests/unit tests/integration tests/simulators
+test: lint  ## lint, then every test (unit, integration, simulators on every core; then e2e in its own process)
+	$(BIN)/pytest -q -n auto tests/unit tests/integration tests/simulators
 	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
 	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
 
 test-fast: setup  ## unit and integration tests only, no lint
-	$(BIN)/pytest -q tests/unit tests/integration
+	$(BIN)/pytest -q -n auto tests/unit tests/integration
 
 chaos: setup  ## the fault-injection e2e tests at the issues' sizes (500 contacts, 2,000 time entries; tens of minutes)
 	CHAOS_CONTACTS=500 $(BIN)/pytest -q tests/e2e/test_faults_e2e.py
