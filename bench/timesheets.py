@@ -113,6 +113,20 @@ class TimeBench:
         """The QbtPoll schedule fires, as EventBridge would."""
         self.call("POST", "/_local/schedules/QbtPoll", {})
 
+    def link(self, firm: dict[str, Any], kind: str, hub_id: str) -> str:
+        cursor = None
+        while True:
+            more = f"&cursor={cursor}" if cursor else ""
+            page = self.call(
+                "GET", f"/v1/links?provider=qbt&kind={kind}&limit=200{more}", firm["auth"]
+            )
+            for row in page["items"]:
+                if row["hub_id"] == hub_id:
+                    return str(row["provider_id"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                raise LookupError(f"{kind} {hub_id} has no QBT link")
+
     def hub_entries(self, auth: dict[str, str], query: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         cursor = None
@@ -177,9 +191,9 @@ class TimeBench:
         """Seconds from the schedule's tick to each timesheet entered in QBT being in the
         hub."""
         company = firm["company"]
-        users = {str(u["id"]): u for u in self.objects("qbt", company, "users")}
-        jobcodes = [j for j in self.objects("qbt", company, "jobcodes") if j.get("active")]
-        user_ids = [int(u) for u in users if users[u].get("active", True)]
+        # the firm's own people and clients (an unlinked QBT user's time is held, not landed)
+        user_ids = [int(self.link(firm, "user", u["id"])) for u in firm["staff"]]
+        jobcodes = [{"id": self.link(firm, "contact", c["id"])} for c in firm["clients"]]
         out: list[float] = []
         for r in range(rounds):
             notes = []
