@@ -284,6 +284,32 @@ def test_signed_cloudevent_without_account_id_gets_400_naming_the_field(deliver)
 # ---------------------------------------------------------------- routing
 
 
+def _notice(realm: str, *names: str) -> bytes:
+    entities = [
+        {"name": name, "id": str(n), "operation": "Create", "lastUpdated": "2026-11-26T14:00:00Z"}
+        for n, name in enumerate(names, start=1)
+    ]
+    return json.dumps(
+        {"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": entities}}]}
+    ).encode()
+
+
+def test_a_notice_only_of_entities_booksync_does_not_read_queues_no_pull(deliver, stack_env):
+    # booksync writes time activities and reads none: their notices would cost a pull each,
+    # out of the same 500 a minute the writes need
+    add_connection("qbo", REALM_A)
+    answer = deliver("qbo", _notice(REALM_A, "TimeActivity", "TimeActivity"))
+    assert answer["statusCode"] == 200
+    assert drain(stack_env, "QboPullQueue") == []
+    # a notice that also names a customer is a reason to read
+    assert deliver("qbo", _notice(REALM_A, "TimeActivity", "Customer"))["statusCode"] == 200
+    assert len(drain(stack_env, "QboPullQueue")) == 1
+    cloud = json.loads(qbo_cloudevents(REALM_A))
+    cloud[0]["type"] = "qbo.timeactivity.created.v1"
+    assert deliver("qbo", json.dumps(cloud).encode())["statusCode"] == 200
+    assert drain(stack_env, "QboPullQueue") == []
+
+
 def test_valid_qbo_delivery_queues_one_pull_for_the_connection(deliver, stack_env):
     conn = add_connection("qbo", REALM_A)
 

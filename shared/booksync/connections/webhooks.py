@@ -44,6 +44,7 @@ from booksync.engine.messages import Pull
 from booksync.engine.queues import Enqueuer
 from booksync.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from booksync.observability import logger
+from booksync.providers import registry
 from booksync.secrets import webhook_keys
 from booksync.settings import Settings
 from booksync.store import connections as connection_rows
@@ -194,18 +195,27 @@ def _count(companies: dict[str, int], company_id: str) -> None:
 
 
 def qbo_companies(payload: Any) -> dict[str, int]:
-    """Realm id -> number of entity events, from either QBO body format."""
+    """Realm id -> number of entity events booksync reads, from either QBO body format.
+    A realm whose events all name entities no family reads (a TimeActivity booksync wrote)
+    is left out: its pull would read nothing booksync holds, and spend an item of the
+    realm's 500 a minute. An event whose entity cannot be told still counts."""
+    read = registry.read_object_types("qbo")
     companies: dict[str, int] = {}
     try:
         if isinstance(payload, list):
             for event in _CLOUD_EVENTS.validate_python(payload):
+                parts = event.type.split(".")  # qbo.<entity>.<operation>.v1
+                if len(parts) >= 3 and parts[0] == "qbo" and parts[1].casefold() not in read:
+                    continue
                 _count(companies, event.intuitaccountid)
             return companies
         if isinstance(payload, dict) and "eventNotifications" in payload:
             for note in _QboLegacy.model_validate(payload).eventNotifications:
-                companies[note.realmId] = companies.get(note.realmId, 0) + len(
-                    note.dataChangeEvent.entities
-                )
+                entities = note.dataChangeEvent.entities
+                mine = [e for e in entities if e.name.casefold() in read]
+                if entities and not mine:
+                    continue
+                companies[note.realmId] = companies.get(note.realmId, 0) + len(mine)
             return companies
     except ValidationError as exc:
         raise _invalid(exc) from exc
@@ -414,7 +424,7 @@ class WebhookIntake:
             raise
         if not delivery.companies:
             # Xero's intent-to-receive check, or an empty notification: nothing to pull
-            logger.info("webhook with no events", extra={"provider": provider})
+            logger.info("webhook with no events booksync reads", extra={"provider": provider})
             return Routed()
         if lambda_context is not None:
             # an invocation that dies mid-way frees the delivery for the provider's retry

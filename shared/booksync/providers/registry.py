@@ -60,6 +60,12 @@ def adopting(provider: str, object_type: str) -> Family | None:
     return next((f for f in families(provider) if f.object_type == object_type and f.adopts), None)
 
 
+def read_object_types(provider: str) -> set[str]:
+    """The provider's object types a pull reads, case-folded: a webhook about any other
+    type (QBO TimeActivity, which booksync only writes) changes nothing booksync holds."""
+    return {f.object_type.casefold() for f in families(provider) if f.source is not None}
+
+
 def bundle_size(provider: str) -> int:
     """Records per bulk message: one provider batch (QBO 30, Xero and QBT 50)."""
     return max((f.max_batch for f in families(provider) if f.pushes), default=1)
