@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from booksync.connections.manager import PROVIDER_NAMES, get_connection
+from booksync.connections.manager import active_connection
 from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
 from booksync.errors import Conflict, SyncFailure
@@ -29,10 +29,7 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
         return tenant_id
 
     def active(provider: str) -> Any:
-        conn = get_connection(tenant(), provider)
-        if conn.status != "active":
-            raise Conflict(f"{PROVIDER_NAMES[provider]} is {conn.status}; connect it first")
-        return conn
+        return active_connection(tenant(), provider)
 
     @router.post("/v1/connections/<provider>/sync")
     def save_and_sync(provider: str) -> dict[str, Any]:

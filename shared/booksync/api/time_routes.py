@@ -14,9 +14,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.api.auth import require
-from booksync.connections.manager import PROVIDER_NAMES, get_connection
+from booksync.connections.manager import active_connection
 from booksync.engine import send
-from booksync.errors import Conflict, SyncFailure
+from booksync.errors import SyncFailure
 from booksync.hub.kinds import time_entries
 from booksync.providers import registry
 from booksync.providers.qbt.timesheets import held_time
@@ -59,10 +59,7 @@ def make_time_router(runtime: RuntimeFactory) -> Router:
         return tenant_id
 
     def active(provider: str) -> Any:
-        conn = get_connection(tenant(), provider)
-        if conn.status != "active":
-            raise Conflict(f"{PROVIDER_NAMES[provider]} is {conn.status}; connect it first")
-        return conn
+        return active_connection(tenant(), provider)
 
     @router.post("/v1/connections/qbo/time-activities/send")
     def send_time(body: SendTime) -> Response[str]:

@@ -484,6 +484,14 @@ def get_connection(tenant_id: str, provider: str) -> Connection:
     return conn
 
 
+def active_connection(tenant_id: str, provider: str) -> Connection:
+    """The connection, if it is active (else a 409 saying to connect it first)."""
+    conn = get_connection(tenant_id, provider)
+    if conn.status != "active":
+        raise Conflict(f"{PROVIDER_NAMES[provider]} is {conn.status}; connect it first")
+    return conn
+
+
 def save_settings(tenant_id: str, provider: str, settings: dict[str, Any]) -> None:
     conn = get_connection(tenant_id, provider)
     if conn.status == "disconnected":
