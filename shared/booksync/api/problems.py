@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -59,17 +60,31 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
+# a rule across fields of a model names the field at fault first: "total: ... does not add up"
+_MODEL_RULE = re.compile(r"^Value error, ([A-Za-z_][\w.]*): (.*)$", re.DOTALL)
+
+
+def _located(error: Any) -> tuple[str, str]:
+    """(field, message) of one error; a model rule's own field when it names one."""
+    field = _field_of(tuple(error.get("loc", ())))
+    message = str(error.get("msg", "invalid"))
+    rule = _MODEL_RULE.match(message)
+    if rule is not None:
+        inner = rule.group(1)
+        field = inner if field == "body" else f"{field}.{inner}"
+        message = rule.group(2)
+    return field, message
+
+
 def from_validation(exc: RequestValidationError) -> Response[str]:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-    field = _field_of(tuple(first.get("loc", ())))
-    invalid = [
-        {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors
-    ]
+    field, message = _located(first)
+    invalid = [dict(zip(("field", "message"), _located(e), strict=True)) for e in errors]
     return problem_response(
         400,
         "Invalid request",
-        f"{field}: {first.get('msg', 'invalid')}",
+        f"{field}: {message}",
         "invalid-request",
         field=field,
         invalid_params=invalid,

@@ -27,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from booksync.engine.budget import CONCURRENCY
 from booksync.engine.messages import Message, Provider, push_messages
 from booksync.engine.queues import Enqueuer
+from booksync.hub import records
 from booksync.hub.entities import ENTITIES, kinds_in_order
 from booksync.observability import logger
 from booksync.providers import registry
@@ -154,6 +155,10 @@ def fan_out(enqueuer: Enqueuer, changed: Iterable[Changed]) -> Queued:
         if known is None or c.version >= known.version:
             latest[(c.kind, c.record_id)] = c
     for tenant_id, latest in by_tenant.items():
+        for c in latest.values():
+            follow = ENTITIES[c.kind].follow
+            if follow is not None:  # e.g. a payment's invoices: written before any queuing
+                follow(tenant_id, c.record_id, records.update_record)
         for conn in connection_rows.of_tenant(tenant_id):
             if conn.status != "active":
                 continue  # sent by the reconcile after the firm reconnects

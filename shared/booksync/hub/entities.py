@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from booksync.errors import InvalidInput
 from booksync.hub.entity import Entity
-from booksync.hub.kinds import contact_types, contacts, time_entries, users, work_items
+from booksync.hub.kinds import (
+    contact_types,
+    contacts,
+    invoices,
+    payments,
+    time_entries,
+    users,
+    work_items,
+)
 
 ENTITIES: dict[str, Entity] = {
     e.kind: e
@@ -14,6 +22,8 @@ ENTITIES: dict[str, Entity] = {
         users.ENTITY,
         contact_types.ENTITY,
         time_entries.ENTITY,
+        invoices.ENTITY,
+        payments.ENTITY,
     )
 }
 

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 Check = Callable[[str, str | None, dict[str, Any], dict[str, Any]], dict[str, Any]]
 # (tenant_id, the record about to be deleted) -> None, or raises Conflict
 CheckDelete = Callable[[str, Record], None]
+# (tenant_id, record_id, the hub's update_record) -> records of other kinds brought in line
+# with this one's committed change (a payment's invoices): run by the stream's fan-out
+Follow = Callable[[str, str, Callable[..., Record]], int]
 # provider objects of this kind met in a pull with no link yet (content mapped to the hub
 # model): link, review or create them; returns the hub records created
 Adopt = Callable[["Connection", "list[Change]", Callable[..., Record]], list[Record]]
@@ -75,6 +78,9 @@ class Entity:
     # by the list filters
     annotate: Callable[[str, list[Record]], dict[str, dict[str, Any]]] | None = None
     view_fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    # records of other kinds that follow this one's changes (a payment moves its
+    # invoices' balances), kept in line after each commit by the stream's fan-out
+    follow: Follow | None = None
 
     @property
     def name(self) -> str:

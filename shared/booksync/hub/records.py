@@ -71,8 +71,11 @@ def _check_origin(origin: str) -> None:
         raise ValueError(f"origin must be one of {ORIGINS}, not {origin!r}")
 
 
-def _entry(version: int, origin: str, at: datetime, previous: dict[str, Any]) -> dict[str, Any]:
-    return {"version": version, "origin": origin, "at": at.isoformat(), "previous": previous}
+def _entry(
+    version: int, origin: str, at: datetime, previous: dict[str, Any], note: str | None = None
+) -> dict[str, Any]:
+    entry = {"version": version, "origin": origin, "at": at.isoformat(), "previous": previous}
+    return {**entry, "note": note} if note else entry
 
 
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -279,6 +282,7 @@ def _write(
     changed_at: datetime | None,
     data: dict[str, Any] | None = None,
     delete: bool = False,
+    note: str | None = None,
 ) -> Record:
     _check_origin(origin)
     at = _stamp(changed_at)
@@ -291,7 +295,7 @@ def _write(
         if not previous:
             return record  # nothing changed: no new version, nothing to sync
         version = current + 1
-        history = [*(record.history or []), _entry(version, origin, at, previous)]
+        history = [*(record.history or []), _entry(version, origin, at, previous, note)]
         if store.commit(
             record,
             version=version,
@@ -317,11 +321,13 @@ def update_record(
     origin: str = "practice",
     expected_version: int | None = None,
     changed_at: datetime | None = None,
+    note: str | None = None,
 ) -> Record:
     """Replace the content (already validated by the caller) and bump the version.
 
     With `expected_version`, a record at any other version raises VersionMismatch (412);
-    content equal to the stored one writes nothing and returns the record as it is."""
+    content equal to the stored one writes nothing and returns the record as it is.
+    `note`: why, for people, in the history entry (a payment moved the balance)."""
     return _write(
         tenant_id,
         kind,
@@ -330,6 +336,7 @@ def update_record(
         expected_version=expected_version,
         changed_at=changed_at,
         data=data,
+        note=note,
     )
 
 
