@@ -128,6 +128,17 @@ EXTRA_FIELDS = {
         "updateddateutc",
     },
     "TaxRates": {"name", "taxtype", "status", "effectiverate", "reporttaxtype"},
+    "BatchPayments": {
+        "batchpaymentid",
+        "date",
+        "reference",
+        "status",
+        "type",
+        "totalamount",
+        "updateddateutc",
+        "account",
+        "isreconciled",
+    },
     "TrackingCategories": {"trackingcategoryid", "name", "status"},
 }
 
@@ -445,6 +456,22 @@ class Accounting:
             req, org, "TaxRates", (lambda t: t["TaxType"] == tax_type) if tax_type else None
         )
 
+    def put_tax_rates(self, req: Request, org: Org) -> Response:
+        return self.write_many(
+            req,
+            "TaxRates",
+            self.body_elements(req, "TaxRates"),
+            lambda e: org.save_tax_rate(e, create=True),
+        )
+
+    def post_tax_rates(self, req: Request, org: Org) -> Response:
+        return self.write_many(
+            req,
+            "TaxRates",
+            self.body_elements(req, "TaxRates"),
+            lambda e: org.save_tax_rate(e, create=False),
+        )
+
     def get_accounts(self, req: Request, org: Org) -> Response:
         return self.query(req, org, "Accounts")
 
@@ -592,6 +619,22 @@ class Accounting:
             lambda e: org.update_payment(target["PaymentID"], e),
         )
 
+    # -- batch payments ------------------------------------------------------------------
+
+    def get_batch_payments(self, req: Request, org: Org) -> Response:
+        return self.query(req, org, "BatchPayments")
+
+    def get_batch_payment(self, req: Request, org: Org) -> Response:
+        return self.one(req, "BatchPayments", org.get("BatchPayments", req.path_params["id"]))
+
+    def put_batch_payments(self, req: Request, org: Org) -> Response:
+        return self.write_many(
+            req,
+            "BatchPayments",
+            self.body_elements(req, "BatchPayments"),
+            org.save_batch_payment,
+        )
+
 
 def register_accounting(router: Router, p: XeroProvider) -> None:
     a = Accounting(p)
@@ -611,6 +654,8 @@ def register_accounting(router: Router, p: XeroProvider) -> None:
     add("GET", "/Items/{id}", a.get_item)
     add("POST", "/Items/{id}", a.post_item)
     add("GET", "/TaxRates", a.get_tax_rates)
+    add("PUT", "/TaxRates", a.put_tax_rates)
+    add("POST", "/TaxRates", a.post_tax_rates)
     add("GET", "/Accounts", a.get_accounts)
     add("PUT", "/Accounts", a.put_account)
     add("GET", "/Accounts/{id}", a.get_account)
@@ -631,3 +676,6 @@ def register_accounting(router: Router, p: XeroProvider) -> None:
     add("POST", "/Payments", a.put_payments)
     add("GET", "/Payments/{id}", a.get_payment)
     add("POST", "/Payments/{id}", a.post_payment)
+    add("GET", "/BatchPayments", a.get_batch_payments)
+    add("PUT", "/BatchPayments", a.put_batch_payments)
+    add("GET", "/BatchPayments/{id}", a.get_batch_payment)

@@ -14,6 +14,7 @@ API paths match without regard to case, as Xero's do.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -49,9 +50,13 @@ CONCURRENT_LIMIT = 5
 APP_MINUTE_LIMIT = 10000
 
 # "retried with decreasing frequency for 24 hours" (developer.xero.com webhooks): ~24 h total
-WEBHOOK_RETRY_DELAYS = [10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 28800, 28800]
+WEBHOOK_RETRY_DELAYS: list[float] = [10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 28800, 28800]
 
-IDEMPOTENCY_TTL = 24 * 3600  # retention is not documented (U); a day covers any retry loop
+IDEMPOTENCY_TTL = 24 * 3600  # mode idempotency=lenient: a day covers any retry loop
+# mode idempotency=strict: "Keys expire after ~6 minutes"; "Same key + a *different* request
+# -> 400 'used with a different request'" (XeroAPI/xero-prompt-library python/SKILL.md,
+# citing Xero's idempotency guide)
+IDEMPOTENCY_TTL_STRICT = 6 * 60
 
 MODES = [
     Mode(
@@ -79,6 +84,47 @@ MODES = [
         "XeroAPI/xero-php-oauth2-app #31 (Xero: 'organisations with more than a 100,000 payments')",
         minimum=0,
         integer=True,
+    ),
+    Mode(
+        "lock_user_role",
+        "standard",
+        "the Xero role of the user who connected the app: standard (the period lock date and "
+        "the end of year lock date both refuse posted documents and payments dated on or "
+        "before them) or adviser (only the end of year lock date binds)",
+        "help.xero.com Settings_LockDate; help.dext.com 105721 (period lock date 'stops all "
+        "users except advisers', adviser lock date 'stops all users'); wise-sync FAQ "
+        "36000041312 (an app connected by an adviser can post to a closed period)",
+        values=("standard", "adviser"),
+    ),
+    Mode(
+        "payment_touches_invoice",
+        "yes",
+        "yes: a payment created or deleted moves its invoice's UpdatedDateUTC and sends an "
+        "INVOICE UPDATE webhook; no: the invoice's AmountDue/AmountPaid/Status follow but its "
+        "UpdatedDateUTC stays and no event is sent (only GET /Payments shows the change)",
+        "(U) not documented: developer.xero.com invoices/payments/webhooks pages are silent",
+        values=("yes", "no"),
+    ),
+    Mode(
+        "future_payment",
+        "allow",
+        "allow: a payment dated after today is accepted; refuse: 400 'The payment date "
+        "cannot be in the future.' (wording (U))",
+        "(U) not documented by Xero; a secondary troubleshooting page (drdroid.io, "
+        "xero-api-invalid-payment-date) claims future payment dates are refused",
+        values=("allow", "refuse"),
+    ),
+    Mode(
+        "idempotency",
+        "lenient",
+        "lenient: a repeated Idempotency-Key replays the first answer for 24 h whatever the "
+        "request; strict (Xero's guide): keys live 6 minutes and the same key on a "
+        "different method, URL or body is a 400 'Idempotency Key: <key> is used with a "
+        "different request.'",
+        "XeroAPI/xero-prompt-library python/SKILL.md 'Idempotency' (6 minutes, 400 on a "
+        "different request, errors cached too); the message as matched in public client "
+        "code ('Idempotency Key: breeze-inv-abc is used with a different request.')",
+        values=("lenient", "strict"),
     ),
 ]
 
@@ -108,7 +154,8 @@ class XeroProvider(Provider):
         super().__init__(clock)
         self.orgs: dict[str, Org] = {}
         self.event_seq = 0
-        self.idempotency: dict[tuple[str, str, str], tuple[float, Response]] = {}
+        # (client, tenant, key) -> (expires at, first answer, fingerprint of the request)
+        self.idempotency: dict[tuple[str, str, str], tuple[float, Response, str]] = {}
         self._jwt_key = secrets.token_bytes(32)
 
     # -- companies -----------------------------------------------------------------------
@@ -131,6 +178,8 @@ class XeroProvider(Provider):
     def org(self, tenant_id: str) -> Org:
         for tid, org in self.orgs.items():
             if tid.lower() == tenant_id.lower():
+                # the model reads the company's modes (lock dates, payments) through this
+                org.mode_of = functools.partial(self.mode, tid)
                 return org
         raise KeyError(f"no organisation {tenant_id}")
 
@@ -143,6 +192,8 @@ class XeroProvider(Provider):
 
     def list_objects(self, company_id: str, kind: str) -> list[dict[str, Any]]:
         with self.lock:
+            if kind.lower() == "organisation":
+                return [self.org(company_id).organisation()]
             return list(self.org(company_id).data[self._kind(kind)].values())
 
     def ui_change(
@@ -153,9 +204,19 @@ class XeroProvider(Provider):
         object_id: str | None,
         fields: dict[str, Any],
     ) -> dict[str, Any]:
-        """A change in Xero's own screens: same rules, same UpdatedDateUTC bump, same webhook."""
+        """A change in Xero's own screens: same rules, same UpdatedDateUTC bump, same webhook.
+
+        `Organisation` (update, any object id) sets the lock dates as an adviser does in
+        Financial settings: `{"PeriodLockDate": "2024-03-31", "EndOfYearLockDate": null}`."""
         with self.lock:
             org = self.org(company_id)
+            if kind.lower() == "organisation":
+                if action != "update":
+                    raise ValueError("the Organisation can only be updated (its lock dates)")
+                try:
+                    return org.set_lock_dates(fields)
+                except Invalid as exc:
+                    raise ValueError("; ".join(exc.messages)) from exc
             k = self._kind(kind)
             try:
                 if action == "create":
@@ -188,6 +249,10 @@ class XeroProvider(Provider):
             return org.save_account(fields)
         if kind == "TrackingCategories":
             return org.save_tracking_category(fields)
+        if kind == "TaxRates":
+            return org.save_tax_rate(fields, create=True)
+        if kind == "BatchPayments":
+            return org.save_batch_payment(fields)
         if kind == "Employees":
             from .payroll import save_employee
 
@@ -207,6 +272,8 @@ class XeroProvider(Provider):
             return org.save_account(fields, oid)
         if kind == "TrackingCategories":
             return org.save_tracking_category(fields, oid)
+        if kind == "TaxRates":
+            return org.save_tax_rate({**fields, "TaxType": oid}, create=False)
         if kind == "Employees":
             from .payroll import save_employee
 
@@ -226,6 +293,9 @@ class XeroProvider(Provider):
             item = org.get("Items", oid)
             del org.data["Items"][item["ItemID"]]
             return item
+        if kind == "TaxRates":
+            status = "ARCHIVED" if action == "archive" else "DELETED"
+            return org.save_tax_rate({"TaxType": oid, "Status": status}, create=False)
         if kind in ("Accounts", "TrackingCategories"):
             status = "ARCHIVED" if action == "archive" else "DELETED"
             obj = org.get(kind, oid)
@@ -597,6 +667,7 @@ class XeroProvider(Provider):
         "invoices": ("accounting.transactions", "accounting.invoices"),
         "items": ("accounting.transactions", "accounting.invoices", "accounting.settings"),
         "payments": ("accounting.transactions", "accounting.payments"),
+        "batchpayments": ("accounting.transactions", "accounting.payments"),
         "accounts": ("accounting.settings",),
         "taxrates": ("accounting.settings",),
         "trackingcategories": ("accounting.settings",),
@@ -695,7 +766,9 @@ class XeroProvider(Provider):
     def idempotent(self, req: Request, run: Any) -> Response:
         """Replay the first answer for a repeated `Idempotency-Key` (xero-python sends it as a
         header on every create/update; Xero-OpenAPI: "safely retry requests without the risk
-        of duplicate processing. 128 character max")."""
+        of duplicate processing. 128 character max"). Mode `idempotency`: `lenient` replays
+        for 24 h whatever the request; `strict` follows Xero's guide (6 minutes; the same key
+        on a different method, path, query or body is a 400)."""
         key = req.headers.get("Idempotency-Key")
         if not key:
             return run()  # type: ignore[no-any-return]
@@ -709,21 +782,38 @@ class XeroProvider(Provider):
                 },
             )  # (U) wording
         grant: Grant = req.state["grant"]
-        cache_key = (grant.client_id, str(req.state.get("company")), key)
+        company = str(req.state.get("company"))
+        cache_key = (grant.client_id, company, key)
+        strict = self.mode(company, "idempotency") == "strict"
+        ttl = IDEMPOTENCY_TTL_STRICT if strict else IDEMPOTENCY_TTL
+        query = "&".join(f"{k}={v}" for k, vs in sorted(req.query.items()) for v in vs)
+        fingerprint = hashlib.sha256(
+            f"{req.method} {req.path.lower()}?{query}\n".encode() + req.body
+        ).hexdigest()
         now = self.clock.timestamp()
         with self.lock:
-            for k, (at, _) in list(self.idempotency.items()):
-                if now - at > IDEMPOTENCY_TTL:
+            for k, entry in list(self.idempotency.items()):
+                if now >= entry[0]:  # each key expires at the TTL in force when it was used
                     del self.idempotency[k]
             hit = self.idempotency.get(cache_key)
             if hit is not None:
-                cached = hit[1]
+                _, cached, first_print = hit
+                if strict and first_print != fingerprint:
+                    return Response.json(
+                        400,
+                        {
+                            "ErrorNumber": 10,
+                            "Type": "ValidationException",
+                            "Message": f"Idempotency Key: {key} is used with a different request.",
+                        },
+                    )  # status and wording as reported (2nd); envelope (U)
                 return Response(cached.status, cached.body, dict(cached.headers))
             resp: Response = run()
             if resp.status < 500:
                 self.idempotency[cache_key] = (
-                    now,
+                    now + ttl,
                     Response(resp.status, resp.body, dict(resp.headers)),
+                    fingerprint,
                 )
             return resp
 
