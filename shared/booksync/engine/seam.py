@@ -190,6 +190,16 @@ class Checked:
     parents: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class BillingGap:
+    """Something an invoice family needs before invoices can go (billing-setup)."""
+
+    what: str  # work_type | tax_rate | income_account | payment_account | ...
+    name: str  # the work type, the hub tax rate ("GST+PST"), the setting
+    detail: str  # what is missing, in the provider's terms
+    fix: str  # what to do: the setting to fill in, with the provider's choices
+
+
 class Family:
     """One entity family at one provider. Subclass it in providers/<p>/<family>.py and
     add one instance to providers/registry.py. Defaults: pushed only, no pull."""
@@ -235,6 +245,14 @@ class Family:
         """Before a send the firm asks for (engine/send.py): which of these unsent records
         cannot go, and why, in terms a bookkeeper understands. Default: all can."""
         return Checked()
+
+    def billing_gaps(
+        self, session: ProviderSession, work_types: set[str], tax_rates: set[str]
+    ) -> list[BillingGap]:
+        """An invoice family: what is missing before the firm's invoices can go (work
+        types with no service, hub tax rates with no provider code, no income account),
+        given the work types and tax rates ("GST" or "GST+PST") its invoices use."""
+        return []
 
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The hub content of a provider object (None: it cannot be a hub record). May

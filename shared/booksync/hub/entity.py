@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from booksync.store import Record
+from booksync.errors import Conflict, InvalidInput
+from booksync.observability import logger
+from booksync.store import Record, links
 from booksync.store import records as store
 
 if TYPE_CHECKING:
@@ -125,3 +127,49 @@ def hub_id_for(provider: str, company_id: str, kind: str, provider_id: str) -> s
     """The hub id of a record created from a provider object: stable, so a replay after
     a crash finds the record it made instead of making another."""
     return str(uuid.uuid5(HUB_ID_NAMESPACE, f"{provider}|{company_id}|{kind}|{provider_id}"))
+
+
+def adopt_as_new(kind: str) -> Adopt:
+    """The `adopt` of a kind whose provider objects are the firm's own records, never
+    matched to existing ones (time entered in QuickBooks Time, a payment recorded in the
+    books): a hub record under an id derived from the object (a replay after a crash finds
+    it), then linked. Objects the hub refuses are logged with the reason and skipped."""
+
+    def adopt(
+        conn: Connection, changes: list[Change], save_record: Callable[..., Record]
+    ) -> list[Record]:
+        created: list[Record] = []
+        for change in changes:
+            if change.content is None:
+                continue
+            hub_id = hub_id_for(str(conn.provider), conn.company_id or "", kind, change.provider_id)
+            try:
+                record = save_record(
+                    conn.tenant_id,
+                    kind,
+                    hub_id,
+                    change.content,
+                    origin=str(conn.provider),
+                    changed_at=change.changed_at,
+                )
+            except (InvalidInput, Conflict) as exc:
+                logger.warning(
+                    f"provider {kind.replace('_', ' ')} not taken into the hub",
+                    extra={"provider_id": change.provider_id, "reason": exc.detail},
+                )
+                continue
+            links.save_link(
+                conn.tenant_id,
+                str(conn.provider),
+                kind,
+                hub_id,
+                change.object_type,
+                change.provider_id,
+                provider_version=change.provider_version,
+                content_hash=None,
+                synced_version=int(record.version),
+            )
+            created.append(record)
+        return created
+
+    return adopt

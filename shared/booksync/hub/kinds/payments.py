@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.errors import Conflict, InvalidInput
-from booksync.hub.entity import Entity, ListFilter
+from booksync.hub.entity import Entity, ListFilter, adopt_as_new
 from booksync.hub.kinds.invoices import Money, with_payment
 from booksync.hub.money import CURRENCY_PATTERN, fits, shown
 from booksync.observability import logger
@@ -206,5 +206,6 @@ ENTITY = Entity(
     dated="date",
     check=_check,
     follow=follow,
+    adopt=adopt_as_new(KIND),
     group_of=lambda record_id, data: str(data.get("contact_id") or record_id),
 )

@@ -7,7 +7,6 @@ Decimal, a duration whole minutes (QuickBooks Online takes a day at most: 23 h 5
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -15,11 +14,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from booksync.engine.seam import Change
 from booksync.errors import Conflict, InvalidInput
-from booksync.hub.entity import Entity, ListFilter, hub_id_for
-from booksync.observability import logger
-from booksync.store import Connection, Record, links
+from booksync.hub.entity import Entity, ListFilter, adopt_as_new
+from booksync.store import Record, links
 from booksync.store import connections as connection_rows
 from booksync.store import records as store
 
@@ -160,46 +157,6 @@ def _contact_level_time_allowed(tenant_id: str, contact_id: str) -> None:
         )
 
 
-def _adopt(
-    conn: Connection, changes: list[Change], save_record: Callable[..., Record]
-) -> list[Record]:
-    """Time entered at the provider (QuickBooks Time) that no link names yet: a hub entry
-    under an id derived from the timesheet (a replay after a crash finds it), then linked."""
-    created: list[Record] = []
-    for change in changes:
-        if change.content is None:
-            continue
-        hub_id = hub_id_for(str(conn.provider), conn.company_id or "", KIND, change.provider_id)
-        try:
-            record = save_record(
-                conn.tenant_id,
-                KIND,
-                hub_id,
-                change.content,
-                origin=str(conn.provider),
-                changed_at=change.changed_at,
-            )
-        except InvalidInput as exc:
-            logger.warning(
-                "provider time not taken into the hub",
-                extra={"provider_id": change.provider_id, "reason": exc.detail},
-            )
-            continue
-        links.save_link(
-            conn.tenant_id,
-            str(conn.provider),
-            KIND,
-            hub_id,
-            change.object_type,
-            change.provider_id,
-            provider_version=change.provider_version,
-            content_hash=None,
-            synced_version=int(record.version),
-        )
-        created.append(record)
-    return created
-
-
 def chosen(
     tenant_id: str,
     date_from: date,
@@ -280,7 +237,7 @@ ENTITY = Entity(
     indexed="work_item_id",
     dated="date",
     check=_check,
-    adopt=_adopt,
+    adopt=adopt_as_new(KIND),
     annotate=_qbo_view,
     view_fields={"qbo": (QboSent | None, None)},
     group_of=lambda record_id, data: str(data.get("user_id") or record_id),
