@@ -85,6 +85,19 @@ def duplicate_name(what: str = "customer, vendor or employee") -> QBOFault:
     )
 
 
+def cannot_link(txn_id: str) -> QBOFault:
+    """620: a payment line's LinkedTxn names an invoice of another customer, or none at all
+    (Chargebee KB "QuickBooks error code 620: TxnID cannot be linked": "ERROR MESSAGE:TxnID
+    Cannot Be Linked ERROR DETAIL:TxnID Cannot Be Linked : <id>; MORE ERROR DETAIL:
+    Payment.Line.LinkedTxn.TxnId"; Fieldwork KB: also for a deleted invoice)."""
+    return QBOFault(
+        620,
+        "TxnID Cannot Be Linked",
+        f"TxnID Cannot Be Linked : {txn_id}",
+        "Payment.Line.LinkedTxn.TxnId",
+    )
+
+
 def business(detail: str, element: str = "", code: int = 6000) -> QBOFault:
     return QBOFault(
         code,

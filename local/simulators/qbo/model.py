@@ -18,6 +18,10 @@ from . import catalog as cat
 from . import errors as E
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
+# The refusal for an invoice to be emailed without an address (bill.com KB "QuickBooks Online
+# Sync Error: Business Validation Error: You must enter the email address for this customer in
+# order to email statements."; code 6000 (U)).
+NO_EMAIL = "You must enter the email address for this customer in order to email statements."
 TWO = Decimal("0.01")
 
 # Fields the server owns: whatever a client sends for them is ignored.
@@ -286,7 +290,13 @@ class Books:
             incoming.pop(f, None)
         if sparse:
             obj = copy.deepcopy(existing)
-            obj.update(incoming)
+            if (
+                kind in cat.SALES_FORMS
+                and isinstance(incoming.get("Line"), list)
+                and self.mode("invoice_sparse_lines") == "merge"
+            ):
+                incoming["Line"] = self._merge_lines(existing.get("Line", []), incoming["Line"])
+            obj.update(incoming)  # Line, when sent, replaces every line (mode: replace)
         else:
             # A full update replaces the object: omitted writable fields are cleared.
             obj = incoming
@@ -311,6 +321,27 @@ class Books:
             op = "Delete"  # deactivating a name list entry is reported as a Delete (U)
         self._emit(kind, obj, op)
         return copy.deepcopy(obj)
+
+    @staticmethod
+    def _merge_lines(old: list[Any], sent: list[Any]) -> list[Any]:
+        """The `merge` reading of a sparse update's Line (mode `invoice_sparse_lines`): a sent
+        line whose Id names an existing line updates it in place, any other sent line is
+        added at the end, lines not sent stay (the subtotal line is recomputed anyway)."""
+        kept = [
+            copy.deepcopy(ln)
+            for ln in old
+            if isinstance(ln, dict) and ln.get("DetailType") != "SubTotalLineDetail"
+        ]
+        by_id = {str(ln["Id"]): ln for ln in kept if not blank(ln.get("Id"))}
+        for ln in sent:
+            if not isinstance(ln, dict) or ln.get("DetailType") == "SubTotalLineDetail":
+                continue
+            target = by_id.get(str(ln.get("Id"))) if not blank(ln.get("Id")) else None
+            if target is not None:
+                target.update(copy.deepcopy(ln))
+            else:
+                kept.append({k: copy.deepcopy(v) for k, v in ln.items() if k != "Id"})
+        return kept
 
     def delete(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         if kind in cat.LIST_KINDS or kind in cat.SINGLETONS:
@@ -365,7 +396,11 @@ class Books:
                 obj[f] = 0.0
         if "TxnTaxDetail" in obj:
             obj["TxnTaxDetail"]["TotalTax"] = 0.0
-        obj["PrivateNote"] = "Voided"
+        # "Voided" is injected into PrivateNote, "prepended to existing text if present"
+        # (Invoice entity reference, void); the separator is (U).
+        note = str(obj.get("PrivateNote") or "")
+        if not note.startswith("Voided"):
+            obj["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self._bump(obj)
         self._emit(kind, obj, "Void")
         self._refresh_customer_balances()
@@ -373,14 +408,22 @@ class Books:
 
     def send_invoice(self, obj_id: str, send_to: str | None) -> dict[str, Any]:
         """`POST /invoice/{id}/send[?sendTo=]`: EmailStatus EmailSent, DeliveryInfo; sendTo
-        overwrites BillEmail (python-quickbooks `mixins.SendMixin`; PROVIDERS.md 1.3)."""
+        overwrites BillEmail (Invoice entity reference "Send an invoice"; python-quickbooks
+        `mixins.SendMixin`; PROVIDERS.md 1.3). Without sendTo the invoice's BillEmail is used;
+        with neither, the `send_without_email` mode decides: refuse (6000, the wording bill.com
+        shows for an invoice marked to be emailed without an address; the code is (U)) or send
+        to the customer's PrimaryEmailAddr. The invoice's SyncToken moves; the closing date is
+        not checked (sending changes no amount; (U))."""
         inv = self.c.get("Invoice", obj_id)
         if inv is None:
             raise E.not_found("Invoice", obj_id)
-        if send_to:
-            inv["BillEmail"] = {"Address": send_to}
-        if not inv.get("BillEmail", {}).get("Address"):
-            raise E.business("An email address is required to send this invoice.", "BillEmail")
+        address = send_to or (inv.get("BillEmail") or {}).get("Address")
+        if not address and self.mode("send_without_email") == "customer_email":
+            cust = self.c.get("Customer", ref_value(inv.get("CustomerRef"))) or {}
+            address = (cust.get("PrimaryEmailAddr") or {}).get("Address")
+        if not address:
+            raise E.business(NO_EMAIL, "BillEmail")
+        inv["BillEmail"] = {"Address": address}
         inv["EmailStatus"] = "EmailSent"
         inv["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": self.now_iso()}
         self._bump(inv)
@@ -458,6 +501,8 @@ class Books:
             if str(other.get("Name", "")).strip().casefold() == name.casefold() and (
                 ref_value(other.get("ParentRef")) == parent
             ):
+                if kind == "Item":
+                    raise E.duplicate_name("product or service")
                 raise E.duplicate_name(f"{kind.lower()}")
         if kind in ("Account", "Class", "Department", "Item"):
             fqn = name
@@ -592,9 +637,14 @@ class Books:
         obj.setdefault("BillableTime", False)
 
     def _v_item(self, obj: dict[str, Any], existing: dict | None, params: dict) -> None:
-        """Item: Name <=100, unique among items, no tab/newline/colon; Service and
+        """Item: Name <=100, unique among items (inactive ones included, case ignored: 6240
+        "Duplicate Name Exists Error", Detail "... Another product or service is already using
+        this name ..." (the QBO screens' wording, (2nd)), no tab/newline/colon; Service and
         NonInventory need IncomeAccountRef; Inventory also AssetAccountRef, QtyOnHand,
-        InvStartDate (Item entity reference; PROVIDERS.md 1.3)."""
+        InvStartDate (Item entity reference; PROVIDERS.md 1.3). An inactive item on a sales
+        line is 610 like any inactive reference (blogs.intuit.com 2017-06-08 "Top QuickBooks
+        Online API errors": "Something you're trying to use has been made inactive. Check the
+        fields with accounts, customers, items, vendors or employees")."""
         name = str(obj.get("Name", ""))
         if any(ch in name for ch in "\t\n:"):
             raise E.QBOFault(
@@ -849,9 +899,9 @@ class Books:
             if obj.get("EmailStatus") == "NeedToSend" and not obj.get("BillEmail", {}).get(
                 "Address"
             ):
-                raise E.business(
-                    "Need to provide an email address (BillEmail) to send.", "BillEmail"
-                )
+                # "If EmailStatus=NeedToSend, BillEmail is a required input" (Invoice entity
+                # reference); the wording is the one bill.com's KB shows for this case.
+                raise E.business(NO_EMAIL, "BillEmail")
         if kind in cat.DOCNUM_UNIQUE:
             self._doc_number(kind, obj, existing, params)
 
@@ -886,19 +936,25 @@ class Books:
                     total += amt
                     tax_lines.append(self._tax_line(rate, pct, amt, taxable_base))
         else:
+            # A combined code (e.g. CA "GST/PST BC") carries several rates; each is a TaxLine
+            # of its own on the same net amount. Tax-inclusive amounts are split by the sum of
+            # the code's rates first ("Manage sales tax for non-US locales": a TaxCode is
+            # "comprised of one or more tax rates"; compound tax-on-tax is not simulated).
             for code_id, base in per_code.items():
                 code = self.c.get("TaxCode", code_id) or {}
-                for rate_ref in code.get("SalesTaxRateList", {}).get("TaxRateDetail", []):
-                    rate = self.c.get("TaxRate", ref_value(rate_ref.get("TaxRateRef")))
-                    if rate is None:
-                        continue
-                    pct = Decimal(str(rate.get("RateValue", 0)))
-                    if inclusive:
-                        amt = (base - base / (1 + pct / 100)).quantize(TWO, ROUND_HALF_UP)
-                        net = base - amt
-                    else:
-                        amt = (base * pct / 100).quantize(TWO, ROUND_HALF_UP)
-                        net = base
+                rates = [
+                    r
+                    for r in (
+                        self.c.get("TaxRate", ref_value(d.get("TaxRateRef")))
+                        for d in code.get("SalesTaxRateList", {}).get("TaxRateDetail", [])
+                    )
+                    if r is not None
+                ]
+                pcts = [Decimal(str(r.get("RateValue", 0))) for r in rates]
+                net = base / (1 + sum(pcts, Decimal(0)) / 100) if inclusive else base
+                net = net.quantize(TWO, ROUND_HALF_UP)
+                for rate, pct in zip(rates, pcts, strict=True):
+                    amt = (net * pct / 100).quantize(TWO, ROUND_HALF_UP)
                     total += amt
                     tax_lines.append(self._tax_line(rate, pct, amt, net))
         new_detail: dict[str, Any] = {"TotalTax": num(total)}
@@ -945,6 +1001,8 @@ class Books:
             )
         if "allowduplicatedocnum" in str(params.get("include", "")).lower():
             return
+        if self.mode("duplicate_docnumber") == "allow":
+            return  # the company's duplicate-number check is off (mode, modes.py)
         for other in self.c.table(kind).values():
             if existing is not None and other["Id"] == existing["Id"]:
                 continue
@@ -977,9 +1035,12 @@ class Books:
         return total
 
     def _v_payment(self, obj: dict[str, Any], existing: dict | None, params: dict) -> None:
-        """Payment: CustomerRef and TotalAmt required; each line links one invoice of the same
-        customer; a line above the invoice's open balance is refused (6000; the real wording
-        is (U)); lines above TotalAmt likewise; the rest is UnappliedAmt (PROVIDERS.md 1.3)."""
+        """Payment: CustomerRef and TotalAmt required; each line links an invoice of the same
+        customer (or of a job billed with it), else 620 (`_payable_by`); a line above the
+        invoice's open balance is refused (6000; the real wording is (U)); lines above TotalAmt
+        likewise; the rest is UnappliedAmt (PROVIDERS.md 1.3). Lines are ALL or NONE on update,
+        sparse too: the lines sent replace the payment's lines, `Line: []` unapplies it (Payment
+        entity reference). TxnDate may be in the future (no rule documented)."""
         if not ref_value(obj.get("CustomerRef")):
             raise E.required("CustomerRef")
         if blank(obj.get("TotalAmt")):
@@ -1001,18 +1062,8 @@ class Books:
                 if lt.get("TxnType") != "Invoice":
                     continue
                 inv = self.c.get("Invoice", lt.get("TxnId"))
-                if inv is None:
-                    raise E.QBOFault(
-                        620,
-                        "Transaction could not be linked",
-                        f"TxnId {lt.get('TxnId')} cannot be linked: the invoice does not exist",
-                        f"{element}.LinkedTxn",
-                    )
-                if ref_value(inv.get("CustomerRef")) != cust_id:
-                    raise E.business(
-                        f"Invoice {inv['Id']} belongs to another customer.",
-                        f"{element}.LinkedTxn",
-                    )
+                if inv is None or not self._payable_by(inv, cust_id):
+                    raise E.cannot_link(str(lt.get("TxnId")))
                 open_bal = money(inv.get("Balance", 0))
                 if existing is not None:
                     open_bal += self._applied_by(existing, inv["Id"])
@@ -1046,6 +1097,21 @@ class Books:
             )
             if undeposited is not None:
                 obj["DepositToAccountRef"] = {"value": undeposited["Id"]}
+
+    def _payable_by(self, invoice: dict[str, Any], cust_id: str | None) -> bool:
+        """A payment line may link an invoice of the payment's own customer, or of a job
+        (sub-customer, any depth) billed with its parent (BillWithParent) when the payment is
+        the parent's. Any other customer: 620 "TxnID Cannot Be Linked" (Chargebee KB "QuickBooks
+        error code 620", ServiceTitan and Syngency KBs; the job rule from Wise Owl's KB, which
+        points at "bill with parent" for this error (2nd))."""
+        owner = self.c.get("Customer", ref_value(invoice.get("CustomerRef")))
+        while owner is not None:
+            if owner["Id"] == cust_id:
+                return True
+            if not owner.get("BillWithParent"):
+                return False
+            owner = self.c.get("Customer", ref_value(owner.get("ParentRef")))
+        return False
 
     @staticmethod
     def _applied_by(payment: dict[str, Any], invoice_id: str) -> Decimal:
@@ -1098,7 +1164,12 @@ class Books:
             links.append({"TxnId": pay_id, "TxnType": "Payment"})
         inv["LinkedTxn"] = links
         inv["Balance"] = num(money(inv.get("TotalAmt", 0)) - self._applied_to(inv_id))
-        self.touch("Invoice", inv)
+        # The invoice's SyncToken and LastUpdatedTime move (CDC sees it); whether its own
+        # webhook event is sent is the `payment_invoice_event` mode (U).
+        if self.mode("payment_invoice_event") == "none":
+            self._bump(inv)
+        else:
+            self.touch("Invoice", inv)
 
     def _unapply(self, kind: str, existing: dict[str, Any]) -> None:
         """Deleting or voiding a payment gives its invoices their balance back."""

@@ -88,6 +88,64 @@ MODES = [
         "events out of sequence'",
         values=("independent", "held", "out_of_order"),
     ),
+    # -- invoice and payment sync (billing)
+    Mode(
+        "duplicate_docnumber",
+        "refuse",
+        "refuse: a sales form (Invoice, SalesReceipt, Estimate, CreditMemo, RefundReceipt) whose "
+        "DocNumber another one of its type already has is refused with 6140 unless the call "
+        "carries include=allowduplicatedocnum; allow: the company's duplicate-number check is "
+        "off and the duplicate is stored",
+        "Invoice entity reference (DocNumber: no duplicate rule stated, only CustomTxnNumber); "
+        "Bill/BillPayment/JournalEntry references ('Throws an error when duplicate DocNumber is "
+        "sent ... check the setting of Preferences:OtherPrefs'); Purchase reference (a check's "
+        "duplicate is refused only while WarnDuplicateCheckNumber is true); "
+        "intuit/QuickBooks-V3-DotNET-SDK #175 ('this preference can be turned off in the QBO "
+        "settings'; 'In the web UI duplicate document numbers just show a warning'); 6140 on "
+        "synced invoices: QuickBooks community thread 1533226 (2025), Clio KB 'Error Code 6140'. "
+        "Whether an invoice's check follows a preference is not documented (U)",
+        values=("refuse", "allow"),
+    ),
+    Mode(
+        "send_without_email",
+        "refuse",
+        "POST /invoice/{id}/send with no sendTo and no BillEmail on the invoice: refuse: 6000 "
+        "business validation error, nothing sent; customer_email: sent to the customer's "
+        "PrimaryEmailAddr, which becomes the invoice's BillEmail (refused as well when the "
+        "customer has none)",
+        "Invoice entity reference 'Send an invoice' (the address is Invoice.BillEmail.Address, "
+        "sendTo overrides it; the create sample's answer has no BillEmail although customer 1 "
+        "has an email); Breadwinner 'Send Invoice' docs ('an email address is required to send "
+        "the invoice'); bill.com KB 'You must enter the email address for this customer in "
+        "order to email statements' (an invoice marked to be emailed). The answer to a bare "
+        "send is not documented (U)",
+        values=("refuse", "customer_email"),
+    ),
+    Mode(
+        "invoice_sparse_lines",
+        "replace",
+        "a sparse update of a sales form that carries Line: replace: the lines sent replace "
+        "every line (omitted lines are deleted); merge: a sent line whose Id exists updates "
+        "that line, a line without a known Id is added, unsent lines stay",
+        "replace: Payment entity reference ('Lines can be updated only ALL or NONE. This is "
+        "true for full or sparse update'), Intuit's PHP SDK quickstart (adds a line by sending "
+        "all lines plus the new one; intuit/QuickBooks-V3-PHP-SDK #23, #200); merge: the "
+        "Line.Id rule of the Invoice reference ('If Id ... exists ... an update operation for a "
+        "line item'; no Id: a create) and myleshyson/laravel-quickbooks #22 ('it adds new lines "
+        "to the existing lines'). The Invoice page itself does not say (U)",
+        values=("replace", "merge"),
+    ),
+    Mode(
+        "payment_invoice_event",
+        "update",
+        "when a payment is created, changed, voided or deleted, each invoice whose Balance it "
+        "changes: update: gets a new SyncToken and LastUpdatedTime (CDC) and an Invoice "
+        "Update webhook event; none: the same new SyncToken, LastUpdatedTime and CDC entry, "
+        "but only the Payment is named in webhooks",
+        "Intuit documents neither (U); webhooks page lists Create/Update/Delete/Void/Emailed "
+        "for Invoice and Payment (developer.intuit.com webhooks; blogs 2017-05-11 for Void)",
+        values=("update", "none"),
+    ),
 ]
 
 # Published observations of QBO's own response times are anecdotes, not figures:

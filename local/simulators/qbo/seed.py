@@ -140,8 +140,14 @@ PAYMENT_METHODS = [
 CLASSES = ["Design", "Landscaping", "Maintenance"]
 DEPARTMENTS = ["North", "South"]
 
-# Per country: (currency, tax agency, [(code name, description, [(rate name, percent)])])
-TAX_TABLES: dict[str, tuple[str, str, list[tuple[str, str, list[tuple[str, float]]]]]] = {
+# Per country: (currency, tax agency, [(code name, description, [(rate name, percent)])]).
+# A rate named twice is one rate shared by the codes naming it; a third item in a rate names its
+# own agency (else the country's). CA's "GST/PST BC" is a combined code of two rates from two
+# agencies (developer.intuit.com "Manage sales tax for non-US locales": a TaxCode "comprised of
+# one or more tax rates", each rate of one agency; simPRO help "How to Set Up GST/PST - Canada":
+# QuickBooks Online combined codes, BC = GST 5% + PST (BC) 7%). Names and Ids are (U).
+RateDef = tuple[str, float] | tuple[str, float, str]
+TAX_TABLES: dict[str, tuple[str, str, list[tuple[str, str, list[RateDef]]]]] = {
     "GB": (
         "GBP",
         "HM Revenue & Customs",
@@ -169,6 +175,11 @@ TAX_TABLES: dict[str, tuple[str, str, list[tuple[str, str, list[tuple[str, float
             ("GST", "GST", [("GST", 5.0)]),
             ("HST ON", "HST Ontario", [("HST ON", 13.0)]),
             ("Exempt", "Exempt", [("Exempt", 0.0)]),
+            (
+                "GST/PST BC",
+                "GST and PST British Columbia",
+                [("GST", 5.0), ("PST (BC) on sales", 7.0, "Minister of Finance (BC)")],
+            ),
         ],
     ),
 }
@@ -402,25 +413,33 @@ def _tax(books: Books) -> None:
         put(books, "TaxCode", _code("Tucson", "Tucson", rates[:2]), "3")
         return
     _currency, agency_name, codes = TAX_TABLES.get(c.country, TAX_TABLES["GB"])
-    agency = put(books, "TaxAgency", {"DisplayName": agency_name})
+    by_agency: dict[str, dict[str, Any]] = {
+        agency_name: put(books, "TaxAgency", {"DisplayName": agency_name})
+    }
+    made: dict[str, dict[str, Any]] = {}
     for name, desc, rate_defs in codes:
-        rates = [
-            put(
-                books,
-                "TaxRate",
-                {
-                    "Name": rname,
-                    "Description": desc,
-                    "RateValue": pct,
-                    "AgencyRef": {"value": agency["Id"]},
-                    "Active": True,
-                    "SpecialTaxType": "NONE",
-                    "DisplayType": "ReadOnly",
-                },
-            )
-            for rname, pct in rate_defs
-        ]
-        put(books, "TaxCode", _code(name, desc, rates))
+        code_rates: list[dict[str, Any]] = []
+        for rate_def in rate_defs:
+            rname, pct = rate_def[0], rate_def[1]
+            if rname not in made:
+                owner = rate_def[2] if len(rate_def) > 2 else agency_name
+                if owner not in by_agency:
+                    by_agency[owner] = put(books, "TaxAgency", {"DisplayName": owner})
+                made[rname] = put(
+                    books,
+                    "TaxRate",
+                    {
+                        "Name": rname,
+                        "Description": desc,
+                        "RateValue": pct,
+                        "AgencyRef": {"value": by_agency[owner]["Id"]},
+                        "Active": True,
+                        "SpecialTaxType": "NONE",
+                        "DisplayType": "ReadOnly",
+                    },
+                )
+            code_rates.append(made[rname])
+        put(books, "TaxCode", _code(name, desc, code_rates))
 
 
 def _code(name: str, desc: str, rates: list[dict[str, Any]]) -> dict[str, Any]:
