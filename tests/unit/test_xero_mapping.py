@@ -229,7 +229,7 @@ def test_if_modified_since_is_utc_to_the_second():
 def test_each_xero_family_pulls_from_a_cursor_of_its_own():
     names = [source.name for source in registry.sources("xero")]
 
-    assert sorted(names) == ["xero.contacts", "xero.employees"]
+    assert sorted(names) == ["xero.contacts", "xero.employees", "xero.payments"]
 
 
 def test_the_batch_key_fits_xero_and_changes_with_the_items_and_their_order():

@@ -46,6 +46,7 @@ MAX_IDEMPOTENCY_KEY = 128
 DAY_RESERVE = 50
 DAY_HOLD_SECONDS = 3600
 NUMBERED_PER_CALL = 10  # ContactNumbers ORed in one filter
+IDS_PER_CALL = 40  # GUIDs or numbers in one list filter (~52 fit a URL, PROVIDERS.md 3.2)
 HIGH_VOLUME = "HighVolumeException"  # the error Type of an inefficient filter (ErrorNumber 51)
 
 _MS_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d{4})?\)/$")
@@ -55,6 +56,32 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 # to another contact. The contact name must be unique across all active contacts."
 # (developer.xero.com/documentation/api/accounting/contacts; PROVIDERS.md 3.3).
 _DUPLICATE_NAME = re.compile(r"\bcontact name\b.*\bis already assigned to another contact\b", re.S)
+
+# Billing refusals Xero gives only as text (no code), matched here and nowhere else, in
+# this order (a paid invoice answers "Invoice not of valid status for modification" and
+# the allocation message together). Wordings: "Invoice # must be unique." (PROVIDERS.md
+# 3.3); "The document date cannot be before the period lock date, currently set at ..." /
+# "... the end of year lock date ..." (waynerobinson/xeroizer #92; help.dext.com 105721);
+# "This document cannot be edited as it has a payment or credit note allocated to it."
+# (civicrm civixero, fooman connect, Garage Hive); "Payment amount exceeds the amount
+# outstanding on this document" (PROVIDERS.md 3.3); "The payment date cannot be in the
+# future." (drdroid.io xero-api-invalid-payment-date, secondary).
+_BILLING_REFUSALS = (
+    (re.compile(r"\binvoice # must be unique\b", re.I), "xero.duplicate_invoice_number"),
+    (
+        re.compile(r"\bcannot be before the (period|end of year) lock date\b", re.I),
+        "xero.period_locked",
+    ),
+    (
+        re.compile(r"\bcannot be edited as it has a payment or credit note allocated\b", re.I),
+        "xero.invoice_paid",
+    ),
+    (
+        re.compile(r"\bpayment amount exceeds the amount outstanding\b", re.I),
+        "xero.payment_overpays",
+    ),
+    (re.compile(r"\bpayment date cannot be in the future\b", re.I), "xero.payment_date_future"),
+)
 
 RATE_PROBLEMS = {
     "minute": "the 60 calls a minute limit for this organisation",
@@ -159,8 +186,12 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> SyncFailure:
         return SyncFailure(
             "xero.unavailable", message, retry_after=_retry_after(headers), status=status
         )
-    if any(is_duplicate_name(m) for m in error_messages(body)):
+    messages = error_messages(body)
+    if any(is_duplicate_name(m) for m in messages):
         return SyncFailure("xero.duplicate_name", message, status=status)
+    for pattern, code in _BILLING_REFUSALS:
+        if any(pattern.search(m) for m in messages):
+            return SyncFailure(code, message, status=status)
     kind = str(body.get("Type") or "") if isinstance(body, Mapping) else ""
     return SyncFailure(
         "xero.validation",
@@ -310,22 +341,100 @@ class XeroClient:
     def _write(
         self, method: str, contacts: list[dict[str, Any]], idempotency_key: str
     ) -> list[dict[str, Any]]:
+        return self.write_elements(method, "Contacts", contacts, idempotency_key)
+
+    def write_elements(
+        self,
+        method: str,
+        path: str,
+        elements: list[dict[str, Any]],
+        idempotency_key: str,
+        plural: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """One PUT/POST of `elements` with `summarizeErrors=false`: one answer per element
+        (`element_failure` tells a refused one), in order. `path` is under the Accounting
+        base ("Invoices", "Payments/{id}"); `plural` the envelope's key (path's first part)."""
         if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise ValueError("a Xero Idempotency-Key has 1 to 128 characters")
+        key = plural or path.split("/")[0]
         body = self._call(
             method,
-            f"{ACCOUNTING}/Contacts",
+            f"{ACCOUNTING}/{path}",
             params={"summarizeErrors": "false"},
-            json={"Contacts": contacts},
+            json={key: elements},
             headers={"Idempotency-Key": idempotency_key},
         )
-        results: list[dict[str, Any]] = list(body.get("Contacts") or [])
-        if len(results) != len(contacts):
+        results: list[dict[str, Any]] = list(body.get(key) or [])
+        if len(results) != len(elements):
             raise SyncFailure(
                 "xero.unavailable",
-                f"Xero answered {len(results)} contacts for {len(contacts)} sent",
+                f"Xero answered {len(results)} {key.lower()} for {len(elements)} sent",
             )
         return results
+
+    # -- billing -------------------------------------------------------------------------
+
+    def listed(
+        self,
+        plural: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        modified_since: datetime | None = None,
+        paged: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """A list endpoint's objects (`plural`: Invoices, Payments, Items, TaxRates,
+        Accounts, BatchPayments); `paged` ones (Invoices, Payments) page by `pageSize`."""
+        headers = {"If-Modified-Since": if_modified_since(modified_since)} if modified_since else {}
+        page = 1
+        while True:
+            query: dict[str, str | int] = dict(params or {})
+            if paged:
+                query.update({"page": page, "pageSize": self.page_size})
+            body = self._call("GET", f"{ACCOUNTING}/{plural}", params=query, headers=headers)
+            items: list[dict[str, Any]] = list(body.get(plural) or [])
+            yield from items
+            if not paged or len(items) < self.page_size:
+                return
+            page += 1
+
+    def invoices_numbered(self, numbers: list[str]) -> list[dict[str, Any]]:
+        """ACCREC invoices whose InvoiceNumber is one of `numbers` (any status)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(numbers), IDS_PER_CALL):
+            part = numbers[start : start + IDS_PER_CALL]
+            found.extend(self.listed("Invoices", {"InvoiceNumbers": ",".join(part), "page": 1}))
+        return found
+
+    def invoices_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Invoices by InvoiceID, with AmountDue, Contact and their Payments."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IDS_PER_CALL):
+            part = ids[start : start + IDS_PER_CALL]
+            found.extend(self.listed("Invoices", {"IDs": ",".join(part), "page": 1}))
+        return found
+
+    def payments_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IDS_PER_CALL):
+            part = ids[start : start + IDS_PER_CALL]
+            found.extend(self.listed("Payments", {"IDs": ",".join(part), "page": 1}))
+        return found
+
+    def batch_payment(self, batch_id: str) -> dict[str, Any] | None:
+        """One BatchPayment (None: no such batch)."""
+        try:
+            body = self._call("GET", f"{ACCOUNTING}/BatchPayments/{batch_id}")
+        except SyncFailure as failure:
+            if failure.status == 404:
+                return None
+            raise
+        found = list(body.get("BatchPayments") or [])
+        return dict(found[0]) if found else None
+
+    def organisation(self) -> dict[str, Any]:
+        body = self._call("GET", f"{ACCOUNTING}/Organisation")
+        found = list(body.get("Organisations") or [])
+        return dict(found[0]) if found else {}
 
     # -- payroll -------------------------------------------------------------------------
 
