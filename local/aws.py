@@ -197,7 +197,10 @@ def queries_read_their_partition_in_moto() -> None:
             return []
         if not self.range_key_attr:
             return [part]
-        items = part.values()
+        # a snapshot taken in one C call (no Python runs while it copies, so no other
+        # thread's write can change the partition under it): the server writes while
+        # this query filters
+        items = list(part.values())
         if _PARTITION.condition is not None:
             comparison, values = _PARTITION.condition
             items = [i for i in items if i.range_key.compare(comparison, values)]

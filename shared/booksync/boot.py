@@ -13,6 +13,7 @@ from booksync.engine.budget import Budget
 from booksync.engine.queues import Enqueuer
 from booksync.engine.seam import ProviderSession
 from booksync.errors import VISIBLE_HOLDS, SyncFailure
+from booksync.providers import registry
 from booksync.providers.oauth import ProviderOAuth
 from booksync.secrets import credentials, state_signing_key
 from booksync.settings import Settings, get_settings
@@ -79,6 +80,7 @@ class Runtime:
         return ProviderSession(
             connection,
             self.tokens,
+            defaults=registry.effective_settings(str(connection.provider), {}),
             api_base=self.api_base(str(connection.provider)),
             before_call=budget.take,
             hold=hold,

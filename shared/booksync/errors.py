@@ -310,12 +310,187 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "for 60 days). Nothing queued is lost.",
     ),
     ErrorSpec(
+        "xero.waiting_for_parent",
+        Kind.TRANSIENT,
+        "Waiting for the contact or invoice to reach Xero first",
+        "The record names a contact (or an invoice) booksync is still sending to Xero. It "
+        "goes by itself once that one is there; nothing to do.",
+    ),
+    ErrorSpec(
+        "xero.contact_not_in_xero",
+        Kind.NEEDS_FIX,
+        "The invoice's contact is not in Xero",
+        "booksync sends only the contact types chosen on the Xero connection, and this "
+        "contact's type is not one of them. Add its type to the Xero connection's contact "
+        "types (or change the contact's type), or link the contact to its Xero contact; "
+        "then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.invoice_not_in_xero",
+        Kind.NEEDS_FIX,
+        "The invoice this payment settles is not in Xero",
+        "A payment goes to Xero against the Xero invoice it settles. Send the invoice first "
+        "(mark it sent or posted, and check its date is on or after the Xero connection's "
+        "invoice sync start), then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.tax_unmapped",
+        Kind.NEEDS_FIX,
+        "A tax rate has no Xero tax rate to go to",
+        "Each of the practice app's tax rates (a combined one such as GST+PST too) needs "
+        "a Xero tax rate. Add it to the Xero connection's tax mapping (settings, tax_types, "
+        "or tax_types_by_country for the contact's country); the billing setup page lists "
+        "Xero's tax rates. Then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.duplicate_invoice_number",
+        Kind.NEEDS_FIX,
+        "Xero already has an invoice with this number",
+        "Xero needs sales invoice numbers to be unique. Give the invoice another number in "
+        "the practice app, or, if the Xero invoice is this one entered by hand, delete or "
+        "void it in Xero; then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.period_locked",
+        Kind.NEEDS_FIX,
+        "The date is in a period locked in Xero",
+        "Xero refuses invoices and payments dated on or before its lock dates (Settings > "
+        "Financial settings). Change the date in the practice app, or ask the bookkeeper "
+        "(an adviser) to move the lock date in Xero; then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.invoice_paid",
+        Kind.NEEDS_FIX,
+        "Xero keeps an invoice with payments as it is",
+        "The Xero invoice has payments (or credit notes) on it, so Xero refuses changes to "
+        "its lines, contact, date or tax. Remove the payment in Xero (or in the practice "
+        "app), let the change go, then record the payment again; or make the correction "
+        "with a credit note in Xero.",
+    ),
+    ErrorSpec(
+        "xero.payment_overpays",
+        Kind.NEEDS_FIX,
+        "The payment is more than the Xero invoice still owes",
+        "Xero takes a payment up to the invoice's amount due. Check the payments already on "
+        "the invoice in Xero (one may have been entered there too), correct the amount in "
+        "the practice app, then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.payment_customer_differs",
+        Kind.NEEDS_FIX,
+        "The invoice belongs to another customer in Xero",
+        "The Xero invoice is billed to a different Xero contact than the payment's contact "
+        "is linked to. Check the invoice's contact in Xero and the contact's link in "
+        "booksync, put the payment on the right invoice, then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.payment_date_future",
+        Kind.NEEDS_FIX,
+        "The payment is dated in the future",
+        "A payment dated more than 2 days ahead (UTC) is not sent. Record it with the day it "
+        "was received; it goes at once.",
+    ),
+    ErrorSpec(
+        "xero.payment_account_missing",
+        Kind.NEEDS_FIX,
+        "No Xero account is chosen for payments",
+        "Set payment_account_code on the Xero connection's settings to the code of the bank "
+        "account (or a payments-enabled account) payments are received into; the billing "
+        "setup page lists them. Then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.payment_unapplied",
+        Kind.NEEDS_FIX,
+        "Xero records a payment against invoices only",
+        "Part of the payment is not applied to any invoice, and booksync sends only what "
+        "settles invoices. Apply the whole amount to the contact's invoices in the practice "
+        "app, or record the rest as an overpayment in Xero; then retry this error.",
+    ),
+    ErrorSpec(
+        "xero.payment_immutable",
+        Kind.NEEDS_FIX,
+        "Xero does not let a payment be changed",
+        "The payment is already in Xero, where payments can only be removed. Void the "
+        "payment in the practice app and record the corrected one: booksync removes the "
+        "old one from Xero and sends the new one.",
+    ),
+    ErrorSpec(
         "qbo.depth_limit",
         Kind.NEEDS_FIX,
         "QuickBooks allows sub-customers only five levels deep",
         "This record would sit more than five levels below its top customer in QuickBooks. "
         "Attach it to a parent higher up in the practice app (or flatten the levels in "
         "QuickBooks), then retry.",
+    ),
+    # -- QuickBooks Online: invoices and payments
+    ErrorSpec(
+        "qbo.duplicate_doc_number",
+        Kind.NEEDS_FIX,
+        "QuickBooks already has an invoice with this number",
+        "Another QuickBooks invoice, not made from this one, holds the number. Give the "
+        "invoice a new number in the practice app (or renumber the other in QuickBooks), "
+        "then retry.",
+    ),
+    ErrorSpec(
+        "qbo.tax_unmapped",
+        Kind.NEEDS_FIX,
+        "A tax rate of the invoice has no QuickBooks tax code",
+        "Map the hub's tax rate (named in the message; two rates together are written "
+        "'GST+PST') to a QuickBooks tax code in the QuickBooks connection's tax_codes "
+        "setting (GET /v1/connections/qbo/billing-setup lists the codes), then retry.",
+    ),
+    ErrorSpec(
+        "qbo.us_several_tax_rates",
+        Kind.NEEDS_FIX,
+        "A US QuickBooks company taxes a whole invoice at one rate",
+        "The invoice's lines carry different tax rates, which QuickBooks companies in the US "
+        "cannot hold on one invoice. Use one rate for every taxed line (or split the "
+        "invoice in two), then send it again.",
+    ),
+    ErrorSpec(
+        "qbo.service_unmapped",
+        Kind.NEEDS_FIX,
+        "A work type has no QuickBooks service",
+        "Map the work type to a QuickBooks service (work_type_services), create a Service "
+        "item with exactly its name, set a default_service, or set default_income_account "
+        "so booksync creates the service (GET /v1/connections/qbo/billing-setup), then "
+        "retry.",
+    ),
+    ErrorSpec(
+        "qbo.invoice_not_in_qbo",
+        Kind.NEEDS_FIX,
+        "The payment's invoice is not in QuickBooks",
+        "A payment goes to QuickBooks against invoices QuickBooks holds. Send or copy the "
+        "invoice to QuickBooks first (POST /v1/invoices/{id}/copy), then retry the payment.",
+    ),
+    ErrorSpec(
+        "qbo.payment_customer_differs",
+        Kind.NEEDS_FIX,
+        "The invoice belongs to another customer in QuickBooks",
+        "The payment's contact is not the invoice's customer in QuickBooks. Check that the "
+        "payment was recorded against the right client, or correct the invoice's customer "
+        "in QuickBooks, then retry.",
+    ),
+    ErrorSpec(
+        "qbo.payment_not_linkable",
+        Kind.NEEDS_FIX,
+        "QuickBooks would not apply the payment to the invoice",
+        "QuickBooks links a payment only to open invoices of the payment's customer; the "
+        "invoice is another customer's or no longer exists there. Check the invoice in "
+        "QuickBooks, then retry.",
+    ),
+    ErrorSpec(
+        "qbo.payment_overpays",
+        Kind.NEEDS_FIX,
+        "The payment is more than the invoice still owes in QuickBooks",
+        "QuickBooks already shows other payments on the invoice (recorded there, or not "
+        "yet read back). Press Save and sync to read them, then record the remainder only.",
+    ),
+    ErrorSpec(
+        "qbo.payment_date_future",
+        Kind.NEEDS_FIX,
+        "The payment is dated more than two days ahead",
+        "Record a payment when it is received: change its date to today or earlier, then retry.",
     ),
     ErrorSpec(
         "xero.not_authorised",

@@ -69,7 +69,7 @@ def test_invoice_totals_are_filled_in_minor_units_and_checked(api, api_key):
         "43.20",
         "553.19",
     )
-    assert (invoice["balance"], invoice["amount_paid"]) == ("553.19", "0")
+    assert (invoice["balance"], invoice["amount_paid"]) == ("553.19", "0.00")
 
     status, answer, _ = _invoice(api, api_key, contact, number="INV-1002", total="553.20")
     assert (status, answer["field"]) == (400, "total"), answer

@@ -51,7 +51,9 @@ class Firm:
     """A tenant with QBO and QBT connected (fresh, empty companies), driven as the
     deployed stack would be: API calls, the outbox's stream, the push and pull workers."""
 
-    def __init__(self, stack_env, handlers, sims, connect=("qbo", "qbt"), qbt_settings=None):
+    def __init__(
+        self, stack_env, handlers, sims, connect=("qbo", "qbt"), qbt_settings=None, country="US"
+    ):
         self.stack = stack_env
         self.h = handlers
         self.sims = {p: sims[p].url for p in ("qbo", "qbt")}
@@ -65,7 +67,8 @@ class Firm:
             requests.delete(f"{sim}/_sim/faults", timeout=10)
             reply = requests.post(
                 f"{sim}/_sim/companies",
-                json={"name": f"{provider} books", "seed": "empty"},
+                json={"name": f"{provider} books", "seed": "empty"}
+                | ({"country": country} if provider == "qbo" else {}),
                 timeout=10,
             )
             reply.raise_for_status()
@@ -154,20 +157,25 @@ class Firm:
 
     def pull_qbt(self) -> dict[str, Any]:
         """One poll of QuickBooks Time, as the 5-minute schedule queues it."""
+        return self.pull("qbt")
+
+    def pull(self, provider: str) -> dict[str, Any]:
+        """One pull of the provider, as its schedule or a webhook queues it; then the
+        outbox and the pushes it caused."""
         from booksync.store import connections as connection_rows
 
-        conn = connection_rows.get(self.tenant_id, "qbt")
+        conn = connection_rows.get(self.tenant_id, provider)
         message = Pull(
             tenant_id=self.tenant_id,
             connection_id=conn.connection_id,
-            provider="qbt",
+            provider=provider,
             reason="reconcile",
         )
         event = sqs_event(
             [{"MessageId": "poll", "ReceiptHandle": "poll", "Body": message.model_dump_json()}],
             "arn",
         )
-        answer = self.h["qbt_pull"](event, lambda_context())
+        answer = self.h[f"{provider}_pull"](event, lambda_context())
         assert answer == {"batchItemFailures": []}
         self.run()
         return answer

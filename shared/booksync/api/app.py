@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from booksync import __version__
 from booksync.api import ratelimit
 from booksync.api.auth import authenticate_event, check_method, refusal
+from booksync.api.billing_routes import make_billing_router
 from booksync.api.connection_routes import make_connection_router
 from booksync.api.errors_routes import make_errors_router
 from booksync.api.keys_routes import make_keys_router
@@ -96,6 +97,7 @@ def make_app(
     app.include_router(make_errors_router(lambda: rt().enqueuer))
     app.include_router(make_connection_router(rt))
     app.include_router(make_time_router(rt))
+    app.include_router(make_billing_router(rt))
 
     def provider_contacts(tenant_id: str, provider: str) -> list[Any]:
         conn = connections.get_connection(tenant_id, provider)

@@ -205,9 +205,11 @@ def reconcile_push(conn: Connection, enqueuer: Enqueuer, since: datetime | None 
         by_kind.setdefault(str(record.kind), []).append(record)
     for kind, recs in by_kind.items():
         current = links.get_links(tenant_id, provider, kind, [str(r.record_id) for r in recs])
+        family = registry.pushed(provider, kind)
         for record in recs:
             link = current.get(str(record.record_id))
-            if link is None and record.deleted:
+            retired = family is not None and family.retired(record.data or {})
+            if link is None and (record.deleted or retired):
                 continue
             if link is not None and int(link.synced_version) >= int(record.version):
                 continue

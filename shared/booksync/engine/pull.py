@@ -119,6 +119,11 @@ def apply_changes(
     result.changes += len(latest)
     if not latest:
         return
+    for resolver in registry.families(conn.provider):
+        typed = [k for k, c in latest.items() if c.object_type == resolver.object_type]
+        if typed and type(resolver).resolve is not Family.resolve:
+            resolved = resolver.resolve(session, [latest[k] for k in typed])
+            latest.update(zip(typed, resolved, strict=True))
     linked = links.by_provider_ids(conn.tenant_id, conn.provider, latest)
     hub_keys = [str(link.hub_key) for link in linked.values()]
     stored = store.get_keys(conn.tenant_id, hub_keys)

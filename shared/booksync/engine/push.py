@@ -88,7 +88,7 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
         link = current.get(rid)
         if (
             (link is not None and link.synced_version >= record.version)
-            or (record.deleted and link is None)
+            or ((record.deleted or family.retired(record.data or {})) and link is None)
             or (link is None and family.on_request and rid not in asked)
         ):
             outcome.results[rid] = None

@@ -62,6 +62,8 @@ class ProviderSession:
     # every worker of this connection waits it out (engine/budget.py Budget.hold)
     hold: Callable[[float, SyncFailure], None] = lambda seconds, failure: None
     calls: int = 0  # provider calls made through this session (a tracked figure)
+    # the provider's settings schema defaults (providers/registry.py), under the saved ones
+    defaults: dict[str, Any] = field(default_factory=dict)
     _token: tuple[str, int, float] | None = None  # (access token, token version, expires at)
 
     @property
@@ -78,7 +80,9 @@ class ProviderSession:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return dict(self.connection.settings or {})
+        """The connection's effective settings: as saved, over the schema's defaults (a
+        connection saved before a setting existed reads as the settings page shows it)."""
+        return {**self.defaults, **(self.connection.settings or {})}
 
     def request(self, method: str, url: str, *, cost: int = 1, **kwargs: Any) -> requests.Response:
         """`cost`: how many calls the provider counts this as (a QBO batch: its items)."""
@@ -231,6 +235,11 @@ class Family:
         """Should a connection with these (effective) settings receive this record?"""
         return True
 
+    def retired(self, data: dict[str, Any]) -> bool:
+        """Content that needs no provider object (a void payment): like a deleted record,
+        never sent when it has no link, and removed at the provider when it has one."""
+        return False
+
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         """Create or update each item, batched; one result per item, in order.
         Exceptions are booksync.errors.SyncFailure for classified provider errors."""
@@ -245,6 +254,13 @@ class Family:
         """Before a send the firm asks for (engine/send.py): which of these unsent records
         cannot go, and why, in terms a bookkeeper understands. Default: all can."""
         return Checked()
+
+    def resolve(self, session: ProviderSession, changes: list[Change]) -> list[Change]:
+        """Before a page's changes of `object_type` are mapped: the hub ids their
+        references name (a payment's invoices and customer), read in one batch and put
+        where `from_provider` finds them (e.g. raw["_hub"]); may turn a change into a
+        deletion (a voided payment). Returns the changes in the same order."""
+        return changes
 
     def billing_gaps(
         self, session: ProviderSession, work_types: set[str], tax_rates: set[str]

@@ -17,13 +17,17 @@ from booksync.engine.seam import Family, Source
 from booksync.hub.settings import BaseSettings
 from booksync.providers.qbo import customers as qbo_customers
 from booksync.providers.qbo import employees as qbo_employees
+from booksync.providers.qbo import invoices as qbo_invoices
 from booksync.providers.qbo import jobs as qbo_jobs
+from booksync.providers.qbo import payments as qbo_payments
 from booksync.providers.qbo import time_activities as qbo_time
 from booksync.providers.qbt import jobcodes as qbt_jobcodes
 from booksync.providers.qbt import timesheets as qbt_timesheets
 from booksync.providers.qbt import users as qbt_users
 from booksync.providers.xero import contacts as xero_contacts
 from booksync.providers.xero import employees as xero_employees
+from booksync.providers.xero import invoices as xero_invoices
+from booksync.providers.xero import payments as xero_payments
 
 PROVIDERS = ("qbo", "qbt", "xero")
 
@@ -32,12 +36,16 @@ FAMILIES: tuple[Family, ...] = (
     qbo_jobs.Jobs(),
     qbo_employees.Employees(),
     qbo_time.TIME_ACTIVITIES,
+    qbo_invoices.INVOICES,
+    qbo_payments.PAYMENTS,
     qbt_jobcodes.CLIENTS,
     qbt_jobcodes.WORK_ITEMS,
     qbt_users.Users(),
     qbt_timesheets.TIMESHEETS,
     xero_contacts.Contacts(),
     xero_employees.PayrollEmployees(),
+    xero_invoices.Invoices(),
+    xero_payments.Payments(),
 )
 
 

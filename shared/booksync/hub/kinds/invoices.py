@@ -87,7 +87,7 @@ class Invoice(BaseModel):
         subtotal = tax = Decimal(0)
         for n, line in enumerate(self.lines):
             amount = rounded(line.quantity * line.rate, cur)
-            if line.amount is None:
+            if line.amount is None or line.amount == amount:
                 line.amount = amount
             elif not fits(line.amount, cur):
                 raise ValueError(f"lines.{n}.amount: {cur} has no more than its minor units")
@@ -105,8 +105,9 @@ class Invoice(BaseModel):
             given = getattr(self, name)
             if given is not None and given != value:
                 raise ValueError(f"{name}: {given} does not add up; the lines make {value}")
-            setattr(self, name, value)
-        self.amount_paid = sum(self.payments.values(), Decimal(0))
+            setattr(self, name, rounded(value, cur))
+        self.payments = {k: rounded(v, cur) for k, v in self.payments.items()}
+        self.amount_paid = rounded(sum(self.payments.values(), Decimal(0)), cur)
         self.balance = (self.total or Decimal(0)) - self.amount_paid
         return self
 

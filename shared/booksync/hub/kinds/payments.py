@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from booksync.errors import Conflict, InvalidInput
 from booksync.hub.entity import Entity, ListFilter, adopt_as_new
 from booksync.hub.kinds.invoices import Money, with_payment
-from booksync.hub.money import CURRENCY_PATTERN, fits, shown
+from booksync.hub.money import CURRENCY_PATTERN, fits, rounded, shown
 from booksync.observability import logger
 from booksync.store import Record
 from booksync.store import records as store
@@ -66,6 +66,8 @@ class Payment(BaseModel):
             if a.invoice_id in seen:
                 raise ValueError(f"allocations.{n}.invoice_id: the invoice is named twice")
             seen.add(a.invoice_id)
+            a.amount = rounded(a.amount, self.currency)  # "100" is kept as "100.00"
+        self.amount = rounded(self.amount, self.currency)
         applied = sum((a.amount for a in self.allocations), Decimal(0))
         if applied > self.amount:
             raise ValueError(

@@ -26,6 +26,15 @@ CDC_DAYS = 30  # CDC looks back at most 30 days (PROVIDERS.md 1.3 CDC)
 CDC_SAFETY = timedelta(hours=1)  # our clock vs Intuit's: fall back to a full read early
 CDC_MAX_OBJECTS = 1000
 ALL_ACTIVE_STATES = "Active IN (true,false)"  # inactive name-list rows are hidden otherwise
+# name lists have `Active` (and hide inactive rows unless asked); transactions do not, and a
+# query naming it would match none of them
+NAME_LISTS = frozenset({"Customer", "Employee", "Vendor", "Item", "Account"})
+
+
+def every_row(entity: str, where: str = "") -> str:
+    """A WHERE that reads every row of the entity, inactive name-list rows included."""
+    states = ALL_ACTIVE_STATES if entity in NAME_LISTS else ""
+    return " AND ".join(p for p in (where, states) if p)
 
 
 def parse_time(value: str) -> datetime:
@@ -94,7 +103,7 @@ class QboChanges:
         changes: list[Change] = []
         cursor: str | None = None
         for entity in self.entities:
-            rows = client.query(entity, ALL_ACTIVE_STATES)
+            rows = client.query(entity, every_row(entity))
             # The first reply's server time: anything changed while we page is seen again.
             cursor = cursor or client.server_time
             changes.extend(_change(entity, raw, now) for raw in rows)
@@ -122,7 +131,7 @@ class QboChanges:
         for entity in self.entities:
             rows = client.query(
                 entity,
-                f"MetaData.LastUpdatedTime >= {quote(cursor)} AND {ALL_ACTIVE_STATES}",
+                every_row(entity, f"MetaData.LastUpdatedTime >= {quote(cursor)}"),
                 # pages by STARTPOSITION need a total order: many objects share a
                 # LastUpdatedTime, and a tie may fall either side of a page break
                 order="Id",

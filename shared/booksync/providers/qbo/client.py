@@ -160,6 +160,10 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
         return failure("qbo.throttled", _retry_after(headers))
     if "6240" in codes:
         return failure("qbo.duplicate_name")
+    if "6140" in codes:
+        return failure("qbo.duplicate_doc_number")
+    if "620" in codes:  # "TxnID Cannot Be Linked": another customer's invoice, or gone
+        return failure("qbo.payment_not_linkable")
     if "6200" in codes or "6210" in codes:
         return failure("qbo.period_closed")
     if "5010" in codes:
@@ -311,6 +315,14 @@ class QboClient:
         1.2): the answer names the object with `status: Deleted`."""
         data = self._call("POST", entity.lower(), params={"operation": "delete"}, body=body)
         obj: dict[str, Any] = data.get(entity) or {}
+        return obj
+
+    def send_invoice(self, invoice_id: str, to: str) -> dict[str, Any]:
+        """POST /invoice/{id}/send?sendTo=: QBO e-mails the invoice to `to`, which becomes
+        its BillEmail (PROVIDERS.md 1.3 Invoice); the answer is the Invoice with
+        EmailStatus EmailSent. Sending is not replay-safe: callers send once per request."""
+        data = self._call("POST", f"invoice/{invoice_id}/send", params={"sendTo": to})
+        obj: dict[str, Any] = data.get("Invoice") or {}
         return obj
 
     def batch(

@@ -92,6 +92,10 @@ class NameListFamily(Family):
     def clash_code(self, failure: SyncFailure) -> str:
         return failure.code
 
+    def removes(self, item: PushItem) -> bool:
+        """Does this push remove the object (deleted in the hub, or retired: void)?"""
+        return bool(item.record.deleted or self.retired(item.record.data or {}))
+
     def intent(self, item: PushItem) -> dict[str, Any]:
         """What a create writes that finds it again: its DisplayName."""
         raise NotImplementedError
@@ -189,7 +193,7 @@ class NameListFamily(Family):
                 object_id, token = str(link.provider_id), link.provider_version
             elif p.target is not None:
                 object_id, token = str(p.target["Id"]), p.target.get("SyncToken")
-            if object_id is not None and p.item.record.deleted and self.deletes:
+            if object_id is not None and self.deletes and self.removes(p.item):
                 ops.append(
                     {
                         "bId": str(n + 1),
@@ -246,7 +250,7 @@ class NameListFamily(Family):
         failure: SyncFailure | None = answer.get("_failure")
         if failure is None and "Fault" in answer:
             failure = classify_item_fault(answer["Fault"])
-        if failure is None and op["operation"] == "delete":
+        if failure is None and op["operation"] == "delete":  # (content_hash: nothing held)
             return Pushed(
                 hub_id=p.item.record.record_id,
                 provider_id=str(op[self.entity]["Id"]),

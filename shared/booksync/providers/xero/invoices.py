@@ -35,7 +35,7 @@ from booksync.engine.seam import BillingGap, Family, ProviderSession, Pushed, Pu
 from booksync.errors import SyncFailure
 from booksync.hub.content import content_hash
 from booksync.hub.kinds.invoices import ISSUED, Invoice, InvoiceLine
-from booksync.hub.settings import CONTACT_TYPES, Setting
+from booksync.hub.settings import Setting
 from booksync.providers.xero.client import XeroClient, element_failure, parse_date
 from booksync.providers.xero.contacts import Contacts
 from booksync.store import links
@@ -82,20 +82,9 @@ INVOICE_SETTINGS: dict[str, Setting] = {
 }
 
 
-def with_defaults(settings: dict[str, Any], fields: dict[str, Setting]) -> dict[str, Any]:
-    """The connection's settings with the declared defaults of `fields` filled in (a
-    connection saved before a setting existed)."""
-    out = dict(settings)
-    for name, (_, info) in fields.items():
-        if name not in out:
-            out[name] = info.get_default(call_default_factory=True)
-    return out
-
-
 def contact_wanted(settings: dict[str, Any], contact: dict[str, Any]) -> bool:
     """Does this connection send the contact to Xero (so its link is only a push away)?"""
-    effective = with_defaults(settings, {"contact_types": CONTACT_TYPES})
-    return bool(effective.get("sync_enabled", True)) and Contacts().wants(effective, contact)
+    return bool(settings.get("sync_enabled", True)) and Contacts().wants(settings, contact)
 
 
 # ----------------------------------------------------------------------- mapper
@@ -217,7 +206,7 @@ class Invoices(Family):
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         if len(items) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} invoices per push")
-        settings = with_defaults(session.settings, INVOICE_SETTINGS)
+        settings = session.settings
         client = XeroClient(session)
         results: list[Pushed | Exception | None] = [None] * len(items)
         try:
@@ -367,7 +356,7 @@ class Invoices(Family):
     def billing_gaps(
         self, session: ProviderSession, work_types: set[str], tax_rates: set[str]
     ) -> list[BillingGap]:
-        settings = with_defaults(session.settings, INVOICE_SETTINGS)
+        settings = session.settings
         client = XeroClient(session)
         items = list(client.listed("Items"))
         rates = [r for r in client.listed("TaxRates") if r.get("Status", "ACTIVE") == "ACTIVE"]

@@ -45,7 +45,7 @@ from booksync.providers.xero.client import (
     one_second_before,
     parse_date,
 )
-from booksync.providers.xero.invoices import INVOICE_SETTINGS, Invoices, number, with_defaults
+from booksync.providers.xero.invoices import Invoices, number
 from booksync.store import links
 from booksync.store import records as store
 
@@ -53,7 +53,6 @@ MAX_BATCH = 50
 MANAGED = ("contact_id", "date", "amount", "currency", "reference", "allocations")
 # the link of a payment voided before it ever reached Xero: nothing there to remove, and
 # the link says the record is in step (the seam has no "nothing to send" answer yet)
-NOT_SENT = "unsent:"
 
 PAYMENT_SETTINGS: dict[str, Setting] = {
     "payment_account_code": (
@@ -308,6 +307,9 @@ class Payments(Family):
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         return payment_from_xero(raw)
 
+    def retired(self, data: dict[str, Any]) -> bool:
+        return data.get("status") == "void"  # voided in the hub: deleted in Xero
+
     def deleted_content(self, current: dict[str, Any]) -> dict[str, Any] | None:
         # deleted in Xero: the hub payment goes (its invoices' balances follow), unless it
         # is void already (our own removal of it coming back)
@@ -338,7 +340,7 @@ class _Push:
         self.session = session
         self.items = items
         self.client = XeroClient(session)
-        self.settings = with_defaults(session.settings, {**INVOICE_SETTINGS, **PAYMENT_SETTINGS})
+        self.settings = session.settings
         self.results: list[Pushed | Exception | None] = [None] * len(items)
         self.payments = [_payment(item.content) for item in items]
         self._lock: date | bool | None = False  # False: not read yet
@@ -362,12 +364,12 @@ class _Push:
         self.hub_invoices = store.get_many(tenant, [("invoice", i) for i in invoice_ids])
         removals, linked, creates = [], [], []
         for i, (item, payment) in enumerate(zip(self.items, self.payments, strict=True)):
-            sent = item.link is not None and not item.link.provider_id.startswith(NOT_SENT)
+            sent = item.link is not None
             gone = item.record.deleted or payment.status == "void"
             if gone and sent:
                 removals.append(i)
-            elif gone:
-                self._not_sent(i)
+            elif gone:  # the engine never hands a retired record with no link
+                self.results[i] = SyncFailure("internal.unexpected", "a void payment never sent")
             elif sent:
                 linked.append(i)
             else:
@@ -420,11 +422,6 @@ class _Push:
             provider_version=parse_date(str(stamp)).isoformat() if stamp else None,
             content_hash=fingerprint or "",
         )
-
-    def _not_sent(self, i: int) -> None:
-        """Voided before it reached Xero: nothing to remove; linked as such."""
-        hub_id = self.items[i].record.record_id
-        self._pushed(i, f"{NOT_SENT}{hub_id}", None, None)
 
     def _remove(self, i: int) -> None:
         """Deleted or voided in the hub: its Xero payment(s) deleted, unless a lock date
@@ -578,10 +575,7 @@ class _Push:
             self._send_singles(singles)
 
     def _retried(self, i: int) -> bool:
-        link = self.items[i].link
-        return self.items[i].attempted_before or (
-            link is not None and link.provider_id.startswith(NOT_SENT)
-        )
+        return self.items[i].attempted_before
 
     def _overpays(self, payment: Payment, due: dict[str, Decimal]) -> SyncFailure | None:
         """An allocation above what the Xero invoice still owes (net of earlier items of

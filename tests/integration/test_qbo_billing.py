@@ -1,0 +1,343 @@
+"""Invoices and payments with QuickBooks Online through the practice API and the real
+workers, against the QBO simulator (issue 13): services and combined tax mapped, an
+invoice updated in place, never doubled by a lost reply, payments both ways with every
+check before a write, send via QBO. Each test is a new firm with a fresh QBO company."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from booksync.store import links
+from tests.conftest import load_handler
+from tests.integration.test_time_entries import Firm, stack_env  # noqa: F401 - fixture
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture(scope="module")
+def handlers(stack_env):  # noqa: F811 - the fixture imported above
+    with pytest.MonkeyPatch.context() as mp:
+        yield {
+            name: load_handler(name, mp).lambda_handler
+            for name in ("api", "oauth", "qbo_push", "qbo_pull", "qbt_push", "qbt_pull")
+        }
+
+
+class Books(Firm):
+    """A firm with QuickBooks Online connected, its company's tax codes and accounts."""
+
+    def code(self, name):
+        return next(o["Id"] for o in self.objects("qbo", "TaxCode") if o["Name"] == name)
+
+    def income_account(self):
+        """The company's income account (an empty company has none: the bookkeeper adds
+        "Services", as a new QuickBooks company's chart of accounts holds)."""
+        found = [o for o in self.objects("qbo", "Account") if o.get("AccountType") == "Income"]
+        if not found:
+            found = [
+                self.in_provider("qbo", "Account", {"Name": "Services", "AccountType": "Income"})
+            ]
+        return found[0]["Id"]
+
+    def qbo(self, kind):
+        return self.objects("qbo", kind)
+
+    def invoice(self, contact, number="INV-1001", status="sent", **extra):
+        lines = [
+            {
+                "description": "Year-end accounts",
+                "work_type": "Accounts",
+                "quantity": "3",
+                "rate": "120.00",
+                "tax_rate": "GST",
+                "tax_percent": "5",
+                "secondary_tax_rate": "PST",
+                "secondary_tax_percent": "7",
+            },
+            {
+                "description": "Personal tax return",
+                "work_type": "Tax",
+                "quantity": "2",
+                "rate": "80.00",
+                "tax_rate": "GST",
+                "tax_percent": "5",
+            },
+        ]
+        body = {
+            "number": number,
+            "contact_id": contact["id"],
+            "issue_date": (TODAY - timedelta(days=7)).isoformat(),
+            "currency": "CAD",
+            "status": status,
+            "lines": lines,
+        }
+        return self.create("invoices", {**body, **extra})
+
+    def pay_in_qbo(self, customer_id, lines, total=None):
+        """A person records a payment in QuickBooks (as its own screens do)."""
+        body = {
+            "CustomerRef": {"value": customer_id},
+            "TotalAmt": total if total is not None else sum(a for _, a in lines),
+            "TxnDate": TODAY.isoformat(),
+            "Line": [
+                {"Amount": a, "LinkedTxn": [{"TxnId": i, "TxnType": "Invoice"}]} for i, a in lines
+            ],
+        }
+        return self.in_provider("qbo", "Payment", body)
+
+    def hub(self, path, record_id):
+        answer, _ = self.api("GET", f"/v1/{path}/{record_id}", ok=200)
+        return answer
+
+
+@pytest.fixture
+def books(stack_env, handlers, sims):  # noqa: F811
+    firm = Books(stack_env, handlers, sims, connect=("qbo",), country="CA")
+    firm.api(
+        "PUT",
+        "/v1/connections/qbo/settings",
+        {
+            "default_income_account": firm.income_account(),
+            "tax_codes": {"GST+PST": firm.code("GST/PST BC"), "GST": firm.code("GST")},
+        },
+        ok=200,
+    )
+    return firm
+
+
+def test_an_invoice_with_two_work_types_and_combined_tax_reaches_qbo_once(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    qbo_id = books.link("qbo", "invoice", invoice["id"])
+    assert qbo_id, books.errors()
+    (sent,) = [i for i in books.qbo("Invoice") if i["Id"] == qbo_id]
+    assert sent["DocNumber"] == "INV-1001"
+    assert sent["CustomerRef"]["value"] == books.link("qbo", "contact", acme["id"])
+    lines = [ln for ln in sent["Line"] if ln["DetailType"] == "SalesItemLineDetail"]
+    items = {i["Id"]: i for i in books.qbo("Item")}
+    # the two work types are services now, created with the default income account
+    assert [items[ln["SalesItemLineDetail"]["ItemRef"]["value"]]["Name"] for ln in lines] == [
+        "Accounts",
+        "Tax",
+    ]
+    assert [ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] for ln in lines] == [
+        books.code("GST/PST BC"),
+        books.code("GST"),
+    ]
+    # 360 + 12% and 160 + 5%: the same total on both sides
+    assert str(sent["TotalAmt"]) in ("571.2", "571.20")
+    assert invoice["total"] == "571.20"
+
+    # edited and sent again: updated in place, never a second invoice
+    books.edit("invoices", books.hub("invoices", invoice["id"]), due_date=TODAY.isoformat())
+    books.run()
+    assert [i["Id"] for i in books.qbo("Invoice")] == [qbo_id]
+    (updated,) = books.qbo("Invoice")
+    assert updated["DueDate"] == TODAY.isoformat()
+
+
+def test_a_lost_reply_makes_one_invoice_linked_once(books):
+    acme = books.client("Acme Ltd")
+    books.run()
+    books.fault("qbo", action="drop_after_commit", method="POST", path="/invoice", count=1)
+    invoice = books.invoice(acme)
+    books.run()
+    assert len(books.qbo("Invoice")) == 1
+    assert books.link("qbo", "invoice", invoice["id"]) == books.qbo("Invoice")[0]["Id"]
+
+
+def test_an_unmapped_tax_rate_is_a_sync_error_before_any_invoice_write(books):
+    acme = books.client("Acme Ltd")
+    books.run()
+    setup, _ = books.api("GET", "/v1/connections/qbo/billing-setup", ok=200)
+    assert setup["ready"] is True, setup
+    invoice = books.invoice(
+        acme,
+        lines=[
+            {
+                "description": "Advice",
+                "work_type": "Advice",
+                "quantity": "1",
+                "rate": "100",
+                "tax_rate": "HST",
+                "tax_percent": "13",
+            }
+        ],
+    )
+    books.forget_calls("qbo")
+    books.run()
+    assert (invoice["id"], "qbo.tax_unmapped") in books.errors()
+    writes = [c for c in books.calls("qbo") if c["method"] == "POST" and "/invoice" in c["path"]]
+    assert writes == []
+    setup, _ = books.api("GET", "/v1/connections/qbo/billing-setup", ok=200)
+    assert [(m["what"], m["name"]) for m in setup["missing"]] == [("tax_rate", "HST")]
+
+
+def test_a_us_invoice_with_several_tax_rates_is_refused_with_the_reason(
+    stack_env,  # noqa: F811
+    handlers,
+    sims,
+):
+    firm = Books(stack_env, handlers, sims, connect=("qbo",), country="US")
+    firm.api(
+        "PUT",
+        "/v1/connections/qbo/settings",
+        {
+            "default_income_account": firm.income_account(),
+            "tax_codes": {"GST+PST": "3", "GST": "2"},
+        },
+        ok=200,
+    )
+    acme = firm.client("Acme Ltd")
+    invoice = firm.invoice(acme, currency="USD")
+    firm.run()
+    error = firm.errors()[(invoice["id"], "qbo.us_several_tax_rates")]
+    assert "GST, GST+PST" in error.provider_message
+    assert firm.qbo("Invoice") == []
+
+
+def test_partial_and_split_payments_in_qbo_reach_the_hub_and_mark_invoices_paid(books):
+    acme = books.client("Acme Ltd")
+    first = books.invoice(acme)
+    second = books.invoice(acme, number="INV-1002")
+    books.run()
+    customer = books.link("qbo", "contact", acme["id"])
+    one, two = books.link("qbo", "invoice", first["id"]), books.link("qbo", "invoice", second["id"])
+    books.pay_in_qbo(customer, [(one, 100.0)])
+    books.pay_in_qbo(customer, [(one, 471.2), (two, 71.2)])
+    books.pull("qbo")
+    first_now, second_now = books.hub("invoices", first["id"]), books.hub("invoices", second["id"])
+    assert (first_now["balance"], first_now["status"]) == ("0.00", "paid")
+    assert (second_now["balance"], second_now["status"]) == ("500.00", "sent")
+    page, _ = books.api("GET", "/v1/payments", query=f"invoice_id={first['id']}", ok=200)
+    assert sorted(p["amount"] for p in page["items"]) == ["100.00", "542.40"]
+    history, _ = books.api("GET", f"/v1/invoices/{first['id']}/history", ok=200)
+    assert sum(1 for e in history["items"] if "payment" in (e.get("note") or "")) == 2
+
+    # the split voided in QBO: the hub keeps it as void, and the invoices owe again
+    split = next(p for p in books.qbo("Payment") if len(p["Line"]) == 2)
+    books.edit_in_provider(  # voided as a person would, in QuickBooks' own screens
+        "qbo", "Payment", split["Id"], {"TotalAmt": 0, "PrivateNote": "Voided", "Line": []}
+    )
+    books.pull("qbo")
+    assert books.hub("invoices", first["id"])["balance"] == "471.20"
+    assert books.hub("invoices", second["id"])["balance"] == "571.20"
+    # a second pull changes nothing (echoes)
+    versions = books.hub("invoices", first["id"])["version"]
+    books.pull("qbo")
+    assert books.hub("invoices", first["id"])["version"] == versions
+
+
+def test_a_hub_payment_reaches_qbo_once_and_qbo_refusals_are_checked_first(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    paid, _ = books.api(
+        "POST",
+        "/v1/payments",
+        {
+            "contact_id": acme["id"],
+            "date": TODAY.isoformat(),
+            "amount": "200.00",
+            "currency": "CAD",
+            "reference": "CHQ 88",
+            "allocations": [{"invoice_id": invoice["id"], "amount": "200.00"}],
+        },
+        ok=201,
+    )
+    books.run()
+    books.run()
+    (payment,) = books.qbo("Payment")
+    assert payment["PaymentRefNum"] == "CHQ 88"
+    assert books.link("qbo", "payment", paid["id"]) == payment["Id"]
+    (held,) = books.qbo("Invoice")
+    assert held["Balance"] == pytest.approx(371.2)
+
+    # paid in QBO meanwhile (not read back yet): the hub's payment would overpay there
+    books.pay_in_qbo(books.link("qbo", "contact", acme["id"]), [(held["Id"], 300.0)])
+    late, _ = books.api(
+        "POST",
+        "/v1/payments",
+        {
+            "contact_id": acme["id"],
+            "date": TODAY.isoformat(),
+            "amount": "371.20",
+            "currency": "CAD",
+            "allocations": [{"invoice_id": invoice["id"], "amount": "371.20"}],
+        },
+        ok=201,
+    )
+    books.forget_calls("qbo")
+    books.run()
+    assert (late["id"], "qbo.payment_overpays") in books.errors()
+    assert not [c for c in books.calls("qbo") if c["method"] == "POST" and "payment" in c["path"]]
+
+
+def test_send_via_qbo_without_a_billing_email_copies_only_and_says_why(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme, status="approved")
+    books.run()
+    assert books.qbo("Invoice") == []  # approved: not in the books until copied or sent
+    answer, headers = books.api("POST", f"/v1/invoices/{invoice['id']}/send", ok=202)
+    assert answer["emailed"] is False
+    assert "no billing email" in answer["reason"]
+    books.run()
+    (copied,) = books.qbo("Invoice")
+    assert copied.get("EmailStatus") != "EmailSent"
+    assert headers["Location"] == f"/v1/invoices/{invoice['id']}/sync"
+    state, _ = books.api("GET", f"/v1/invoices/{invoice['id']}/sync", ok=200)
+    assert state["providers"]["qbo"] == {"status": "in_books", "id": copied["Id"]}
+
+    other = books.invoice(
+        acme, number="INV-1002", status="approved", billing_email="accounts@acme.example"
+    )
+    answer, _ = books.api("POST", f"/v1/invoices/{other['id']}/send", ok=202)
+    assert answer["emailed"] == "after the copy"
+    books.run()
+    emailed = next(i for i in books.qbo("Invoice") if i["DocNumber"] == "INV-1002")
+    assert emailed["EmailStatus"] == "EmailSent"
+    assert emailed["BillEmail"]["Address"] == "accounts@acme.example"
+    assert books.hub("invoices", other["id"])["status"] == "sent"
+
+
+def test_copy_refuses_a_draft_and_copies_an_approved_invoice_on_demand(books):
+    acme = books.client("Acme Ltd")
+    draft = books.invoice(acme, status="draft")
+    status, answer = books.api("POST", f"/v1/invoices/{draft['id']}/copy")
+    assert status == 409, answer
+    approved = books.invoice(acme, number="INV-1002", status="approved")
+    answer, _ = books.api("POST", f"/v1/invoices/{approved['id']}/copy", ok=202)
+    books.run()
+    assert [i["DocNumber"] for i in books.qbo("Invoice")] == ["INV-1002"]
+    assert links.get_link(books.tenant_id, "qbo", "invoice", approved["id"]) is not None
+
+
+def test_a_hub_payment_voided_is_deleted_in_qbo_and_the_invoice_owes_again(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    paid = books.create(
+        "payments",
+        {
+            "contact_id": acme["id"],
+            "date": TODAY.isoformat(),
+            "amount": "571.20",
+            "currency": "CAD",
+            "allocations": [{"invoice_id": invoice["id"], "amount": "571.20"}],
+        },
+    )
+    books.run()
+    assert len(books.qbo("Payment")) == 1
+    assert books.hub("invoices", invoice["id"])["status"] == "paid"
+    books.edit("payments", books.hub("payments", paid["id"]), status="void")
+    books.run()
+    assert books.qbo("Payment") == []
+    assert books.qbo("Invoice")[0]["Balance"] == pytest.approx(571.2)
+    after = books.hub("invoices", invoice["id"])
+    assert (after["balance"], after["status"]) == ("571.20", "sent")
+    books.pull("qbo")  # the deletion read back: the hub payment stays void, nothing moves
+    assert books.hub("payments", paid["id"])["status"] == "void"
+    assert books.hub("invoices", invoice["id"])["version"] == after["version"]
