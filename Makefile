@@ -32,15 +32,16 @@ lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
 
 test: lint  ## lint, then every test (unit, integration, simulators on every core; then e2e in its own process)
 	$(BIN)/pytest -q -n auto tests/unit tests/integration tests/simulators
-	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
+	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_BILLING=$(or $(CHAOS_BILLING),20) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
 	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q -n auto tests/unit tests/integration
 
-chaos: setup  ## the fault-injection e2e tests at the issues' sizes (500 contacts, 2,000 time entries; tens of minutes)
+chaos: setup  ## the fault-injection e2e tests at the issues' sizes (500 contacts, 2,000 time entries, 1,000 invoices and 1,500 payments; an hour or more)
 	CHAOS_CONTACTS=500 $(BIN)/pytest -q tests/e2e/test_faults_e2e.py
 	CHAOS_TIME=2000 $(BIN)/pytest -q tests/e2e/test_time_faults_e2e.py
+	CHAOS_BILLING=1000 $(BIN)/pytest -q tests/e2e/test_billing_faults_e2e.py
 
 fuzz: setup  ## schemathesis over /v1/openapi.json on the local stack and the webhook fuzzer; prints figures
 	FUZZ_API_CASES=$(or $(FUZZ_API_CASES),2400) FUZZ_WEBHOOK_CASES=$(or $(FUZZ_WEBHOOK_CASES),5000) \
@@ -56,6 +57,7 @@ bench: setup  ## benchmarks; prints figures (BENCH_RECORDS=1000,5000 by default:
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.sync $(if $(BENCH_RECORDS),--records $(BENCH_RECORDS))
 	$(BIN)/python -m bench.timesheets
+	$(BIN)/python -m bench.billing
 
 build: setup  ## sam build (needs python3.13 on PATH, see README)
 	PATH="$(PY313):$$PATH" $(BIN)/sam build

@@ -140,10 +140,10 @@ class Bench:
         self.stack.drain(timeout=300)
         return tenant, auth, companies
 
-    def company(self, provider: str, name: str) -> str:
+    def company(self, provider: str, name: str, seed: str = "empty") -> str:
         reply = requests.post(
             f"{self.sims[provider]}/_sim/companies",
-            json={"name": name, "seed": "empty"},
+            json={"name": name, "seed": seed},
             timeout=30,
         )
         reply.raise_for_status()

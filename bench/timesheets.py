@@ -63,12 +63,16 @@ class TimeBench:
         reply.raise_for_status()
         return reply.json() if reply.content else None
 
-    def firm(self, name: str, providers: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    def firm(
+        self, name: str, providers: tuple[str, ...], seeds: dict[str, str] | None = None
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """A tenant connected to new companies (empty, or seeded as `seeds` says)."""
         tenant = cli(self.stack, "tenants", "create", name)["tenant_id"]
         key = cli(self.stack, "api-keys", "create", tenant)["key"]
         companies = {}
         for provider in providers:
-            companies[provider] = self.helper.company(provider, f"{name} {provider}")
+            seed = (seeds or {}).get(provider, "empty")
+            companies[provider] = self.helper.company(provider, f"{name} {provider}", seed)
             result = connect(self.api, key, provider, sim_company=companies[provider])
             assert result.status == 200, result.page[:500]
         self.stack.drain(timeout=300)

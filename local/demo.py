@@ -305,6 +305,7 @@ def run(demo: Demo) -> None:
     )
 
     _time_story(demo, auth, sims, companies, made)
+    _billing_story(demo, auth, sims, companies, made)
 
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
@@ -476,6 +477,202 @@ def _time_story(
     stack_drain(timeout=60)
     after = len(_objects(sims["qbo"], companies["qbo"], "TimeActivity"))
     demo.show("a second send", f"{again['counts']}; TimeActivities {before} -> {after}")
+
+
+def _billing_story(
+    demo: Demo,
+    auth: dict[str, str],
+    sims: dict[str, str],
+    companies: dict[str, str],
+    made: list[dict[str, Any]],
+) -> None:
+    """Issue 13, shortened: an invoice with two work types and a combined tax in both
+    books, payments both ways, edit-and-resend in place, send via QBO without an email."""
+    api, drain = demo.api, demo.stack.drain
+    qbo, xero = sims["qbo"], sims["xero"]
+
+    def in_books(sim: str, company: str, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        url = f"{sim}/_sim/companies/{company}/objects/{kind}"
+        reply = requests.post(url, json=fields, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    demo.step("Billing set-up: what is missing before invoices go (billing-setup), then mapped")
+    income = {"Name": "Services", "AccountType": "Income"}  # a new company's chart holds one
+    services = in_books(qbo, companies["qbo"], "Account", income)
+    combined = in_books(
+        xero,
+        companies["xero"],
+        "TaxRates",
+        {
+            "Name": "AZ+Tucson",
+            "ReportTaxType": "OUTPUT",
+            "TaxComponents": [
+                {"Name": n, "Rate": r, "IsCompound": False, "IsNonRecoverable": False}
+                for n, r in (("AZ State tax", 7.1), ("Tucson City", 2.0))
+            ],
+        },
+    )
+    client = made[2]
+    line_items = [
+        {
+            "description": "Year-end accounts",
+            "work_type": "Accounts",
+            "quantity": "4",
+            "rate": "150.00",
+            "tax_rate": "AZ",
+            "tax_percent": "7.1",
+            "secondary_tax_rate": "Tucson",
+            "secondary_tax_percent": "2",
+        },
+        {"description": "Tax return", "work_type": "Tax", "quantity": "1", "rate": "250.00"},
+    ]
+
+    def invoice(number: str, status: str, **extra: Any) -> dict[str, Any]:
+        reply = requests.post(
+            f"{api}/v1/invoices",
+            headers=auth,
+            timeout=30,
+            json={
+                "number": number,
+                "contact_id": client["id"],
+                "issue_date": date.today().isoformat(),
+                "currency": "GBP",
+                "status": status,
+                "lines": line_items,
+                **extra,
+            },
+        )
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    invoice("DRAFT-0", "draft")  # a work type and a rate in use, not yet mapped
+    gaps = requests.get(f"{api}/v1/connections/qbo/billing-setup", headers=auth, timeout=60)
+    for gap in gaps.json()["missing"]:
+        demo.show(f"  qbo missing {gap['what']}", f"{gap['name']}: {gap['fix'][:60]}")
+    for provider, settings in (
+        ("qbo", {"default_income_account": services["Id"], "tax_codes": {"AZ+Tucson": "3"}}),
+        (
+            "xero",
+            {
+                "work_type_items": {"Accounts": "DevD", "Tax": "Train-MS"},
+                "tax_types": {"AZ+Tucson": combined["TaxType"]},
+                "payment_account_code": "090",
+            },
+        ),
+    ):
+        requests.put(
+            f"{api}/v1/connections/{provider}/settings", headers=auth, timeout=30, json=settings
+        ).raise_for_status()
+        ready = requests.get(
+            f"{api}/v1/connections/{provider}/billing-setup", headers=auth, timeout=60
+        ).json()
+        demo.show(f"{provider} billing-setup", "ready" if ready["ready"] else ready["missing"])
+
+    demo.step("An invoice with two work types and a combined tax is sent: in QuickBooks and Xero")
+    first = invoice("INV-2001", "sent")
+    second = invoice("INV-2002", "sent")
+    drain(timeout=120)
+    demo.show("hub total", f"{first['total']} (tax {first['tax_total']})")
+    qbo_inv = {i["DocNumber"]: i for i in _objects(qbo, companies["qbo"], "Invoice")}
+    xero_inv = {i.get("InvoiceNumber"): i for i in _objects(xero, companies["xero"], "Invoices")}
+    for number in ("INV-2001", "INV-2002"):
+        q, x = qbo_inv.get(number, {}), xero_inv.get(number, {})
+        demo.show(
+            f"  {number}", f"QuickBooks total {q.get('TotalAmt')}, Xero total {x.get('Total')}"
+        )
+
+    demo.step("A partial and a split payment entered in QuickBooks reach the hub (webhook)")
+    customer = _links_of(demo, auth, "contact", client["id"], "qbo")[0]["provider_id"]
+    ids = [qbo_inv.get(n, {}).get("Id") for n in ("INV-2001", "INV-2002")]
+    total = float(first["total"])
+    for lines in ([(ids[0], 200.0)], [(ids[0], total - 200.0), (ids[1], 100.0)]):
+        in_books(
+            qbo,
+            companies["qbo"],
+            "Payment",
+            {
+                "CustomerRef": {"value": customer},
+                "TotalAmt": round(sum(a for _, a in lines), 2),
+                "TxnDate": date.today().isoformat(),
+                "Line": [
+                    {"Amount": a, "LinkedTxn": [{"TxnId": i, "TxnType": "Invoice"}]}
+                    for i, a in lines
+                ],
+            },
+        )
+
+    def hub_invoice(record_id: str) -> dict[str, Any]:
+        reply = requests.get(f"{api}/v1/invoices/{record_id}", headers=auth, timeout=30)
+        return dict(reply.json())
+
+    paid = demo.wait(
+        "the payments in the hub",
+        lambda: hub_invoice(first["id"])["status"] == "paid" and hub_invoice(first["id"]),
+        timeout=90,
+    )
+    other = hub_invoice(second["id"])
+    demo.show("INV-2001", f"{paid['status']}, balance {paid['balance']}")
+    demo.show("INV-2002", f"{other['status']}, balance {other['balance']}")
+    history = requests.get(
+        f"{api}/v1/invoices/{first['id']}/history", headers=auth, timeout=30
+    ).json()
+    for entry in [e for e in history["items"] if e.get("note")][-2:]:
+        demo.show("  history", entry["note"])
+
+    demo.step("A payment recorded in the hub reaches QuickBooks and Xero, once")
+    rest = other["balance"]
+    hub_payment = requests.post(
+        f"{api}/v1/payments",
+        headers=auth,
+        timeout=30,
+        json={
+            "contact_id": client["id"],
+            "date": date.today().isoformat(),
+            "amount": rest,
+            "currency": "GBP",
+            "reference": "BACS 4471",
+            "allocations": [{"invoice_id": second["id"], "amount": rest}],
+        },
+    )
+    demo.show("POST /v1/payments", f"{hub_payment.status_code} ({rest} on INV-2002)")
+    drain(timeout=120)
+    in_qbo = [
+        p
+        for p in _objects(qbo, companies["qbo"], "Payment")
+        if p.get("PaymentRefNum") == "BACS 4471"
+    ]
+    in_xero = [
+        p
+        for p in _objects(xero, companies["xero"], "Payments")
+        if p.get("Reference") == "BACS 4471"
+    ]
+    balance = {i["DocNumber"]: i["Balance"] for i in _objects(qbo, companies["qbo"], "Invoice")}
+    demo.show("QuickBooks", f"{len(in_qbo)} payment; INV-2002 balance {balance.get('INV-2002')}")
+    demo.show("Xero", f"{len(in_xero)} payment")
+    demo.show("hub INV-2002", hub_invoice(second["id"])["status"])
+
+    demo.step("Edited and copied again: updated in place; send via QBO without a billing email")
+    third = invoice("INV-2003", "approved")
+    requests.post(f"{api}/v1/invoices/{third['id']}/copy", headers=auth, timeout=30)
+    drain(timeout=60)
+    current = hub_invoice(third["id"])
+    fields = {k: current[k] for k in ("number", "contact_id", "issue_date", "currency", "status")}
+    requests.put(
+        f"{api}/v1/invoices/{third['id']}",
+        headers={**auth, "If-Match": f'"{current["version"]}"'},
+        timeout=30,
+        json={**fields, "lines": [{**line_items[1], "quantity": "2"}]},
+    ).raise_for_status()
+    requests.post(f"{api}/v1/invoices/{third['id']}/copy", headers=auth, timeout=30)
+    drain(timeout=60)
+    copies = [i for i in _objects(qbo, companies["qbo"], "Invoice") if i["DocNumber"] == "INV-2003"]
+    total_now = copies[0]["TotalAmt"] if copies else "-"
+    demo.show("INV-2003 in QuickBooks", f"{len(copies)} invoice, total {total_now}")
+    sent = requests.post(f"{api}/v1/invoices/{third['id']}/send?via=qbo", headers=auth, timeout=60)
+    answer = sent.json()
+    demo.show(f"POST .../send?via=qbo -> {sent.status_code}", f"emailed={answer.get('emailed')}")
+    demo.show("  why", str(answer.get("reason", ""))[:90])
 
 
 def _links_of(

@@ -92,15 +92,20 @@ def test_time_reaches_qbt_and_qbo_once_each_despite_5xx_429_and_dropped_replies(
             requests.delete(f"{sims[provider]}/_sim/faults", timeout=30)
 
 
-def _under_faults(stack, sims, companies, auth, users, clients):
-    api = stack.gateway.url
-    for provider, path in API_PATHS.items():
+def faults_on(sims, api_paths, throttle):
+    """10% 5xx, `throttle` 429s and 5% replies dropped after the work, on the API paths."""
+    for provider, path in api_paths.items():
         for rule in (
             {"action": "error", "status": 503, "probability": 0.10, "path": path},
-            {"action": "throttle", "probability": THROTTLE, "path": path},
+            {"action": "throttle", "probability": throttle, "path": path},
             {"action": "drop_after_commit", "probability": 0.05, "path": path},
         ):
             requests.post(f"{sims[provider]}/_sim/faults", json=rule, timeout=30).raise_for_status()
+
+
+def _under_faults(stack, sims, companies, auth, users, clients):
+    api = stack.gateway.url
+    faults_on(sims, API_PATHS, THROTTLE)
     first = date.today() - timedelta(days=60)
     for i in range(N):
         _post(

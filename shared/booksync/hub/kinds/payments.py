@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,8 +27,11 @@ from booksync.hub.entity import Entity, ListFilter, adopt_as_new
 from booksync.hub.kinds.invoices import Money, with_payment
 from booksync.hub.money import CURRENCY_PATTERN, fits, rounded, shown
 from booksync.observability import logger
-from booksync.store import Record
+from booksync.store import Connection, Record, links
 from booksync.store import records as store
+
+if TYPE_CHECKING:
+    from booksync.engine.seam import Change
 
 KIND = "payment"
 DAYS_AHEAD = 2  # a payment dated later than this is refused (QBO and Xero take such dates)
@@ -178,6 +181,65 @@ def follow(tenant_id: str, payment_id: str, update: Callable[..., Record]) -> in
     return changed
 
 
+def _same(data: dict[str, Any], content: dict[str, Any]) -> bool:
+    """Is the stored payment the one the provider's object carries (a create of ours whose
+    reply was lost, read back before the retry linked it)?"""
+    fields = ("contact_id", "date", "amount", "currency")
+    if any(str(data.get(f)) != str(content.get(f)) for f in fields):
+        return False
+    if (data.get("reference") or None) != (content.get("reference") or None):
+        return False
+
+    def applied(d: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (str(a.get("invoice_id")), str(a.get("amount"))) for a in d.get("allocations") or []
+        }
+
+    return applied(data) == applied(content)
+
+
+def _adopt(conn: Connection, changes: list[Change], save: Callable[..., Record]) -> list[Record]:
+    """Payments met in the books with no link: one the hub sent itself (its create's reply
+    lost, and the pull came before the retry) is linked to its hub payment, found among the
+    contact's unlinked payments by what it holds (by the contact index, never the firm's
+    whole partition); any other becomes a hub payment of its own."""
+    new: list[Change] = []
+    for change in changes:
+        content = change.content or {}
+        contact = str(content.get("contact_id") or "")
+        keys = store.keys_by_ref(conn.tenant_id, KIND, contact) if contact else []
+        stored = store.get_keys(conn.tenant_id, keys)
+        ids = [str(r.record_id) for r in stored.values()]
+        linked = links.get_links(conn.tenant_id, str(conn.provider), KIND, ids)
+        mine = sorted(
+            (
+                r
+                for r in stored.values()
+                if not r.deleted and str(r.record_id) not in linked and _same(r.data or {}, content)
+            ),
+            key=lambda r: str(r.created_at),
+        )
+        if not mine:
+            new.append(change)
+            continue
+        links.save_link(
+            conn.tenant_id,
+            str(conn.provider),
+            KIND,
+            str(mine[0].record_id),
+            change.object_type,
+            change.provider_id,
+            provider_version=change.provider_version,
+            content_hash=None,
+            synced_version=int(mine[0].version),
+        )
+        logger.info(
+            "payment in the books is one the hub sent; linked",
+            extra={"record_id": str(mine[0].record_id), "provider_id": change.provider_id},
+        )
+    return adopt_as_new(KIND)(conn, new, save)
+
+
 ENTITY = Entity(
     kind=KIND,
     model=Payment,
@@ -208,6 +270,6 @@ ENTITY = Entity(
     dated="date",
     check=_check,
     follow=follow,
-    adopt=adopt_as_new(KIND),
+    adopt=_adopt,
     group_of=lambda record_id, data: str(data.get("contact_id") or record_id),
 )

@@ -232,7 +232,8 @@ class Invoices(NameListFamily):
         if not numbers:
             return
         where = f"DocNumber IN ({', '.join(quote(n) for n in numbers)})"
-        rows = self.unlinked(client, client.query(self.entity, where))
+        mine = [p.item.record.record_id for p in tried]
+        rows = self.unlinked(client, client.query(self.entity, where), mine)
         for p in tried:
             wanted = {str(s.get("number")) for s in p.item.sent_before}
             row = next(

@@ -138,14 +138,23 @@ class NameListFamily(Family):
             pending = waiting
         return [results[i] for i in range(len(items))]
 
-    def unlinked(self, client: QboClient, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows no record links yet (one batched key read)."""
+    def unlinked(
+        self, client: QboClient, rows: list[dict[str, Any]], mine: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The rows no record links yet, or linked to one of `mine` (hub ids: a pull may
+        have linked a lost create's object to its record meanwhile); one batched read."""
         found = links.by_provider_ids(
             client.session.tenant_id,
             PROVIDER,
             [(self.object_type, str(r["Id"])) for r in rows],
         )
-        return [r for r in rows if (self.object_type, str(r["Id"])) not in found]
+        own = set(mine)
+        return [
+            r
+            for r in rows
+            if (link := found.get((self.object_type, str(r["Id"])))) is None
+            or links.hub_id_of(link) in own
+        ]
 
     def _recover(self, client: QboClient, planned: list[Planned]) -> None:
         """Creates sent before whose reply never came back: find the object each made

@@ -250,7 +250,8 @@ class Payments(NameListFamily):
         if not days:
             return
         span = f"TxnDate >= {quote(days[0])} AND TxnDate <= {quote(days[-1])}"
-        rows = self.unlinked(client, client.query(self.entity, span))
+        mine = [p.item.record.record_id for p in tried]
+        rows = self.unlinked(client, client.query(self.entity, span), mine)
         for p in tried:
             for sent in p.item.sent_before:
                 row = next(

@@ -626,7 +626,10 @@ class _Push:
             str(r.get("BatchPaymentID")) for r in rows.values() if r.get("BatchPaymentID")
         }
         taken = links.by_provider_ids(self.session.tenant_id, "xero", [("Payment", x) for x in ids])
-        used = {pid for (_, pid) in taken}
+        # linked to another record: not ours; linked to the tried record itself: a pull
+        # linked our lost create meanwhile (hub/kinds/payments.py `_adopt`), so it is found
+        mine = {self.items[i].record.record_id for i in tried}
+        used = {pid for (_, pid), link in taken.items() if links.hub_id_of(link) not in mine}
         found: dict[int, str] = {}
         for i, per in candidates.items():
             live = [[p for p in ids_ if rows.get(p, {}).get("Status") != "DELETED"] for ids_ in per]
