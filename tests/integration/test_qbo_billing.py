@@ -175,6 +175,16 @@ def test_an_unmapped_tax_rate_is_a_sync_error_before_any_invoice_write(books):
     setup, _ = books.api("GET", "/v1/connections/qbo/billing-setup", ok=200)
     assert [(m["what"], m["name"]) for m in setup["missing"]] == [("tax_rate", "HST")]
 
+    # mapped, then retried as any sync error is: the invoice goes, once
+    settings, _ = books.api("GET", "/v1/connections/qbo/settings", ok=200)
+    codes = {**settings["tax_codes"], "HST": books.code("GST")}
+    books.api("PUT", "/v1/connections/qbo/settings", {**settings, "tax_codes": codes}, ok=200)
+    error = books.errors()[(invoice["id"], "qbo.tax_unmapped")]
+    books.api("POST", f"/v1/sync-errors/{str(error.error_key).replace('#', ':')}/retry", ok=200)
+    books.run()
+    assert len(books.qbo("Invoice")) == 1
+    assert books.errors() == {}
+
 
 def test_a_us_invoice_with_several_tax_rates_is_refused_with_the_reason(
     stack_env,  # noqa: F811
@@ -341,3 +351,125 @@ def test_a_hub_payment_voided_is_deleted_in_qbo_and_the_invoice_owes_again(books
     books.pull("qbo")  # the deletion read back: the hub payment stays void, nothing moves
     assert books.hub("payments", paid["id"])["status"] == "void"
     assert books.hub("invoices", invoice["id"])["version"] == after["version"]
+
+
+# -------------------------------------------------------- each QBO refusal, reproduced
+
+
+def _hub_payment(books, contact, invoice, amount, day=None):
+    return books.create(
+        "payments",
+        {
+            "contact_id": contact["id"],
+            "date": (day or TODAY).isoformat(),
+            "amount": amount,
+            "currency": "CAD",
+            "allocations": [{"invoice_id": invoice["id"], "amount": amount}],
+        },
+    )
+
+
+def test_a_payment_in_a_closed_period_is_refused_with_the_closing_date(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    closed = TODAY - timedelta(days=1)
+    prefs = books.qbo("Preferences")[0]
+    books.edit_in_provider(
+        "qbo",
+        "Preferences",
+        prefs["Id"],
+        {
+            "AccountingInfoPrefs": {
+                **prefs.get("AccountingInfoPrefs", {}),
+                "BookCloseDate": closed.isoformat(),
+            }
+        },
+    )
+    paid = _hub_payment(books, acme, invoice, "50.00", day=closed)
+    books.run()
+    error = books.errors()[(paid["id"], "qbo.period_closed")]
+    assert closed.isoformat() in error.provider_message
+    assert books.qbo("Payment") == []
+
+
+def test_a_payment_whose_invoice_is_another_customers_in_qbo_is_refused(books):
+    acme, other = books.client("Acme Ltd"), books.client("Other Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    # a bookkeeper moves the invoice to another customer in QuickBooks
+    (held,) = books.qbo("Invoice")
+    moved = {"CustomerRef": {"value": books.link("qbo", "contact", other["id"])}}
+    books.edit_in_provider("qbo", "Invoice", held["Id"], moved)
+    paid = _hub_payment(books, acme, invoice, "50.00")
+    books.run()
+    assert (paid["id"], "qbo.payment_customer_differs") in books.errors()
+    assert books.qbo("Payment") == []
+
+
+def test_a_duplicate_document_number_is_a_sync_error_naming_it(books):
+    acme = books.client("Acme Ltd")
+    books.run()
+    books.modes("qbo", {"duplicate_docnumber": "refuse"})
+    customer = books.link("qbo", "contact", acme["id"])
+    service = books.in_provider(
+        "qbo",
+        "Item",
+        {
+            "Name": "Old work",
+            "Type": "Service",
+            "IncomeAccountRef": {"value": books.income_account()},
+        },
+    )
+    books.in_provider(  # an invoice a bookkeeper made in QuickBooks with the same number
+        "qbo",
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer},
+            "DocNumber": "INV-1001",
+            "Line": [
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": 10,
+                    "SalesItemLineDetail": {
+                        "ItemRef": {"value": service["Id"]},
+                        "TaxCodeRef": {"value": books.code("GST")},
+                    },
+                }
+            ],
+        },
+    )
+    invoice = books.invoice(acme)
+    books.run()
+    error = books.errors()[(invoice["id"], "qbo.duplicate_doc_number")]
+    assert "Duplicate Document Number" in error.provider_message
+    assert len(books.qbo("Invoice")) == 1
+
+
+def test_an_invoice_whose_contact_is_not_in_qbo_says_how_to_sync_it(books):
+    books.api(
+        "PUT",
+        "/v1/connections/qbo/settings",
+        {
+            **books.api("GET", "/v1/connections/qbo/settings", ok=200)[0],
+            "contact_types": ["Client"],
+        },
+        ok=200,
+    )
+    prospect = books.create("contacts", {"name": "Maybe Ltd", "contact_type": "Prospect"})
+    invoice = books.invoice(prospect)
+    books.run()
+    error = books.errors()[(invoice["id"], "qbo.customer_not_in_qbo")]
+    assert "Send the contact" in error.fix
+    assert books.qbo("Invoice") == []
+
+    # as the fix says: the firm syncs prospects too; "save and sync" sends the contact, then
+    # the invoice behind it (no retry needed), and the error is over
+    settings, _ = books.api("GET", "/v1/connections/qbo/settings", ok=200)
+    wanted = {**settings, "contact_types": ["Client", "Prospect"]}
+    books.api("PUT", "/v1/connections/qbo/settings", wanted, ok=200)
+    books.api("POST", "/v1/connections/qbo/sync", ok=200)
+    books.run()
+    assert books.link("qbo", "contact", prospect["id"])
+    assert [i["DocNumber"] for i in books.qbo("Invoice")] == ["INV-1001"]
+    assert (invoice["id"], "qbo.customer_not_in_qbo") not in books.errors()

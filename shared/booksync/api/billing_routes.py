@@ -201,8 +201,8 @@ def make_billing_router(runtime: RuntimeFactory) -> Router:
 
 
 def used_in_invoices(tenant_id: str, since: str) -> tuple[set[str], set[str]]:
-    """Work types and hub tax rates ("GST", "GST+PST") of the firm's invoices dated since
-    then (by the date index) and the work types of its work items."""
+    """Work types and hub tax rates ("GST", "GST+PST"; "none" for untaxed lines) of the
+    firm's invoices dated since then (by the date index), and its work items' work types."""
     keys = store.keys_between(tenant_id, invoices.KIND, since, None)
     work_types: set[str] = set()
     tax_rates: set[str] = set()
@@ -212,8 +212,7 @@ def used_in_invoices(tenant_id: str, since: str) -> tuple[set[str], set[str]]:
         for line in invoices.Invoice.model_validate(record.data or {}).lines:
             if line.work_type:
                 work_types.add(line.work_type)
-            if line.tax_key:
-                tax_rates.add(line.tax_key)
+            tax_rates.add(line.tax_key or "none")  # "none": untaxed lines
     for work in store.all_of_kind(tenant_id, "work_item"):
         if (work.data or {}).get("work_type"):
             work_types.add(str(work.data["work_type"]))

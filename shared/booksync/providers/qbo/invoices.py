@@ -304,7 +304,8 @@ class Invoices(NameListFamily):
             )
         table = settings.get("tax_codes") or {}
         choose_code = ", ".join(f"{k} ({v})" for k, v in sorted(codes.items())[:20])
-        for rate in sorted(tax_rates):
+        # a US company marks untaxed lines NON itself; others need a code for them too
+        for rate in sorted(tax_rates - ({UNTAXED} if _is_us(client) else set())):
             if rate not in table or str(table[rate]) not in codes:
                 gaps.append(
                     BillingGap(
@@ -406,8 +407,14 @@ class _Billing:
         key = line.tax_key or UNTAXED
         if key in table:
             return str(table[key])
+        if line.tax_key is None and self.us:
+            return None  # a US company marks it NON
         if line.tax_key is None:
-            return None  # an untaxed line with no "none" code: QBO's default
+            raise SyncFailure(
+                "qbo.tax_unmapped",
+                "an untaxed line: a QuickBooks company outside the US takes a tax code on "
+                f"every line; map {UNTAXED!r} in tax_codes (e.g. to its exempt or zero code)",
+            )
         raise SyncFailure(
             "qbo.tax_unmapped",
             f"the hub's tax rate {line.tax_key!r} maps to no QuickBooks tax code"

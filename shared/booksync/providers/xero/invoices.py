@@ -410,7 +410,7 @@ def billing_gaps_of(
     types = {str(r.get("TaxType")): str(r.get("Name") or "") for r in rates}
     rate_choices = ", ".join(f"{t} ({n})" for t, n in sorted(types.items())) or "none"
     plain = settings.get("tax_types") or {}
-    for key in sorted(tax_rates):
+    for key in sorted(tax_rates - {"none"}):  # untaxed lines go as NONE
         wanted = [plain.get(key)] + [
             m.get(key) for m in (settings.get("tax_types_by_country") or {}).values()
         ]
