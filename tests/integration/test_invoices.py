@@ -115,6 +115,9 @@ def test_partial_and_split_payments_move_balances_and_mark_paid(api, api_key, ou
     )
     assert status == 201, split
     outbox.flush()
+    # an invoice with payments is not deleted from under them
+    _, paid_one, _ = call(api, "GET", f"/v1/invoices/{first['id']}", api_key)
+    assert _delete(api, api_key, f"/v1/invoices/{first['id']}", paid_one["version"]) == 409
     _, first_now, _ = call(api, "GET", f"/v1/invoices/{first['id']}", api_key)
     _, second_now, _ = call(api, "GET", f"/v1/invoices/{second['id']}", api_key)
     assert (first_now["balance"], first_now["status"]) == ("0.00", "paid")

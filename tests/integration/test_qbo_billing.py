@@ -473,3 +473,27 @@ def test_an_invoice_whose_contact_is_not_in_qbo_says_how_to_sync_it(books):
     assert books.link("qbo", "contact", prospect["id"])
     assert [i["DocNumber"] for i in books.qbo("Invoice")] == ["INV-1001"]
     assert (invoice["id"], "qbo.customer_not_in_qbo") not in books.errors()
+
+
+def test_invoices_go_in_batches_and_a_payment_costs_no_invoice_write(books):
+    """Counted at the simulator: 12 invoices of 3 clients are batch writes (QBO's 30 a
+    batch), not a write each; the payments that then move their balances in the hub send
+    the payments alone: an invoice whose content QBO already holds is not written again
+    (each such write would also meet the SyncToken the payment moved: a 5010 and a read)."""
+    clients = [books.client(f"Client {i}") for i in range(3)]
+    books.run()
+    books.forget_calls("qbo")
+    invoices = [books.invoice(clients[i % 3], number=f"B-{i:02d}") for i in range(12)]
+    books.run()
+    writes = [c for c in books.calls("qbo") if c["method"] == "POST"]
+    assert len(books.qbo("Invoice")) == 12
+    assert all(c["endpoint"].endswith(("/batch", "/{entity}")) for c in writes)
+    assert sum(1 for c in writes if c["endpoint"].endswith("/{entity}")) <= 2  # the 2 services
+    books.forget_calls("qbo")
+    for i, invoice in enumerate(invoices):
+        _hub_payment(books, clients[i % 3], invoice, "10.00")
+    books.run()
+    assert len(books.qbo("Payment")) == 12
+    calls = books.calls("qbo")
+    assert [c for c in calls if "/invoice" in c["path"]] == []
+    assert sum(1 for c in calls if c["method"] == "POST") <= 3  # a batch per shard at most

@@ -27,6 +27,7 @@ from booksync.errors import Conflict, InvalidInput
 from booksync.hub.content import EMAIL_PATTERN
 from booksync.hub.entity import Entity, ListFilter
 from booksync.hub.money import CURRENCY_PATTERN, fits, rounded
+from booksync.store import Record
 from booksync.store import records as store
 
 KIND = "invoice"
@@ -167,6 +168,16 @@ def _check(
     return revalidated.model_dump(mode="json")
 
 
+def _check_delete(tenant_id: str, record: Record) -> None:
+    paid = sorted((record.data or {}).get("payments") or {})
+    if paid:
+        raise Conflict(
+            f"the invoice has payments ({', '.join(paid)}): delete them (or apply them to "
+            "another invoice) first",
+            field="payments",
+        )
+
+
 def _works_of(data: dict[str, Any]) -> set[str]:
     return {str(line.get("work_item_id")) for line in data.get("lines") or []}
 
@@ -211,5 +222,6 @@ ENTITY = Entity(
     indexed="contact_id",
     dated="issue_date",
     check=_check,
+    check_delete=_check_delete,
     group_of=lambda record_id, data: str(data.get("contact_id") or record_id),
 )

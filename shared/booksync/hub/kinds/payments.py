@@ -156,8 +156,8 @@ def follow(tenant_id: str, payment_id: str, update: Callable[..., Record]) -> in
     changed = 0
     for invoice_id in sorted(touched):
         invoice = store.get(tenant_id, "invoice", invoice_id)
-        if invoice is None:
-            continue
+        if invoice is None or invoice.deleted:
+            continue  # (an invoice with payments cannot be deleted; one purged is gone)
         data = dict(invoice.data or {})
         before = (data.get("payments") or {}).get(payment_id)
         amount = now.get(invoice_id)

@@ -100,7 +100,10 @@ def invoice_body(
 
 
 def invoice_fingerprint(raw: dict[str, Any]) -> str:
-    """What identifies the invoice's content as QBO holds it (our body or QBO's answer)."""
+    """What identifies the invoice's content as QBO holds it (our body or QBO's answer).
+    Not the due date or the billing email: QBO fills them in when they are not sent (the
+    customer's terms, its address), so our body and QBO's answer would never agree on
+    them; a change of either in the hub still goes out (a push follows the version)."""
     lines = [
         {
             "item": ref(line.get("SalesItemLineDetail") or {}, "ItemRef"),
@@ -118,8 +121,6 @@ def invoice_fingerprint(raw: dict[str, Any]) -> str:
             "customer": ref(raw, "CustomerRef"),
             "number": str(raw.get("DocNumber") or ""),
             "date": str(raw.get("TxnDate") or ""),
-            "due": str(raw.get("DueDate") or ""),
-            "email": str((raw.get("BillEmail") or {}).get("Address") or ""),
             "tax": ref(raw.get("TxnTaxDetail") or {}, "TxnTaxCodeRef"),
             "lines": lines,
         }

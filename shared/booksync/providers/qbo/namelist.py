@@ -124,6 +124,22 @@ class NameListFamily(Family):
                     # ValueError: content that is not valid hub content (pydantic's error)
                     results[i] = failure
                     continue
+                link = items[i].link
+                if (
+                    link is not None
+                    and link.content_hash == fingerprint
+                    and not self.removes(items[i])
+                ):
+                    # QBO already holds this content (a new version changed only what QBO
+                    # does not keep, e.g. an invoice's balance after a payment): no call
+                    results[i] = Pushed(
+                        hub_id=items[i].record.record_id,
+                        provider_id=str(link.provider_id),
+                        provider_version=link.provider_version,
+                        content_hash=fingerprint,
+                    )
+                    pushed[items[i].record.record_id] = str(link.provider_id)
+                    continue
                 ready.append(Planned(i, items[i], body, fingerprint))
             if not ready:
                 for i in waiting:

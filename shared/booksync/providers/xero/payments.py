@@ -51,8 +51,6 @@ from booksync.store import records as store
 
 MAX_BATCH = 50
 MANAGED = ("contact_id", "date", "amount", "currency", "reference", "allocations")
-# the link of a payment voided before it ever reached Xero: nothing there to remove, and
-# the link says the record is in step (the seam has no "nothing to send" answer yet)
 
 PAYMENT_SETTINGS: dict[str, Setting] = {
     "payment_account_code": (
