@@ -99,11 +99,23 @@ def invoice_body(
     return body
 
 
+def sent_fingerprint(body: dict[str, Any]) -> str:
+    """What the link remembers of an invoice as sent, due date and billing email included:
+    an edit of either changes it, so it goes out."""
+    return content_hash(
+        {
+            "core": invoice_fingerprint(body),
+            "due": str(body.get("DueDate") or ""),
+            "email": str((body.get("BillEmail") or {}).get("Address") or ""),
+        }
+    )
+
+
 def invoice_fingerprint(raw: dict[str, Any]) -> str:
     """What identifies the invoice's content as QBO holds it (our body or QBO's answer).
     Not the due date or the billing email: QBO fills them in when they are not sent (the
     customer's terms, its address), so our body and QBO's answer would never agree on
-    them; a change of either in the hub still goes out (a push follows the version)."""
+    them (`sent_fingerprint` keeps them for the link)."""
     lines = [
         {
             "item": ref(line.get("SalesItemLineDetail") or {}, "ItemRef"),
@@ -221,10 +233,14 @@ class Invoices(NameListFamily):
             )
         items = [billing.item_for(line) for line in invoice.lines]
         body = invoice_body(invoice, customer, items, codes, us=billing.us)
-        return body, invoice_fingerprint(body)
+        return body, sent_fingerprint(body)
 
     def fingerprint_of(self, raw: dict[str, Any]) -> str:
-        return invoice_fingerprint(raw)
+        return sent_fingerprint(raw)
+
+    def holds(self, obj: dict[str, Any], p: Planned) -> bool:
+        # what we sent, as QBO answers it (QBO adds its own due date and billing email)
+        return invoice_fingerprint(obj) == invoice_fingerprint(p.body)
 
     def find_created(self, client: QboClient, tried: list[Planned]) -> None:
         """By the DocNumber each try wrote, for the same customer, among invoices no link

@@ -92,6 +92,11 @@ class NameListFamily(Family):
     def clash_code(self, failure: SyncFailure) -> str:
         return failure.code
 
+    def holds(self, obj: dict[str, Any], p: Planned) -> bool:
+        """Does QBO's answer to a create hold what we planned (else a replayed requestid
+        answered with the object as first created: it is brought up to date)?"""
+        return self.fingerprint_of(obj) == p.fingerprint
+
     def removes(self, item: PushItem) -> bool:
         """Does this push remove the object (deleted in the hub, or retired: void)?"""
         return bool(item.record.deleted or self.retired(item.record.data or {}))
@@ -186,7 +191,8 @@ class NameListFamily(Family):
         if not names:
             return
         where = f"DisplayName IN ({', '.join(quote(n) for n in names)}) AND {ALL_ACTIVE_STATES}"
-        rows = self.unlinked(client, client.query(self.entity, where))
+        mine = [p.item.record.record_id for p in tried]  # a pull may have linked it already
+        rows = self.unlinked(client, client.query(self.entity, where), mine)
         by_name: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_name.setdefault(str(row.get("DisplayName", "")).casefold(), []).append(row)
@@ -284,7 +290,7 @@ class NameListFamily(Family):
             )
         if failure is None:
             obj = answer[self.entity]
-            if op["operation"] == "create" and self.fingerprint_of(obj) != p.fingerprint:
+            if op["operation"] == "create" and not self.holds(obj, p):
                 # a replayed requestid answered with the object as first created: the
                 # record has changed since; bring it up to date now
                 return self._update_now(client, p, obj)

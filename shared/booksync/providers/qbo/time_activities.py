@@ -221,7 +221,8 @@ class TimeActivities(NameListFamily):
         if not days:
             return
         span = f"TxnDate >= {quote(days[0])} AND TxnDate <= {quote(days[-1])}"
-        found = self.unlinked(client, client.query(self.entity, span))
+        mine = [p.item.record.record_id for p in tried]
+        found = self.unlinked(client, client.query(self.entity, span), mine)
         for day in days:
             rows = [r for r in found if str(r.get("TxnDate")) == day]
             for p in tried:
