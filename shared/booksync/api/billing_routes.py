@@ -24,14 +24,17 @@ from booksync.errors import Conflict, NotFound
 from booksync.hub import records
 from booksync.hub.kinds import invoices
 from booksync.providers import registry
-from booksync.providers.qbo.invoices import email_pending, email_request_key
+from booksync.providers.qbo.invoices import (
+    EMAIL_REQUEST_SECONDS,
+    email_pending,
+    email_request_key,
+)
 from booksync.store import connections as connection_rows
 from booksync.store import leases, links, sync_errors
 from booksync.store import records as store
 
 RuntimeFactory = Callable[[], Any]  # -> booksync.boot.Runtime
 InvoiceId = Annotated[str, Path(min_length=1, max_length=64, description="the invoice's id")]
-EMAIL_REQUEST_SECONDS = 14 * 24 * 3600
 SETUP_LOOKBACK_DAYS = 366  # invoices read for billing-setup when no sync start is set
 COPYABLE = frozenset({"approved", "sent", "posted", "paid"})
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from booksync.errors import Conflict, InvalidInput
@@ -53,6 +54,27 @@ class ListFilter:
     name: str
     annotation: Any
     test: Callable[[dict[str, Any], Any], bool] | None = None
+
+
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def date_range(field: str) -> tuple[ListFilter, ListFilter]:
+    """`<field>_from` and `<field>_to` (ISO days, both ends included): the list filters of
+    a dated kind, which its by_date index answers (hub/records.py list_records)."""
+
+    def bound(lower: bool) -> ListFilter:
+        def test(data: dict[str, Any], value: Any) -> bool:
+            day = str(data.get(field) or "")
+            return day >= str(value) if lower else day <= str(value)
+
+        name = f"{field}_{'from' if lower else 'to'}"
+        description = "from (included)" if lower else "to (included)"
+        return ListFilter(
+            name, Annotated[str | None, Query(pattern=DAY, description=description)], test
+        )
+
+    return bound(True), bound(False)
 
 
 @dataclass(frozen=True)

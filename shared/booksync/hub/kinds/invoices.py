@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.errors import Conflict, InvalidInput
 from booksync.hub.content import EMAIL_PATTERN
-from booksync.hub.entity import Entity, ListFilter
+from booksync.hub.entity import Entity, ListFilter, date_range
 from booksync.hub.money import CURRENCY_PATTERN, fits, rounded
 from booksync.store import Record
 from booksync.store import records as store
@@ -208,16 +208,7 @@ ENTITY = Entity(
         ListFilter("contact_id", Annotated[str | None, Query(max_length=64)]),
         ListFilter("status", Annotated[str | None, Query(pattern=f"^({'|'.join(STATUSES)})$")]),
         ListFilter("number", Annotated[str | None, Query(max_length=21)]),
-        ListFilter(
-            "issue_date_from",
-            Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")],
-            test=lambda data, v: str(data.get("issue_date") or "") >= str(v),
-        ),
-        ListFilter(
-            "issue_date_to",
-            Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")],
-            test=lambda data, v: str(data.get("issue_date") or "") <= str(v),
-        ),
+        *date_range("issue_date"),
     ),
     indexed="contact_id",
     dated="issue_date",

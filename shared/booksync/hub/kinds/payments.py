@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.errors import Conflict, InvalidInput
-from booksync.hub.entity import Entity, ListFilter, adopt_as_new
+from booksync.hub.entity import Entity, ListFilter, adopt_as_new, date_range
 from booksync.hub.kinds.invoices import Money, with_payment
 from booksync.hub.money import CURRENCY_PATTERN, fits, rounded, shown
 from booksync.observability import logger
@@ -255,16 +255,7 @@ ENTITY = Entity(
                 a.get("invoice_id") == v for a in data.get("allocations") or []
             ),
         ),
-        ListFilter(
-            "date_from",
-            Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")],
-            test=lambda data, v: str(data.get("date") or "") >= str(v),
-        ),
-        ListFilter(
-            "date_to",
-            Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")],
-            test=lambda data, v: str(data.get("date") or "") <= str(v),
-        ),
+        *date_range("date"),
     ),
     indexed="contact_id",
     dated="date",

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.errors import Conflict, InvalidInput
-from booksync.hub.entity import Entity, ListFilter, adopt_as_new
+from booksync.hub.entity import Entity, ListFilter, adopt_as_new, date_range
 from booksync.store import Record, links
 from booksync.store import connections as connection_rows
 from booksync.store import records as store
@@ -183,14 +183,6 @@ def chosen(
     return out
 
 
-def _between(bound: str) -> Any:
-    def test(data: dict[str, Any], value: Any) -> bool:
-        day = str(data.get("date") or "")
-        return day >= str(value) if bound == "from" else day <= str(value)
-
-    return test
-
-
 def _qbo_status(data: dict[str, Any], value: Any) -> bool:
     status = ((data.get("qbo") or {}).get("status")) or "unsent"
     return (status != "unsent") if value == "sent" else (status == "unsent")
@@ -215,16 +207,7 @@ ENTITY = Entity(
         ListFilter("user_id", Annotated[str | None, Query(max_length=64)]),
         ListFilter("contact_id", Annotated[str | None, Query(max_length=64)]),
         ListFilter("work_item_id", Annotated[str | None, Query(max_length=64)]),
-        ListFilter(
-            "date_from",
-            Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="from")],
-            test=_between("from"),
-        ),
-        ListFilter(
-            "date_to",
-            Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="to")],
-            test=_between("to"),
-        ),
+        *date_range("date"),
         ListFilter(
             "qbo",
             Annotated[

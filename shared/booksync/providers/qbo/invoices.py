@@ -44,6 +44,7 @@ from booksync.providers.qbo.namelist import NameListFamily, Planned, ref
 from booksync.store import leases, links
 from booksync.store import records as hub_records
 
+EMAIL_REQUEST_SECONDS = 14 * 24 * 3600  # a "send via QBO" waits this long for its copy
 UNTAXED = "none"  # the tax mapping's key for lines without a tax rate (non-US companies)
 
 # ----------------------------------------------------------------------- mapper
@@ -472,7 +473,7 @@ def email_pending(session: ProviderSession, in_qbo: dict[str, str]) -> dict[str,
         try:
             client.send_invoice(qbo_id, str(request["to"]))
         except SyncFailure as failure:
-            leases.write_many({keys[hub_id]: request}, 14 * 24 * 3600)
+            leases.write_many({keys[hub_id]: request}, EMAIL_REQUEST_SECONDS)
             failures[hub_id] = failure
     return failures
 
