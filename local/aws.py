@@ -67,6 +67,32 @@ def keep_fifo_order_in_moto() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def writes_are_atomic_in_moto() -> None:
+    """moto (5.x) checks a write's condition and then writes, with nothing between two
+    threads doing the same: two transactions that each claim one item on condition that it
+    does not exist can both succeed (two firms both won one company in a CI run). DynamoDB
+    serialises conditional writes and transactions on an item. Here every DynamoDB write of
+    a moto backend holds one lock while moto checks and writes. Applied to every local server
+    and to moto's mock in tests."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend.transact_write_items, "atomic", False):
+        return
+    lock = threading.RLock()
+
+    def serialised(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        write.atomic = True  # type: ignore[attr-defined]
+        write.backs_up_items = getattr(original, "backs_up_items", False)  # type: ignore[attr-defined]
+        return write
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+
+
 class _TableCopies(threading.local):
     skip = False  # this thread is in a transaction that backs up its own items
 
@@ -230,6 +256,7 @@ class MotoAws:
         # every local server, not only the bench's: moto's own table copy races with other
         # threads' writes (a 500 that `make demo` met under save and sync's parallel workers)
         transactions_back_up_their_items_in_moto()
+        writes_are_atomic_in_moto()
         queries_read_their_partition_in_moto()
         port = port or free_port()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise

@@ -30,6 +30,7 @@ from local.aws import (  # noqa: E402
     LocalOverrides,
     keep_fifo_order_in_moto,
     provision,
+    writes_are_atomic_in_moto,
 )
 from local.lambda_runtime import LambdaContext  # noqa: E402
 from local.stack import local_parameters  # noqa: E402
@@ -83,6 +84,7 @@ def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Ite
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     keep_fifo_order_in_moto()
+    writes_are_atomic_in_moto()
     with mock_aws():
         template = tpl.load()
         resolver = tpl.Resolver(

@@ -1,5 +1,8 @@
-"""A metered moto's patches (local/aws.py): transactions back up item by item, and key
-queries read their own partition; the outcomes are moto's own."""
+"""A metered moto's patches (local/aws.py): transactions back up item by item, key
+queries read their own partition, conditional writes are atomic; the outcomes are moto's own."""
+
+import sys
+import threading
 
 import boto3
 import pytest
@@ -9,6 +12,7 @@ from moto import mock_aws
 from local.aws import (
     queries_read_their_partition_in_moto,
     transactions_back_up_their_items_in_moto,
+    writes_are_atomic_in_moto,
 )
 
 
@@ -16,6 +20,7 @@ from local.aws import (
 def ddb():
     transactions_back_up_their_items_in_moto()
     queries_read_their_partition_in_moto()
+    writes_are_atomic_in_moto()
     with mock_aws():
         client = boto3.client(
             "dynamodb",
@@ -149,3 +154,48 @@ def test_range_conditions_keep_moto_semantics(ddb, condition, values, expected):
         ExpressionAttributeValues={":p": {"S": "p"}, **values},
     )["Items"]
     assert [r["sk"]["S"] for r in rows] == expected
+
+
+def test_two_threads_claiming_one_item_on_condition_cannot_both_win(ddb):
+    """Without the lock, moto let both of two such transactions succeed in about one pair in
+    ten here (switching threads as often as it can); DynamoDB never does."""
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        doubles = 0
+        for n in range(40):
+            wins: list[str] = []
+
+            def claim(who: str, n: int = n, wins: list[str] = wins) -> None:
+                try:
+                    ddb.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": "t",
+                                    "Item": {"pk": {"S": f"claim{n}"}, "sk": {"S": who}},
+                                    "ConditionExpression": "attribute_not_exists(v)",
+                                }
+                            },
+                            {
+                                "Put": {
+                                    "TableName": "t",
+                                    "Item": {"pk": {"S": f"claim{n}"}, "sk": {"S": "owner"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
+                        ]
+                    )
+                    wins.append(who)
+                except ClientError:
+                    pass
+
+            threads = [threading.Thread(target=claim, args=(who,)) for who in ("a", "b")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            doubles += len(wins) > 1
+    finally:
+        sys.setswitchinterval(switch)
+    assert doubles == 0
