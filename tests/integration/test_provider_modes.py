@@ -14,6 +14,7 @@ import requests
 from booksync.boot import boot
 from booksync.engine.pull import pull
 from booksync.engine.push import Wanted, push_records
+from booksync.hub import importing
 from booksync.hub.records import create_record, update_record
 from booksync.providers import registry
 from booksync.providers.qbo.changes import QboChanges
@@ -251,3 +252,41 @@ def test_a_lost_create_in_a_high_volume_organisation_is_found_by_short_filters(o
     assert all(links.get_link(firm.tenant_id, "xero", "contact", i) for i in ids)
     names = [c["Name"] for c in firm.objects("Contacts") if c["Name"].startswith("High Volume")]
     assert sorted(names) == [f"High Volume {i:02d}" for i in range(25)]
+
+
+# ------------------------------------------------------------------------- both
+
+
+@pytest.mark.parametrize(
+    ("provider", "method", "path"),
+    [("qbo", "POST", "/(batch|customer)"), ("xero", "PUT", "/Contacts")],
+)
+def test_a_pull_meeting_our_own_create_before_its_link_links_it_without_a_review(
+    oauth_handler, sims, provider, method, path
+):
+    # Given hub contacts (names only) whose creates reached the provider, replies lost
+    firm = Firm(oauth_handler, sims, provider, {})
+    pull(firm.session(), lambda record, provider: None)  # the first pull: nothing there yet
+    ids = firm.contacts([f"Own Create {provider} {i}" for i in range(3)])
+    firm.fault(action="drop_after_commit", method=method, path=path, count=1)
+    first = firm.push("contact", ids)
+    assert all(r is not None for r in first.results.values())
+    assert not any(links.get_link(firm.tenant_id, provider, "contact", i) for i in ids)
+    # When a pull meets the new objects before the retry has linked them
+    pull(firm.session(), lambda record, provider: None)
+    # Then each is linked to the record that made it: no possible duplicate, no new contact
+    assert all(links.get_link(firm.tenant_id, provider, "contact", i) for i in ids)
+    assert importing.duplicates_of(firm.tenant_id, provider, "contact") == []
+    from booksync.store import records as record_rows
+
+    names = [r.data["name"] for r in record_rows.all_of_kind(firm.tenant_id, "contact")]
+    assert sorted(n for n in names if n.startswith("Own Create")) == sorted(
+        f"Own Create {provider} {i}" for i in range(3)
+    )
+    # and the retry finds them linked: still one object each at the provider
+    again = firm.push("contact", ids)
+    assert all(r is None for r in again.results.values()), again.results
+    kind = "Customer" if provider == "qbo" else "Contacts"
+    field = "DisplayName" if provider == "qbo" else "Name"
+    made = [o[field] for o in firm.objects(kind) if o[field].startswith("Own Create")]
+    assert sorted(made) == sorted(f"Own Create {provider} {i}" for i in range(3))

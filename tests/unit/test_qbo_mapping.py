@@ -302,3 +302,24 @@ def test_a_sub_customer_change_names_its_parent():
     assert change.provider_version == "3"
     assert change.raw is not None
     assert customers.Customers().from_provider(change.raw)["active"] is False
+
+
+# ------------------------------------------------- is this object our own create?
+
+
+def test_a_customer_is_our_create_only_if_made_after_the_create_left_under_its_name():
+    from booksync.providers.qbo.customers import Customers
+
+    family = Customers()
+    intent = {"name": "Acme Ltd", "at": "2026-12-02T17:00:00.400000+00:00"}
+
+    def customer(name: str, created: str) -> dict:
+        return {"DisplayName": name, "MetaData": {"CreateTime": created}}
+
+    # QBO's whole seconds, in its own time zone: the same second counts
+    assert family.made_by(intent, customer("Acme Ltd", "2026-12-02T09:00:00-08:00"))
+    assert family.made_by(intent, customer("ACME LTD", "2026-12-02T09:00:05-08:00"))
+    # the firm's older namesake, another name, an intent without its time: not ours
+    assert not family.made_by(intent, customer("Acme Ltd", "2026-12-02T08:59:50-08:00"))
+    assert not family.made_by(intent, customer("Acme Limited", "2026-12-02T09:00:01-08:00"))
+    assert not family.made_by({"name": "Acme Ltd"}, customer("Acme Ltd", "2026-12-02T09:00:01Z"))

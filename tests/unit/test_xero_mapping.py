@@ -312,3 +312,12 @@ def test_a_wrong_tenant_is_not_authorised():
     assert failure.code == "xero.not_authorised"
     assert failure.kind is Kind.REAUTH
     assert failure.provider_message == "AuthenticationUnsuccessful"
+
+
+def test_a_xero_contact_is_our_create_when_it_carries_the_record_id_as_its_number():
+    from booksync.providers.xero.contacts import Contacts
+
+    family = Contacts()
+    assert family.made_by({"contact_number": "rec-1"}, {"ContactNumber": "rec-1", "Name": "A"})
+    assert not family.made_by({"contact_number": "rec-1"}, {"ContactNumber": "rec-2"})
+    assert not family.made_by({}, {"ContactNumber": ""})

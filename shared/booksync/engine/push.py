@@ -175,7 +175,7 @@ class _Intents:
 
     def _key(self, hub_id: str) -> str:
         conn = self.session.connection
-        return f"intent#{conn.connection_id}#{self.family.kind}#{hub_id}"
+        return leases.intent_key(str(conn.connection_id), self.family.kind, hub_id)
 
     def prepare(self, item: PushItem, retry: int) -> PushItem:
         """A create: its key, the intents of earlier tries, and this try's intent noted."""

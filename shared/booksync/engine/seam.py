@@ -250,6 +250,12 @@ class Family:
         back as `sent_before` if the create has to be tried again."""
         return {}
 
+    def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
+        """Whether the provider object `raw` is the one a create with this `intent` (and
+        its "at", when it was sent) wrote: a pull that meets our own create before its
+        link links it instead of asking a person about a possible duplicate."""
+        return False
+
     def refusals(self, session: ProviderSession, records: list[Record]) -> Checked:
         """Before a send the firm asks for (engine/send.py): which of these unsent records
         cannot go, and why, in terms a bookkeeper understands. Default: all can."""

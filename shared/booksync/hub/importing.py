@@ -14,7 +14,8 @@ a possible duplicate is one row per provider id, and a person's "ignore" sticks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -22,9 +23,9 @@ from booksync.engine.seam import Change, ProviderSession
 from booksync.errors import InvalidInput, NotFound
 from booksync.hub.content import content_hash
 from booksync.hub.entity import hub_id_for
-from booksync.hub.matching import Candidate, MatchStats, Party, classify
+from booksync.hub.matching import Candidate, MatchResult, MatchStats, Party, classify
 from booksync.providers.registry import effective_settings, importer_family, wants
-from booksync.store import Connection, Record, links, utcnow
+from booksync.store import Connection, Record, leases, links, utcnow
 from booksync.store import connections as connection_rows
 from booksync.store import records as store
 
@@ -282,10 +283,21 @@ def _party(record: Record) -> Party:
     return Party(record.record_id, str(data.get("name", "")), email_of(data), data.get("parent_id"))
 
 
+OwnCreates = Callable[[dict[str, list[str]]], dict[str, str]]
+
+
 def plan(
-    tenant_id: str, provider: str, items: Sequence[ProviderContact], company_id: str = ""
+    tenant_id: str,
+    provider: str,
+    items: Sequence[ProviderContact],
+    company_id: str = "",
+    own_creates: OwnCreates | None = None,
 ) -> Plan:
-    """What an import would do with each provider contact; reads, never writes."""
+    """What an import would do with each provider contact; reads, never writes.
+
+    `own_creates`: given the partial matches (provider id -> candidate hub ids), which of
+    them are objects booksync's own pushes created for one of the candidates (a pull that
+    met them before their link): those are linked, not reviewed."""
     hub = hub_contacts(tenant_id)
     linked = linked_ids(tenant_id, provider)
     duplicates = {row.data["provider_id"]: row for row in duplicates_of(tenant_id, provider, KIND)}
@@ -310,6 +322,17 @@ def plan(
             parties, (_party(r) for r in hub.values()), {**linked, **recovered}, stats
         )
     }
+    if own_creates is not None:
+        partial = {
+            pid: [c.hub_id for c in r.candidates]
+            for pid, r in results.items()
+            if r.status == "partial"
+        }
+        claimed = {r.hub_id for r in results.values() if r.status in ("linked", "exact")}
+        for pid, hub_id in (own_creates(partial) if partial else {}).items():
+            if hub_id not in claimed:
+                claimed.add(hub_id)
+                results[pid] = MatchResult(pid, "exact", hub_id=hub_id, reason="created by sync")
     by_id = {i.provider_id: i for i in items}
     hub_of: dict[str, str] = {}
     decisions: dict[str, Decision] = {}
@@ -576,13 +599,14 @@ def run_import(
     save_record: SaveRecord,
     *,
     company_id: str = "",
+    own_creates: OwnCreates | None = None,
 ) -> ImportResult:
     """Link exact matches, create the unmatched in the hub (parents first), open a
     possible duplicate for each partial match. Writes nothing to the provider.
 
     Content the hub refuses (hub.Contact validation) is reported in `failed` and the
     import goes on; anything else (DynamoDB) raises: re-running resumes safely."""
-    the_plan = plan(tenant_id, provider, source_items, company_id)
+    the_plan = plan(tenant_id, provider, source_items, company_id, own_creates)
     run = _Run(tenant_id, provider, the_plan, import_contact_type, save_record)
     for decision in the_plan.decisions:
         run.carry_out(decision)
@@ -691,8 +715,38 @@ def adopt_contacts(
         str(settings.get("import_contact_type") or "Client"),
         save_record,
         company_id=conn.company_id or "",
+        own_creates=_own_creates(conn, {c.provider_id: c.raw for c in changes if c.raw}),
     )
     return result.created_records
+
+
+def _own_creates(conn: Connection, raws: dict[str, dict[str, Any]]) -> OwnCreates:
+    """Which provider contacts a push of ours created for one of their candidates: the
+    candidates' create intents (one batched read), each asked of the contact family
+    (`made_by`). A contact two candidates could have made, or one candidate's intent that
+    two contacts fit, stays with the review."""
+    family = importer_family(str(conn.provider))
+
+    def find(partial: dict[str, list[str]]) -> dict[str, str]:
+        if family is None:
+            return {}
+        key = {
+            hub_id: leases.intent_key(str(conn.connection_id), KIND, hub_id)
+            for hubs in partial.values()
+            for hub_id in hubs
+        }
+        rows = leases.read_many(list(key.values()))
+        made: dict[str, list[str]] = {}
+        for pid, hubs in partial.items():
+            raw = raws.get(pid)
+            for hub_id in hubs:
+                sent = (rows.get(key[hub_id]) or {}).get("sent") or ()
+                if raw is not None and any(family.made_by(s, raw) for s in sent):
+                    made.setdefault(pid, []).append(hub_id)
+        fits = Counter(h for hubs in made.values() for h in hubs)
+        return {pid: hubs[0] for pid, hubs in made.items() if len(hubs) == 1 and fits[hubs[0]] == 1}
+
+    return find
 
 
 def provider_contacts(session: ProviderSession) -> list[ProviderContact]:

@@ -113,6 +113,11 @@ def write_bucket(pk: str, value: dict[str, Any], version: int | None, expires_at
 # ------------------------------------------------------------------ create intents
 
 
+def intent_key(connection_id: str, kind: str, hub_id: str) -> str:
+    """The row of a record's creates at one connection (engine/push.py writes it)."""
+    return f"intent#{connection_id}#{kind}#{hub_id}"
+
+
 def read_many(pks: list[str]) -> dict[str, dict[str, Any]]:
     """Live rows among `pks` -> their values, in batched reads."""
     now = _now()

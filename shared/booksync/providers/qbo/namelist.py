@@ -15,12 +15,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
 from booksync.errors import Kind, SyncFailure
+from booksync.providers.qbo.changes import parse_time
 from booksync.providers.qbo.client import BATCH_MAX, QboClient, classify_item_fault, quote
 from booksync.store import links
+
+CREATE_TIME_SLACK = timedelta(seconds=2)  # CreateTime has whole seconds; clocks differ a little
 
 PROVIDER = "qbo"
 # Namespace for batch requestids: uuid5 of the items' idempotency keys and attempts.
@@ -104,6 +108,18 @@ class NameListFamily(Family):
     def intent(self, item: PushItem) -> dict[str, Any]:
         """What a create writes that finds it again: its DisplayName."""
         raise NotImplementedError
+
+    def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
+        """The DisplayName the create sent, on an object QBO made after the create left
+        (MetaData.CreateTime; whole seconds, hence the slack): an older namesake is the
+        firm's own, which the importer's review is for."""
+        name = str(intent.get("name") or "")
+        created = (raw.get("MetaData") or {}).get("CreateTime")
+        if not name or not created or not intent.get("at"):
+            return False
+        sent_at = parse_time(str(intent["at"])) - CREATE_TIME_SLACK
+        same = str(raw.get("DisplayName") or "").casefold() == name.casefold()
+        return same and parse_time(str(created)) >= sent_at
 
     # -- the common part
 

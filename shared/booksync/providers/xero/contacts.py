@@ -224,6 +224,11 @@ class Contacts(Family):
     def intent(self, item: PushItem) -> dict[str, Any]:
         return {"contact_number": item.record.record_id}
 
+    def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
+        """The hub id goes into ContactNumber: a contact carrying it is that create's."""
+        number = intent.get("contact_number")
+        return bool(number) and raw.get("ContactNumber") == number
+
     def import_list(self, session: ProviderSession) -> list[dict[str, Any]]:
         """Every Xero contact, archived ones included (the importer's listing)."""
         return list(XeroClient(session).contacts(include_archived=True))
