@@ -325,6 +325,23 @@ def test_copy_refuses_a_draft_and_copies_an_approved_invoice_on_demand(books):
     assert links.get_link(books.tenant_id, "qbo", "invoice", approved["id"]) is not None
 
 
+def test_an_invoice_voided_in_the_hub_is_voided_in_qbo_keeping_its_number(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    never = books.invoice(acme, number="INV-1002", status="approved")
+    books.run()
+    qbo_id = books.link("qbo", "invoice", invoice["id"])
+    books.edit("invoices", books.hub("invoices", invoice["id"]), status="void")
+    books.edit("invoices", books.hub("invoices", never["id"]), status="void")
+    books.run()
+    (voided,) = books.qbo("Invoice")  # the approved one was never copied: nothing to void
+    assert (voided["Id"], voided["DocNumber"]) == (qbo_id, "INV-1001")
+    assert voided["TotalAmt"] == 0
+    assert str(voided.get("PrivateNote", "")).startswith("Voided")
+    assert not books.errors()
+    assert books.link("qbo", "invoice", never["id"]) is None
+
+
 def test_a_hub_payment_voided_is_deleted_in_qbo_and_the_invoice_owes_again(books):
     acme = books.client("Acme Ltd")
     invoice = books.invoice(acme)

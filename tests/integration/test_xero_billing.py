@@ -283,6 +283,18 @@ def test_an_invoice_edited_and_sent_again_is_updated_in_place(firm):
     assert [li["Quantity"] for li in again["LineItems"]] == [3, 3]
 
 
+def test_an_invoice_voided_in_the_hub_is_voided_in_xero_and_a_void_draft_never_goes(firm):
+    _contact, invoice, xero = _sent(firm)
+    firm.edit("invoices", invoice["id"], status="void")
+    firm.run()
+    (voided,) = firm.xero_invoices("INV-1001")
+    assert (voided["InvoiceID"], voided["Status"]) == (xero["InvoiceID"], "VOIDED")
+    assert not firm.errors()
+    posts = firm.calls("POST", "/Invoices")
+    firm.run()  # nothing left to send: voided once
+    assert firm.calls("POST", "/Invoices") == posts
+
+
 def test_a_lost_reply_makes_one_invoice_linked_once(firm):
     firm.fault(action="drop_after_commit", method="PUT", path="/Invoices", count=1)
 

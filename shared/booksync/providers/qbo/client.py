@@ -317,6 +317,13 @@ class QboClient:
         obj: dict[str, Any] = data.get(entity) or {}
         return obj
 
+    def void(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /{entity}?operation=void with Id and SyncToken (Invoice; PROVIDERS.md 1.2):
+        the transaction stays, its amounts zeroed and "Voided" in its PrivateNote."""
+        data = self._call("POST", entity.lower(), params={"operation": "void"}, body=body)
+        obj: dict[str, Any] = data.get(entity) or {}
+        return obj
+
     def send_invoice(self, invoice_id: str, to: str) -> dict[str, Any]:
         """POST /invoice/{id}/send?sendTo=: QBO e-mails the invoice to `to`, which becomes
         its BillEmail (PROVIDERS.md 1.3 Invoice); the answer is the Invoice with

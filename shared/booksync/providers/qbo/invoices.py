@@ -151,6 +151,8 @@ class Invoices(NameListFamily):
     kind = "invoice"
     object_type = "Invoice"
     entity = "Invoice"
+    deletes = True  # voided (or deleted) in the hub: voided in QBO, number and history kept
+    removal = "void"
     settings = {
         "invoice_sync_start": (
             date | None,
@@ -187,9 +189,12 @@ class Invoices(NameListFamily):
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
         start = settings.get("invoice_sync_start")
-        return data.get("status") in ISSUED and (
+        return data.get("status") in (*ISSUED, "void") and (
             not start or str(data.get("issue_date") or "") >= str(start)
         )
+
+    def retired(self, data: dict[str, Any]) -> bool:
+        return data.get("status") == "void"  # never sent if never copied; else voided
 
     def intent(self, item: PushItem) -> dict[str, Any]:
         return {"number": _invoice(item.content).number}

@@ -64,6 +64,17 @@ def ref(raw: dict[str, Any], field: str) -> str | None:
     return None
 
 
+# a removal's batch operation: a delete, or a void (an update with optionsData "void")
+_REMOVALS: dict[str, dict[str, str]] = {
+    "delete": {"operation": "delete"},
+    "void": {"operation": "update", "optionsData": "void"},
+}
+
+
+def _removes(op: dict[str, Any]) -> bool:
+    return op["operation"] == "delete" or op.get("optionsData") == "void"
+
+
 class NameListFamily(Family):
     """A QBO name-list entity pushed in batches; subclasses say how a record is planned."""
 
@@ -71,6 +82,8 @@ class NameListFamily(Family):
     entity = ""  # "Customer", "Employee"
     max_batch = BATCH_MAX
     deletes = False  # a deleted record deletes its object (else its content says inactive)
+    # how a removal reaches QBO: "delete", or "void" (a transaction kept, its amounts zeroed)
+    removal = "delete"
 
     # -- per family
 
@@ -244,7 +257,7 @@ class NameListFamily(Family):
                 ops.append(
                     {
                         "bId": str(n + 1),
-                        "operation": "delete",
+                        **_REMOVALS[self.removal],
                         self.entity: {"Id": object_id, "SyncToken": str(token or "0")},
                     }
                 )
@@ -278,15 +291,16 @@ class NameListFamily(Family):
             try:
                 if op["operation"] == "create":
                     obj = client.create(self.entity, op[self.entity], p.item.idempotency_key)
-                elif op["operation"] == "delete":
-                    obj = client.delete(self.entity, op[self.entity])
+                elif _removes(op):
+                    obj = self._remove(client, op[self.entity])
                 else:
                     obj = client.update(self.entity, op[self.entity], sparse=True)
             except SyncFailure as failure:
                 return [{"bId": op["bId"], "_failure": failure}]
             return [{"bId": op["bId"], self.entity: obj}]
         keys = "\n".join(
-            f"{p.item.idempotency_key}:{op['operation']}:{len(p.item.sent_before)}"
+            f"{p.item.idempotency_key}:{op.get('optionsData') or op['operation']}:"
+            f"{len(p.item.sent_before)}"
             for p, op in zip(chunk, ops, strict=True)
         )
         return client.batch(ops, requestid=str(uuid.uuid5(_REQUESTID_NS, keys)))
@@ -297,13 +311,16 @@ class NameListFamily(Family):
         failure: SyncFailure | None = answer.get("_failure")
         if failure is None and "Fault" in answer:
             failure = classify_item_fault(answer["Fault"])
-        if failure is None and op["operation"] == "delete":  # (content_hash: nothing held)
-            return Pushed(
-                hub_id=p.item.record.record_id,
-                provider_id=str(op[self.entity]["Id"]),
-                provider_version=None,
-                content_hash="deleted",
-            )
+        if failure is None and _removes(op):  # (content_hash: nothing held)
+            return self._removed(p, str(op[self.entity]["Id"]))
+        if failure is not None and failure.code == "qbo.stale_object" and _removes(op):
+            # changed in QBO since our SyncToken: removed with the current one
+            try:
+                current = client.read(self.entity, str(op[self.entity]["Id"]))
+                self._remove(client, {"Id": current["Id"], "SyncToken": current["SyncToken"]})
+            except SyncFailure as again:
+                return again
+            return self._removed(p, str(current["Id"]))
         if failure is None:
             obj = answer[self.entity]
             if op["operation"] == "create" and not self.holds(obj, p):
@@ -330,6 +347,19 @@ class NameListFamily(Family):
             # not the record's fault. Retried, found by its intent or created anew.
             return SyncFailure("qbo.unavailable", failure.provider_message, status=failure.status)
         return failure
+
+    def _remove(self, client: QboClient, body: dict[str, Any]) -> dict[str, Any]:
+        if self.removal == "void":
+            return client.void(self.entity, body)
+        return client.delete(self.entity, body)
+
+    def _removed(self, p: Planned, object_id: str) -> Pushed:
+        return Pushed(
+            hub_id=p.item.record.record_id,
+            provider_id=object_id,
+            provider_version=None,
+            content_hash="voided" if self.removal == "void" else "deleted",
+        )
 
     def _update_now(
         self, client: QboClient, p: Planned, current: dict[str, Any]

@@ -195,15 +195,20 @@ class Invoices(Family):
     settings = INVOICE_SETTINGS
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
-        if data.get("status") not in ISSUED:
+        if data.get("status") not in (*ISSUED, "void"):
             return False
         start = settings.get("invoice_sync_start")
         return start is None or str(data.get("issue_date") or "") >= str(start)
+
+    def retired(self, data: dict[str, Any]) -> bool:
+        return data.get("status") == "void"  # never sent if never copied; else VOIDED
 
     def intent(self, item: PushItem) -> dict[str, Any]:
         return {"number": _invoice(item.content).number}
 
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
+        """Creates (PUT) and updates (POST) of ACCREC invoices; an invoice voided or
+        deleted in the hub is VOIDED in Xero (AUTHORISED is all booksync sends)."""
         if len(items) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} invoices per push")
         settings = session.settings
@@ -273,6 +278,10 @@ class Invoices(Family):
                         by_name.setdefault(str(key).casefold(), code)
         bodies: dict[int, dict[str, Any]] = {}
         for i, inv in enumerate(invoices):
+            if items[i].record.deleted or self.retired(items[i].record.data or {}):
+                # the engine sends these only with a link: an update of the status alone
+                bodies[i] = {"InvoiceNumber": inv.number, "Status": "VOIDED"}
+                continue
             contact = contacts.get(f"contact#{inv.contact_id}")
             data = dict(contact.data or {}) if contact is not None else {}
             link = linked.get(inv.contact_id)
