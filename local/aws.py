@@ -67,6 +67,122 @@ def keep_fifo_order_in_moto() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def emulate_message_move_tasks_in_moto() -> None:
+    """moto (5.2) answers NotImplemented for SQS's dead-letter re-drive (StartMessageMoveTask,
+    ListMessageMoveTasks, CancelMessageMoveTask), so `booksync dlq redrive` could not be tried
+    before production. Here the three actions answer with SQS's own shapes (SQS API Reference,
+    "StartMessageMoveTask": SourceArn, optional DestinationArn and MaxNumberOfMessagesPerSecond,
+    answers TaskHandle; "ListMessageMoveTasksResultEntry": TaskHandle (only while RUNNING),
+    Status RUNNING | COMPLETED | CANCELLING | CANCELLED | FAILED, SourceArn, DestinationArn,
+    MaxNumberOfMessagesPerSecond, ApproximateNumberOfMessagesMoved,
+    ApproximateNumberOfMessagesToMove, FailureReason, StartedTimestamp; MaxResults 1 by
+    default, at most 10, newest first; "CancelMessageMoveTask" answers
+    ApproximateNumberOfMessagesMoved). The source must be a dead-letter queue; without a
+    DestinationArn the messages go back to the queue whose redrive policy names it. The move
+    runs within the start call (a task is COMPLETED when it is first listed, so a cancel finds
+    no running task: ResourceNotFoundException); each visible message is sent to the
+    destination with its body, attributes and FIFO group and a de-duplication id of its own
+    (the original's would still be inside the destination's five-minute window), then removed.
+    Applied only where moto lacks the actions."""
+    import uuid
+
+    from moto.core.responses import ActionResult
+    from moto.sqs.exceptions import InvalidParameterValue, SQSException
+    from moto.sqs.responses import SQSResponse
+
+    if hasattr(SQSResponse, "start_message_move_task"):
+        return
+
+    def queue_of(backend: Any, arn: str) -> Any:
+        return backend.get_queue(str(arn).rsplit(":", 1)[-1])
+
+    def tasks_of(backend: Any) -> list[dict[str, Any]]:
+        tasks: list[dict[str, Any]] = backend.__dict__.setdefault("_booksync_move_tasks", [])
+        return tasks
+
+    def start_message_move_task(self: Any) -> Any:
+        backend = self.sqs_backend
+        source_arn = self._get_param("SourceArn")
+        destination_arn = self._get_param("DestinationArn")
+        rate = self._get_param("MaxNumberOfMessagesPerSecond")
+        source = queue_of(backend, source_arn)
+        sources = backend.list_dead_letter_source_queues(source.name)
+        if not sources:
+            raise InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
+        handle = base64.b64encode(f"{uuid.uuid4()}|{source_arn}".encode()).decode()
+        task: dict[str, Any] = {
+            "TaskHandle": handle,
+            "Status": "RUNNING",
+            "SourceArn": source_arn,
+            "StartedTimestamp": int(time.time() * 1000),
+            "ApproximateNumberOfMessagesMoved": 0,
+        }
+        if destination_arn:
+            task["DestinationArn"] = destination_arn
+        if rate:
+            task["MaxNumberOfMessagesPerSecond"] = int(rate)
+        tasks_of(backend).insert(0, task)
+        if destination_arn:
+            destination = queue_of(backend, destination_arn)
+        elif len(sources) == 1:
+            destination = sources[0]
+        else:
+            task.update(Status="FAILED", FailureReason="more than one source queue")
+            return ActionResult({"TaskHandle": handle})
+        waiting = [m for m in list(source._messages) if m.visible and not m.delayed]
+        task["ApproximateNumberOfMessagesToMove"] = len(waiting)
+        moved: set[int] = set()
+        for message in waiting:
+            fifo = bool(destination.fifo_queue)
+            backend.send_message(
+                destination.name,
+                message.body,
+                message_attributes=message.message_attributes or None,
+                delay_seconds=0,
+                deduplication_id=f"{message.id}:{handle[:40]}" if fifo else None,
+                group_id=message.group_id if fifo else None,
+            )
+            moved.add(id(message))
+            task["ApproximateNumberOfMessagesMoved"] += 1
+        source._messages = [m for m in source._messages if id(m) not in moved]
+        for message in waiting:
+            source.pending_messages.discard(message)
+        task["Status"] = "COMPLETED"
+        return ActionResult({"TaskHandle": handle})
+
+    def list_message_move_tasks(self: Any) -> Any:
+        source_arn = self._get_param("SourceArn")
+        queue_of(self.sqs_backend, source_arn)  # NonExistentQueue as SQS says it
+        limit = int(self._get_param("MaxResults") or 1)
+        if not 1 <= limit <= 10:
+            raise InvalidParameterValue("MaxResults must be between 1 and 10.")
+        results = []
+        for task in tasks_of(self.sqs_backend):
+            if task["SourceArn"] != source_arn:
+                continue
+            entry = dict(task)
+            if entry["Status"] != "RUNNING":
+                entry.pop("TaskHandle")
+            results.append(entry)
+        return ActionResult({"Results": results[:limit]})
+
+    def cancel_message_move_task(self: Any) -> Any:
+        handle = self._get_param("TaskHandle")
+        for task in tasks_of(self.sqs_backend):
+            if task["TaskHandle"] == handle and task["Status"] == "RUNNING":
+                task["Status"] = "CANCELLING"
+                return ActionResult(
+                    {"ApproximateNumberOfMessagesMoved": task["ApproximateNumberOfMessagesMoved"]}
+                )
+        raise SQSException(
+            "ResourceNotFoundException", "The resource that you specified does not exist."
+        )
+
+    SQSResponse.start_message_move_task = start_message_move_task  # type: ignore[attr-defined]
+    SQSResponse.list_message_move_tasks = list_message_move_tasks  # type: ignore[attr-defined]
+    SQSResponse.cancel_message_move_task = cancel_message_move_task  # type: ignore[attr-defined]
+
+
 def writes_are_atomic_in_moto() -> None:
     """moto (5.x) checks a write's condition and then writes, with nothing between two
     threads doing the same: two transactions that each claim one item on condition that it
@@ -253,6 +369,7 @@ class MotoAws:
     @classmethod
     def start(cls, port: int = 0, meter: AwsMeter | None = None) -> MotoAws:
         keep_fifo_order_in_moto()
+        emulate_message_move_tasks_in_moto()
         # every local server, not only the bench's: moto's own table copy races with other
         # threads' writes (a 500 that `make demo` met under save and sync's parallel workers)
         transactions_back_up_their_items_in_moto()

@@ -28,6 +28,7 @@ from local import template as tpl  # noqa: E402
 from local.aws import (  # noqa: E402
     CREDENTIALS,
     LocalOverrides,
+    emulate_message_move_tasks_in_moto,
     keep_fifo_order_in_moto,
     provision,
     writes_are_atomic_in_moto,
@@ -84,6 +85,7 @@ def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Ite
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     keep_fifo_order_in_moto()
+    emulate_message_move_tasks_in_moto()
     writes_are_atomic_in_moto()
     with mock_aws():
         template = tpl.load()

@@ -199,3 +199,65 @@ def test_two_threads_claiming_one_item_on_condition_cannot_both_win(ddb):
     finally:
         sys.setswitchinterval(switch)
     assert doubles == 0
+
+
+# ------------------------------------------------- SQS's dead-letter re-drive, emulated
+
+
+@pytest.fixture
+def sqs():
+    from local.aws import emulate_message_move_tasks_in_moto
+
+    emulate_message_move_tasks_in_moto()
+    with mock_aws():
+        client = boto3.client(
+            "sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        dlq = client.create_queue(QueueName="work-dlq.fifo", Attributes={"FifoQueue": "true"})
+        dlq_arn = client.get_queue_attributes(
+            QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        work = client.create_queue(
+            QueueName="work.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 1}}',
+            },
+        )
+        yield client, work["QueueUrl"], dlq["QueueUrl"], dlq_arn
+
+
+def _bodies(client, url):
+    got = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return sorted(m["Body"] for m in got)
+
+
+def test_a_move_task_sends_dead_letters_back_to_their_queue_and_is_listed_completed(sqs):
+    client, work, dlq, dlq_arn = sqs
+    for n in range(3):
+        client.send_message(
+            QueueUrl=dlq, MessageBody=f"m{n}", MessageGroupId="g", MessageDeduplicationId=f"d{n}"
+        )
+    handle = client.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    assert handle
+    (task,) = client.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert task["Status"] == "COMPLETED"
+    assert task["ApproximateNumberOfMessagesMoved"] == 3
+    assert task["ApproximateNumberOfMessagesToMove"] == 3
+    assert "TaskHandle" not in task  # SQS names the handle only while the task runs
+    assert _bodies(client, work) == ["m0", "m1", "m2"]
+    assert _bodies(client, dlq) == []
+
+
+def test_a_move_task_needs_a_dead_letter_queue_and_a_finished_task_cannot_be_cancelled(sqs):
+    client, work, _dlq, dlq_arn = sqs
+    work_arn = client.get_queue_attributes(QueueUrl=work, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    with pytest.raises(ClientError) as refused:
+        client.start_message_move_task(SourceArn=work_arn)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    handle = client.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    with pytest.raises(ClientError) as gone:
+        client.cancel_message_move_task(TaskHandle=handle)
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
