@@ -286,6 +286,43 @@ def test_a_hub_payment_reaches_qbo_once_and_qbo_refusals_are_checked_first(books
     assert not [c for c in books.calls("qbo") if c["method"] == "POST" and "payment" in c["path"]]
 
 
+def test_a_payment_method_is_one_qbo_payment_method_both_ways(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    for amount, method in (("100.00", "Cheque"), ("50.00", "cheque")):
+        _hub_payment(books, acme, invoice, amount, method=method)
+    books.run()
+    methods = {m["Id"]: m["Name"] for m in books.qbo("PaymentMethod")}
+    # the hub's "Cheque" found or created once, whatever its case, and on both payments
+    assert [n.casefold() for n in methods.values()].count("cheque") == 1
+    assert {methods[p["PaymentMethodRef"]["value"]] for p in books.qbo("Payment")} == {"Cheque"}
+    assert not books.errors()
+
+    # a payment a person records in QuickBooks by card reaches the hub with its method
+    card = books.in_provider("qbo", "PaymentMethod", {"Name": "Visa", "Type": "CREDIT_CARD"})
+    held = books.qbo("Invoice")[0]
+    books.in_provider(
+        "qbo",
+        "Payment",
+        {
+            "CustomerRef": {"value": books.link("qbo", "contact", acme["id"])},
+            "TotalAmt": 20.0,
+            "TxnDate": TODAY.isoformat(),
+            "PaymentMethodRef": {"value": card["Id"]},
+            "Line": [{"Amount": 20.0, "LinkedTxn": [{"TxnId": held["Id"], "TxnType": "Invoice"}]}],
+        },
+    )
+    books.pull("qbo")
+    page, _ = books.api("GET", "/v1/payments", query=f"invoice_id={invoice['id']}", ok=200)
+    # (and the hub's "cheque" reads as the books spell it)
+    assert sorted((p["amount"], p["method"]) for p in page["items"]) == [
+        ("100.00", "Cheque"),
+        ("20.00", "Visa"),
+        ("50.00", "Cheque"),
+    ]
+
+
 def test_send_via_qbo_without_a_billing_email_copies_only_and_says_why(books):
     acme = books.client("Acme Ltd")
     invoice = books.invoice(acme, status="approved")
@@ -373,7 +410,7 @@ def test_a_hub_payment_voided_is_deleted_in_qbo_and_the_invoice_owes_again(books
 # -------------------------------------------------------- each QBO refusal, reproduced
 
 
-def _hub_payment(books, contact, invoice, amount, day=None):
+def _hub_payment(books, contact, invoice, amount, day=None, method=None):
     return books.create(
         "payments",
         {
@@ -382,6 +419,7 @@ def _hub_payment(books, contact, invoice, amount, day=None):
             "amount": amount,
             "currency": "CAD",
             "allocations": [{"invoice_id": invoice["id"], "amount": amount}],
+            **({"method": method} if method else {}),
         },
     )
 

@@ -21,6 +21,7 @@ deleted one is `{"Id", "status": "Deleted"}` in CDC (simulator README, Payment).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,10 +37,13 @@ from booksync.hub.money import rounded
 from booksync.providers.qbo.changes import QboChanges
 from booksync.providers.qbo.client import QboClient, quote
 from booksync.providers.qbo.invoices import number
-from booksync.providers.qbo.namelist import NameListFamily, Planned, ref
+from booksync.providers.qbo.namelist import ALL_ACTIVE_STATES, NameListFamily, Planned, ref
 from booksync.providers.qbo.time_activities import closing_date
 from booksync.store import links
 from booksync.store import records as hub_records
+
+METHOD_NAME_MAX = 31  # PaymentMethod.Name
+_METHODS_NS = uuid.UUID("6f1c2b0e-5d7a-4c1e-9b8e-2f4a0c6d9e31")  # requestids of method creates
 
 # ----------------------------------------------------------------------- mapper
 
@@ -60,10 +64,20 @@ def is_voided(raw: dict[str, Any]) -> bool:
     ).startswith("Voided")
 
 
+def method_name(method: str) -> str:
+    """A hub payment method as a QBO PaymentMethod Name (at most 31 characters)."""
+    return method.strip()[:METHOD_NAME_MAX]
+
+
 def payment_body(
-    payment: Payment, customer_id: str, invoices: dict[str, str], deposit: str | None
+    payment: Payment,
+    customer_id: str,
+    invoices: dict[str, str],
+    deposit: str | None,
+    method_id: str | None = None,
 ) -> dict[str, Any]:
-    """A Payment body (no Id/SyncToken); `invoices`: hub invoice id -> QBO Invoice Id."""
+    """A Payment body (no Id/SyncToken); `invoices`: hub invoice id -> QBO Invoice Id;
+    `method_id`: the PaymentMethod of the hub's method."""
     body: dict[str, Any] = {
         "CustomerRef": {"value": customer_id},
         "TotalAmt": float(payment.amount),
@@ -80,6 +94,8 @@ def payment_body(
         body["PaymentRefNum"] = payment.reference
     if deposit:
         body["DepositToAccountRef"] = {"value": deposit}
+    if method_id:
+        body["PaymentMethodRef"] = {"value": method_id}
     return body
 
 
@@ -90,6 +106,7 @@ def payment_fingerprint(raw: dict[str, Any]) -> str:
             "date": str(raw.get("TxnDate") or ""),
             "amount": number(raw.get("TotalAmt")),
             "reference": str(raw.get("PaymentRefNum") or ""),
+            "method": ref(raw, "PaymentMethodRef") or "",
             "lines": sorted((i, number(a)) for i, a in invoice_ids(raw)),
         }
     )
@@ -112,9 +129,10 @@ def payment_from_qbo(raw: dict[str, Any]) -> dict[str, Any] | None:
         amount=rounded(amount, currency),
         currency=currency,
         reference=(str(raw.get("PaymentRefNum") or "")[:21] or None),
+        method=hub.get("method") or None,
         allocations=[Allocation(invoice_id=i, amount=rounded(a, currency)) for i, a in applied],
     )
-    return content.model_dump(mode="json", exclude={"method"})
+    return content.model_dump(mode="json")
 
 
 def _payment(content: Any) -> Payment:
@@ -136,6 +154,7 @@ class Payments(NameListFamily):
         "amount",
         "currency",
         "reference",
+        "method",
         "allocations",
         "status",
         "unapplied",
@@ -178,6 +197,8 @@ class Payments(NameListFamily):
                 keys.add(("Customer", str(ref(c.raw, "CustomerRef"))))
                 keys |= {("Invoice", i) for i, _ in invoice_ids(c.raw)}
         found = links.by_provider_ids(session.tenant_id, "qbo", keys) if keys else {}
+        method_ids = {ref(c.raw, "PaymentMethodRef") for c in changes if c.raw is not None}
+        methods = _method_names(QboClient(session), method_ids - {None})
         hub_invoices = {
             provider_id: links.hub_id_of(link)
             for (ot, provider_id), link in found.items()
@@ -208,6 +229,7 @@ class Payments(NameListFamily):
                 if customer is not None and links.kind_of(customer) == "contact"
                 else None,
                 "invoices": mine,
+                "method": methods.get(str(ref(c.raw, "PaymentMethodRef"))),
                 # the hub invoices' currency (a payment is in its invoices' currency)
                 "currency": currencies[0]
                 if currencies
@@ -236,7 +258,13 @@ class Payments(NameListFamily):
         settling = context if isinstance(context, _Settling) else _Settling.read(session, [payment])
         customer = settling.refuse_or_customer(payment, creating=item.link is None)
         body = payment_body(
-            payment, customer, settling.invoices, session.settings.get("deposit_account")
+            payment,
+            customer,
+            settling.invoices,
+            session.settings.get("deposit_account"),
+            settling.methods.get(method_name(payment.method).casefold())
+            if payment.method
+            else None,
         )
         return body, payment_fingerprint(body)
 
@@ -279,6 +307,7 @@ class _Settling:
     invoices: dict[str, str]  # hub invoice id -> QBO Invoice Id
     qbo_invoices: dict[str, dict[str, Any]]  # QBO Invoice Id -> the invoice as QBO has it
     closed: date | None
+    methods: dict[str, str]  # PaymentMethod Name (casefolded) -> Id, found or created
 
     @classmethod
     def read(cls, session: ProviderSession, payments: list[Payment]) -> _Settling:
@@ -303,6 +332,7 @@ class _Settling:
             invoices=invoices,
             qbo_invoices={str(r["Id"]): r for r in rows},
             closed=closing_date(client) if payments else None,
+            methods=_payment_methods(client, {p.method for p in payments if p.method}),
         )
 
     def refuse_or_customer(self, payment: Payment, *, creating: bool) -> str:
@@ -345,6 +375,48 @@ class _Settling:
                     f"which owes {number(owed)}",
                 )
         return customer
+
+
+def _method_names(client: QboClient, ids: set[Any]) -> dict[str, str]:
+    """PaymentMethod Id -> Name, for the ids a page of payments names (one query)."""
+    if not ids:
+        return {}
+    listed = ", ".join(quote(str(i)) for i in sorted(ids))
+    rows = client.query("PaymentMethod", f"Id IN ({listed}) AND {ALL_ACTIVE_STATES}")
+    return {str(r["Id"]): str(r.get("Name") or "") for r in rows}
+
+
+def _payment_methods(client: QboClient, methods: set[str]) -> dict[str, str]:
+    """The hub's payment methods as QBO PaymentMethods: found by exact name (case ignored,
+    inactive ones too: one query), the rest created. A create is keyed by the company and
+    name (requestid), and a name made meanwhile (6240) is read back: never two "Cheque"s."""
+    names: dict[str, str] = {}
+    for m in sorted(methods):  # one spelling per name, the same whatever the order
+        if method_name(m):
+            names.setdefault(method_name(m).casefold(), method_name(m))
+    if not names:
+        return {}
+    listed = ", ".join(quote(n) for n in sorted(names.values()))
+    found = {
+        str(r.get("Name") or "").casefold(): str(r["Id"])
+        for r in client.query("PaymentMethod", f"Name IN ({listed}) AND {ALL_ACTIVE_STATES}")
+    }
+    for key, name in sorted(names.items()):
+        if key in found:
+            continue
+        card = "card" in key or key in ("visa", "mastercard", "amex", "american express")
+        body = {"Name": name, "Type": "CREDIT_CARD" if card else "NON_CREDIT_CARD"}
+        requestid = str(uuid.uuid5(_METHODS_NS, f"{client.session.company_id}:{key}"))
+        try:
+            found[key] = str(client.create("PaymentMethod", body, requestid)["Id"])
+        except SyncFailure as failure:
+            if failure.code != "qbo.duplicate_name":
+                raise
+            again = client.query("PaymentMethod", f"Name = {quote(name)} AND {ALL_ACTIVE_STATES}")
+            if not again:
+                raise
+            found[key] = str(again[0]["Id"])
+    return found
 
 
 PAYMENTS = Payments()
