@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SECRET_KEYS = re.compile(
     r"(token|secret|password|authorization|api_key|apikey|code_verifier|signature)",
@@ -47,7 +48,26 @@ def make_logger(service: str | None = None) -> Logger:
 logger = make_logger()
 tracer = Tracer()
 # booksync's one namespace; template.yaml sets the same value for every function
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "booksync"))
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "booksync")
+metrics = Metrics(namespace=NAMESPACE)
+
+
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """One EMF count, written now from whichever function it happens in (no handler
+    decorator needed), under service=booksync and `dimensions`: never a tenant, connection
+    or record id (a dimension per firm would be a metric per firm). template.yaml's alarms
+    and dashboard read these: ThrottlesReceived, ConnectionsNeedingReauth, SyncErrorsOpened,
+    each per provider."""
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=value,
+        namespace=NAMESPACE,
+        default_dimensions={"service": "booksync"},
+    ) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
+
 
 # botocore and urllib3 at DEBUG would print request headers (Authorization); keep them quiet.
 for noisy in ("botocore", "urllib3", "pynamodb"):

@@ -123,10 +123,44 @@ def test_every_dead_letter_queue_and_function_has_an_alarm():
     for alarm in alarms:
         for dim in alarm["Properties"]["Dimensions"]:
             value = dim["Value"]
-            watched.add(value.get("Ref") or value.get("Fn::GetAtt", [None])[0])
+            if isinstance(value, dict):
+                watched.add(value.get("Ref") or value.get("Fn::GetAtt", [None])[0])
     dlqs = {q for q, r in QUEUES.items() if "RedrivePolicy" not in r["Properties"]}
     assert dlqs <= watched
     assert set(FUNCTIONS) <= watched
+
+
+def test_what_the_code_counts_has_an_alarm_per_provider_and_a_place_on_the_dashboard():
+    import json
+    import re
+
+    alarms = tpl.resources(TEMPLATE, "AWS::CloudWatch::Alarm").values()
+    ours = [a["Properties"] for a in alarms if a["Properties"]["Namespace"] == "booksync"]
+    per_metric: dict[str, set[str]] = {}
+    for alarm in ours:
+        dims = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert set(dims) == {"service", "provider"}  # never a tenant: one metric per firm
+        assert dims["service"] == "booksync"
+        assert alarm["AlarmActions"]
+        assert alarm["AlarmDescription"]
+        per_metric.setdefault(alarm["MetricName"], set()).add(dims["provider"])
+    wanted = {"ThrottlesReceived", "ConnectionsNeedingReauth", "SyncErrorsOpened"}
+    assert per_metric == {m: {"qbo", "qbt", "xero"} for m in wanted}
+    # each is emitted by the code under that name
+    code = "\n".join(p.read_text() for p in (ROOT / "shared" / "booksync").rglob("*.py"))
+    for metric in wanted:
+        assert re.search(rf'count\(\s*"{metric}"', code), metric
+    api_5xx = [a for a in alarms if a["Properties"]["Namespace"] == "AWS/ApiGateway"]
+    assert [a["Properties"]["MetricName"] for a in api_5xx] == ["5xx"]
+
+    (board,) = tpl.resources(TEMPLATE, "AWS::CloudWatch::Dashboard").values()
+    body = board["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    shown = {row[1] for w in widgets for row in w["properties"]["metrics"]}
+    assert wanted | {"ApproximateNumberOfMessagesVisible", "Errors", "5xx"} <= shown
+    dlqs = {q for q, r in QUEUES.items() if "RedrivePolicy" not in r["Properties"]}
+    assert all(f"${{{q}.QueueName}}" in body for q in dlqs)
+    assert all(f"${{{f}}}" in body for f in FUNCTIONS)
 
 
 def test_scheduler_runs_hourly_and_polls_qbt_every_few_minutes():

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import requests
 
 from booksync.errors import SyncFailure
-from booksync.observability import logger
+from booksync.observability import count, logger
 from booksync.providers.oauth import OAuthFailure, ProviderOAuth, TokenEndpointUnreachable, TokenSet
 from booksync.store import Connection, leases
 from booksync.store import connections as connection_rows
@@ -113,6 +113,7 @@ def mark_needs_reauth(conn: Connection, reason: str) -> None:
     ):
         logger.info("grant renewed meanwhile; connection left active")
         return
+    count("ConnectionsNeedingReauth", provider=str(conn.provider))
     upsert_error(
         tenant_id=conn.tenant_id,
         provider=conn.provider,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 
 from booksync.errors import SyncFailure
+from booksync.observability import count
 
 if TYPE_CHECKING:
     from booksync.store import Connection, Link, Record
@@ -110,6 +111,8 @@ class ProviderSession:
                     raise SyncFailure(
                         f"{self.provider}.unavailable", f"{type(exc).__name__}: {exc}"
                     ) from exc
+                if reply.status_code == 429:
+                    count("ThrottlesReceived", provider=self.provider)
                 if waits and reply.status_code in TRANSIENT_STATUSES:
                     time.sleep(waits.pop(0))
                     continue

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from booksync.errors import SyncFailure
+from booksync.observability import count
 from booksync.store.models import SyncErrorRow, utcnow
 
 
@@ -30,8 +31,10 @@ def upsert_error(
     try:
         row = SyncErrorRow.get(tenant_id, key)
         row.attempts += 1
+        opened = row.status != "open"
     except SyncErrorRow.DoesNotExist:
         row = SyncErrorRow(tenant_id, key, first_seen=now, attempts=1)
+        opened = True
     row.provider = provider
     row.connection_id = connection_id
     row.record_kind = kind
@@ -45,6 +48,8 @@ def upsert_error(
     if message is not None:
         row.message = message
     row.save()
+    if opened:  # new, or back after it was resolved: the "errors growing" alarm counts it
+        count("SyncErrorsOpened", provider=provider)
     return row
 
 
