@@ -1,5 +1,5 @@
 """/v1/connections/{provider}/...: actions on a connected provider account that need its
-tokens ("save and sync", QBT users without a hub match)."""
+tokens ("save and sync", QBT users without a hub match, drift)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from booksync.connections.manager import active_connection
+from booksync.api.auth import require
+from booksync.connections.manager import active_connection, check_provider
+from booksync.engine import drift
 from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
 from booksync.errors import Conflict, SyncFailure
@@ -68,6 +70,16 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
             "pull_queued": True,
             "custom_fields": fields,
         }
+
+    @router.get("/v1/connections/<provider>/drift")
+    def drift_report(provider: str) -> dict[str, Any]:
+        """Where the hub and the provider disagree (engine/drift.py): linked records whose
+        content differs, wanted records not linked, links whose object is gone, objects no
+        link names. Reads the provider's listing (its cost is in the answer); changes
+        nothing: `booksync reconcile TENANT --provider P` repairs."""
+        require(router, "admin")
+        check_provider(provider)
+        return drift.find(runtime().session(active(provider))).as_dict()
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:

@@ -289,6 +289,16 @@ def _provider_view(data: dict[str, Any], managed: tuple[str, ...]) -> dict[str, 
     return {k: data.get(k) for k in managed}
 
 
+def managed_differences(
+    kind: str, managed: tuple[str, ...], current: dict[str, Any], incoming: dict[str, Any]
+) -> list[str]:
+    """The fields the provider manages whose value in `incoming` (its object, mapped) is
+    not the hub's (`current`), both as the hub model holds them (engine/drift.py)."""
+    held = _normalized(kind, current)
+    merged = _normalized(kind, {**held, **{k: incoming[k] for k in managed if k in incoming}})
+    return [k for k in managed if held.get(k) != merged.get(k)]
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 

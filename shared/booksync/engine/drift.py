@@ -1,0 +1,165 @@
+"""Drift: where the hub and a provider disagree, found by reading both sides whole, and
+closed through the same paths a sync takes (issue 16, "Drift").
+
+Webhooks get lost, a pull's cursor can pass over an edit, a person can fix a record in
+the books by hand. The hourly reconcile sends what the hub knows it has not sent; this
+reads the provider's every object of a family and compares, so what neither side knows
+it missed is found too. Four kinds of drift, per family:
+
+- `differs`: linked, and what the provider holds of the fields it manages is not what
+  the hub holds (the fields are named);
+- `not_linked`: hub records the connection's settings want that have no link;
+- `gone`: links whose provider object is deleted or made inactive while the hub's is not;
+- `unlinked`: provider objects no link names (after the import: new there, or missed).
+
+Repair reads nothing again: the provider objects found are applied as a pull applies
+them (`pull.apply_changes`: the later side wins, an object new there is matched or
+imported), then every record the provider does not hold at its version is queued as
+"save and sync" does (`outbox.reconcile_push`).
+
+Covered: the families that can list every object (`import_list`: contacts at QuickBooks
+Online and Xero). A report costs one listing of the family: its pages, within the rate
+budget (every call goes through the session)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Any
+
+from booksync.engine.outbox import reconcile_push
+from booksync.engine.pull import PullResult, apply_changes, managed_differences
+from booksync.engine.queues import Enqueuer
+from booksync.engine.seam import Change, Family, ProviderSession
+from booksync.errors import InvalidInput
+from booksync.providers import registry
+from booksync.store import links, utcnow
+from booksync.store import records as store
+
+LISTED_PER_CALL = {"qbo": 1000, "xero": 100}  # QBO query MAXRESULTS; Xero Contacts page
+
+
+@dataclass
+class Drift:
+    provider: str
+    kind: str
+    differs: list[dict[str, Any]] = field(default_factory=list)
+    not_linked: list[dict[str, Any]] = field(default_factory=list)
+    gone: list[dict[str, Any]] = field(default_factory=list)
+    unlinked: list[dict[str, Any]] = field(default_factory=list)
+    estimated_calls: int = 0  # said before reading: the family's pages
+    calls: int = 0  # what the report cost
+    # the provider objects behind differs, gone and unlinked: what a repair applies
+    changes: list[Change] = field(default_factory=list, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.differs or self.not_linked or self.gone or self.unlinked)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "kind": self.kind,
+            "counts": {
+                "differs": len(self.differs),
+                "not_linked": len(self.not_linked),
+                "gone": len(self.gone),
+                "unlinked": len(self.unlinked),
+            },
+            "differs": self.differs,
+            "not_linked": self.not_linked,
+            "gone": self.gone,
+            "unlinked": self.unlinked,
+            "estimated_calls": self.estimated_calls,
+            "calls": self.calls,
+        }
+
+
+def listing_family(provider: str) -> Family:
+    family = registry.importer_family(provider)
+    if family is None or not hasattr(family, "import_list"):
+        raise InvalidInput(
+            f"drift is found for contacts at qbo and xero, not at {provider}", field="provider"
+        )
+    return family
+
+
+def estimate_calls(session: ProviderSession) -> int:
+    """What a report will cost: the pages of a listing as large as the links known."""
+    provider = session.provider
+    family = listing_family(provider)
+    known = sum(1 for _ in links.links_of(session.tenant_id, provider, family.kind))
+    return max(1, ceil((known + 1) / LISTED_PER_CALL.get(provider, 100)))
+
+
+def find(session: ProviderSession) -> Drift:
+    """Read the provider's every object of the family and the hub's records; compare."""
+    conn = session.connection
+    provider, tenant = str(conn.provider), str(conn.tenant_id)
+    family = listing_family(provider)
+    kind = family.kind
+    report = Drift(provider, kind, estimated_calls=estimate_calls(session))
+    before = session.calls
+    raws = family.import_list(session)  # type: ignore[attr-defined]
+    report.calls = session.calls - before
+    now = utcnow()
+    by_provider_id = {
+        str(link.provider_id): link for link in links.links_of(tenant, provider, kind)
+    }
+    hub = {str(r.record_id): r for r in store.all_of_kind(tenant, kind)}
+    seen: set[str] = set()
+    for raw in raws:
+        provider_id = object_id(raw)
+        change = Change(family.object_type, provider_id, None, raw, now)
+        content = family.from_provider(raw) or {}
+        link = by_provider_id.get(provider_id)
+        if link is None:
+            report.unlinked.append({"provider_id": provider_id, "name": content.get("name")})
+            report.changes.append(change)
+            continue
+        seen.add(provider_id)
+        hub_id = links.hub_id_of(link)
+        record = hub.get(hub_id)
+        if record is None:
+            continue  # deleted in the hub: its push removes it or says why
+        data = dict(record.data or {})
+        if content.get("active") is False and data.get("active", True):
+            report.gone.append({"hub_id": hub_id, "provider_id": provider_id, "why": "inactive"})
+            report.changes.append(change)
+            continue
+        fields = managed_differences(kind, family.managed_fields, data, content)
+        if fields:
+            report.differs.append({"hub_id": hub_id, "provider_id": provider_id, "fields": fields})
+            report.changes.append(change)
+    for provider_id, link in by_provider_id.items():
+        hub_id = links.hub_id_of(link)
+        if provider_id not in seen and hub_id in hub:
+            report.gone.append({"hub_id": hub_id, "provider_id": provider_id, "why": "deleted"})
+            report.changes.append(Change(family.object_type, provider_id, None, None, now))
+    linked_hub_ids = {links.hub_id_of(link) for link in by_provider_id.values()}
+    settings = session.settings
+    for hub_id, record in sorted(hub.items()):
+        data = dict(record.data or {})
+        if hub_id not in linked_hub_ids and family.wants(settings, data):
+            report.not_linked.append({"hub_id": hub_id, "name": data.get("name")})
+    return report
+
+
+def repair(session: ProviderSession, report: Drift, enqueuer: Enqueuer) -> dict[str, Any]:
+    """Close the gap: the provider's side applied as a pull would, then every record the
+    provider does not hold at its version queued. Returns what was done."""
+    applied = PullResult()
+    apply_changes(session, report.changes, lambda record, provider: None, applied)
+    queued = reconcile_push(session.connection, enqueuer)
+    return {
+        "applied": applied.applied,
+        "created": applied.created,
+        "echoes": applied.echoes,
+        "hub_won": applied.hub_won,
+        "queued": queued.kinds,
+    }
+
+
+def object_id(raw: dict[str, Any]) -> str:
+    """A listed object's id (QBO Id, Xero ContactID)."""
+    return str(raw.get("Id") or raw.get("ContactID") or raw.get("id") or "")

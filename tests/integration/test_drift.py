@@ -1,0 +1,90 @@
+"""Drift between the hub and QuickBooks Online (issue 16): seeded of each kind behind
+booksync's back (no webhook, no pull), found exactly by the report, closed by a repair,
+and a second report finds nothing. Each test is a new firm with a fresh QBO company."""
+
+from __future__ import annotations
+
+import pytest
+
+from booksync.boot import boot
+from booksync.engine import drift
+from booksync.settings import get_settings
+from booksync.store import connections as connection_rows
+from tests.conftest import load_handler
+from tests.integration.test_time_entries import Firm, stack_env  # noqa: F401 - fixture
+
+
+@pytest.fixture(scope="module")
+def handlers(stack_env):  # noqa: F811 - the fixture imported above
+    with pytest.MonkeyPatch.context() as mp:
+        yield {
+            name: load_handler(name, mp).lambda_handler
+            for name in ("api", "oauth", "qbo_push", "qbo_pull")
+        }
+
+
+@pytest.fixture
+def books(stack_env, handlers, sims):  # noqa: F811
+    return Firm(stack_env, handlers, sims, connect=("qbo",))
+
+
+def _report(books):
+    answer, _ = books.api("GET", "/v1/connections/qbo/drift", ok=200)
+    return answer
+
+
+def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books):
+    # Given four contacts in step with QuickBooks
+    acme, baker, cole = (books.client(n) for n in ("Acme Ltd", "Baker LLP", "Cole & Co"))
+    books.run()
+    books.pull("qbo")
+    ids = {c["id"]: books.link("qbo", "contact", c["id"]) for c in (acme, baker, cole)}
+    assert all(ids.values())
+    assert _report(books)["counts"] == {"differs": 0, "not_linked": 0, "gone": 0, "unlinked": 0}
+
+    # When, behind booksync's back: a rename and a deactivation in QuickBooks' screens, a
+    # customer added there, and a hub contact whose push never ran
+    books.edit_in_provider("qbo", "Customer", ids[acme["id"]], {"DisplayName": "Acme Limited"})
+    books.edit_in_provider("qbo", "Customer", ids[baker["id"]], {"Active": False})
+    walk_in = books.in_provider("qbo", "Customer", {"DisplayName": "Walk-in Ltd"})
+    dunn = books.client("Dunn Partners")
+
+    # Then the report names exactly those, and what reading QuickBooks cost
+    report = _report(books)
+    assert report["counts"] == {"differs": 1, "not_linked": 1, "gone": 1, "unlinked": 1}
+    assert report["differs"] == [
+        {"hub_id": acme["id"], "provider_id": ids[acme["id"]], "fields": ["name"]}
+    ]
+    assert report["gone"] == [
+        {"hub_id": baker["id"], "provider_id": ids[baker["id"]], "why": "inactive"}
+    ]
+    assert report["unlinked"] == [{"provider_id": walk_in["Id"], "name": "Walk-in Ltd"}]
+    assert report["not_linked"] == [{"hub_id": dunn["id"], "name": "Dunn Partners"}]
+    assert report["calls"] == report["estimated_calls"] == 1
+
+    # When an operator repairs it
+    rt = boot(get_settings())
+    session = rt.session(connection_rows.get(books.tenant_id, "qbo"))
+    done = drift.repair(session, drift.find(session), rt.enqueuer)
+    books.run()
+
+    # Then QuickBooks' edits are in the hub, its new customer too, the hub's contact there
+    assert done["applied"] == 2
+    assert done["created"] == 1
+    assert books.api("GET", f"/v1/contacts/{acme['id']}", ok=200)[0]["name"] == "Acme Limited"
+    assert books.api("GET", f"/v1/contacts/{baker['id']}", ok=200)[0]["active"] is False
+    assert books.link("qbo", "contact", dunn["id"])
+    names = sorted(c["DisplayName"] for c in books.objects("qbo", "Customer"))
+    assert names == ["Acme Limited", "Baker LLP", "Cole & Co", "Dunn Partners", "Walk-in Ltd"]
+    # and a second report is empty
+    assert _report(books)["counts"] == {"differs": 0, "not_linked": 0, "gone": 0, "unlinked": 0}
+
+
+def test_drift_needs_an_admin_key_and_a_connected_provider(books):
+    from booksync.store.tenants import create_api_key
+
+    reader = create_api_key(books.tenant_id, "read").key
+    status, answer = books.api("GET", "/v1/connections/qbo/drift", key=reader)
+    assert status == 403, answer
+    status, answer = books.api("GET", "/v1/connections/qbt/drift")
+    assert (status, answer["detail"]) == (404, "QuickBooks Time is not connected")
