@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from booksync import __version__
 from booksync.api import ratelimit
+from booksync.api.audit_routes import make_audit_router
 from booksync.api.auth import authenticate_event, check_method, refusal
 from booksync.api.billing_routes import make_billing_router
 from booksync.api.connection_routes import make_connection_router
@@ -91,6 +92,7 @@ def make_app(
         )
 
     app.include_router(make_keys_router())  # /v1/api-keys, admin scope
+    app.include_router(make_audit_router())  # /v1/audit, admin scope
 
     rt = runtime or _boot_once()
     app.include_router(make_router())

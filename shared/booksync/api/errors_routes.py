@@ -12,6 +12,7 @@ from booksync.api.auth import require
 from booksync.api.paging import decode_cursor, encode_cursor
 from booksync.engine.queues import Enqueuer
 from booksync.engine.retry import retry, retry_all
+from booksync.store import audit
 from booksync.store.sync_errors import describe as error_view
 from booksync.store.sync_errors import dismiss, get_error, page_errors
 
@@ -49,8 +50,10 @@ def make_errors_router(enqueuer: Callable[[], Enqueuer]) -> Router:
 
     @router.post("/v1/sync-errors/retry-all")
     def retry_every_error() -> dict[str, Any]:
-        require(router, "admin")
-        return {"retried": retry_all(tenant(), enqueuer())}
+        caller = require(router, "admin")
+        retried = retry_all(tenant(), enqueuer())
+        audit.record(tenant(), caller.key_id, "sync_errors.retry_all", retried=retried)
+        return {"retried": retried}
 
     @router.get("/v1/sync-errors/<error>")
     def show(error: ErrorId) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from booksync.api.auth import require
 from booksync.observability import logger
-from booksync.store import tenants
+from booksync.store import audit, tenants
 
 KeyId = Annotated[str, Path(pattern="^[0-9a-f]{8}$", description="the key's public id")]
 
@@ -70,6 +70,7 @@ def make_keys_router() -> Router:
             "api key created",
             extra={"key_id": made.key_id, "scope": made.scope, "by": caller.key_id},
         )
+        audit.record(caller.tenant_id, caller.key_id, "api_key.create", key_id=made.key_id)
         out = NewKeyOut(
             key=made.key,
             key_id=made.key_id,
@@ -89,6 +90,7 @@ def make_keys_router() -> Router:
         caller = require(router, "admin")
         revoked = tenants.revoke_api_key(caller.tenant_id, key_id)
         logger.info("api key revoked", extra={"revoked": key_id, "by": caller.key_id})
+        audit.record(caller.tenant_id, caller.key_id, "api_key.revoke", key_id=key_id)
         return revoked
 
     return router

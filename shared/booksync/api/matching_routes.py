@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from booksync.api.auth import require
+from booksync.api.auth import caller_of, require
 from booksync.api.paging import decode_cursor, encode_cursor
 from booksync.errors import InvalidInput, NotFound
 from booksync.hub import importing as importer
@@ -23,7 +23,7 @@ from booksync.hub.importing import IMPORT_PROVIDERS, ProviderContact, SaveRecord
 from booksync.hub.links_view import list_links as links_page
 from booksync.observability import logger
 from booksync.providers.registry import PROVIDERS
-from booksync.store import links
+from booksync.store import audit, links
 from booksync.store import records as store_records
 from booksync.store.sync_errors import PAGE_READ_BUDGET
 
@@ -121,6 +121,14 @@ def make_router(sources: Sources, save_record: SaveRecord = records.save_record)
             tenant(), duplicate_id, body.action, save_record=save_record, hub_id=body.hub_id
         )
         logger.info("duplicate resolved", extra={"duplicate": duplicate_id, "action": body.action})
+        audit.record(
+            tenant(),
+            caller_of(router).key_id,
+            "duplicate.resolve",
+            duplicate_id=duplicate_id,
+            resolution=body.action,
+            hub_id=body.hub_id,
+        )
         return importer.duplicate_view(row)
 
     @router.get("/v1/links")
@@ -136,12 +144,15 @@ def make_router(sources: Sources, save_record: SaveRecord = records.save_record)
 
     @router.delete("/v1/links/<provider>/<kind>/<hub_id>")
     def remove_link(provider: str, kind: Kind, hub_id: HubId) -> Response[str]:
-        require(router, "admin")
+        caller = require(router, "admin")
         if provider not in PROVIDERS:
             raise NotFound(f"unknown provider {provider!r}")
         if not links.remove_link(tenant(), provider, kind, hub_id):
             raise NotFound(f"no {provider} link for {kind} {hub_id}")
         logger.info("link removed", extra={"provider": provider, "kind": kind, "hub_id": hub_id})
+        audit.record(
+            tenant(), caller.key_id, "link.remove", provider=provider, kind=kind, hub_id=hub_id
+        )
         return Response(status_code=204, body="")
 
     return router

@@ -161,7 +161,7 @@ def make_oauth_app(runtime: Runtime) -> APIGatewayHttpResolver:
         query = app.current_event.query_string_parameters or {}
         reset = query.get("reset", "").lower() in ("1", "true", "yes")
         caller = require(app, "admin" if reset else "write")  # a reset forgets links
-        token = runtime.connections.start(caller.tenant_id, provider, reset=reset)
+        token = runtime.connections.start(caller.tenant_id, provider, reset=reset, by=caller.key_id)
         base = public_base(app.current_event.raw_event, configured)
         url = f"{base}/oauth/{provider}/start?{urlencode({'handoff': token})}"
         if query.get("redirect", "").lower() in ("1", "true", "yes"):
@@ -206,7 +206,7 @@ def make_oauth_app(runtime: Runtime) -> APIGatewayHttpResolver:
     @app.post("/oauth/<provider>/disconnect")
     def disconnect(provider: str) -> dict[str, Any]:
         caller = require(app, "admin")
-        return runtime.connections.disconnect(caller.tenant_id, provider)
+        return runtime.connections.disconnect(caller.tenant_id, provider, by=caller.key_id)
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response[str]:

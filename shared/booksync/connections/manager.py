@@ -43,7 +43,7 @@ from booksync.providers.oauth import (
     TokenEndpointUnreachable,
     TokenSet,
 )
-from booksync.store import Connection, leases, links, tenants, utcnow
+from booksync.store import Connection, audit, leases, links, tenants, utcnow
 from booksync.store import connections as connection_rows
 from booksync.store.sync_errors import count_open, resolve_errors
 
@@ -107,8 +107,9 @@ class ConnectionManager:
     def _sign(self, nonce: str) -> str:
         return hmac.new(self.signing_key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def start(self, tenant_id: str, provider: str, reset: bool = False) -> str:
-        """A single-use hand-off for the person's browser (step 1): its token."""
+    def start(self, tenant_id: str, provider: str, reset: bool = False, by: str = "") -> str:
+        """A single-use hand-off for the person's browser (step 1): its token. `by`: the
+        key that asked, named in the audit trail if a reset forgets links."""
         check_provider(provider)
         tenant = tenants.get_tenant(tenant_id)
         if tenant is None:
@@ -120,6 +121,7 @@ class ConnectionManager:
                 "tenant_id": tenant_id,
                 "provider": provider,
                 "reset": reset,
+                "by": by,
                 "firm_name": str(tenant.name),
             },
             HANDOFF_TTL,
@@ -147,6 +149,7 @@ class ConnectionManager:
                 "verifier": verifier,
                 "redirect_uri": redirect_uri,
                 "reset": bool(value.get("reset")),
+                "by": str(value.get("by") or ""),
                 "browser": browser_hash(browser),
             },
             STATE_TTL,
@@ -253,6 +256,7 @@ class ConnectionManager:
                 {
                     "tenant_id": tenant_id,
                     "reset": state["reset"],
+                    "by": state.get("by", ""),
                     "browser": state["browser"],
                     "sealed": self.vault.seal(
                         tenant_id, provider, tokens, connection_id=f"pending:{pending}"
@@ -268,7 +272,8 @@ class ConnectionManager:
                 "Choose the one this firm keeps its books in.",
                 [{"id": c.company_id, "name": c.name, "pending": pending} for c in companies],
             )
-        return self._bind(tenant_id, provider, companies[0], tokens, bool(state["reset"]))
+        reset_by = str(state.get("by") or "") if state["reset"] else None
+        return self._bind(tenant_id, provider, companies[0], tokens, reset_by)
 
     def _choose(self, provider: str, query: dict[str, str], browser: str | None) -> Outcome:
         pending = query["pending"]
@@ -287,11 +292,19 @@ class ConnectionManager:
         for other in companies:
             if other.company_id != chosen[0].company_id:
                 oauth.drop_company(tokens, other)
-        return self._bind(value["tenant_id"], provider, chosen[0], tokens, bool(value["reset"]))
+        reset_by = str(value.get("by") or "") if value["reset"] else None
+        return self._bind(value["tenant_id"], provider, chosen[0], tokens, reset_by)
 
     def _bind(
-        self, tenant_id: str, provider: str, company: Company, tokens: TokenSet, reset: bool
+        self,
+        tenant_id: str,
+        provider: str,
+        company: Company,
+        tokens: TokenSet,
+        reset_by: str | None,
     ) -> Outcome:
+        """`reset_by`: the key that asked for a reset (None: no reset)."""
+        reset = reset_by is not None
         name = PROVIDER_NAMES[provider]
         company_key = f"{provider}#{company.company_id}"
         for other in connection_rows.with_company(company_key):
@@ -320,6 +333,7 @@ class ConnectionManager:
                 )
             if reset:
                 links.forget_links(tenant_id, provider)
+                audit.record(tenant_id, str(reset_by), "connection.reset", provider=provider)
             conn.connection_id = str(uuid.uuid4())  # new books, new cursors
             conn.connected_at = None
         now = self.now()
@@ -407,7 +421,8 @@ class ConnectionManager:
             logger.exception("could not revoke a refused grant", extra={"provider": provider})
 
     # ------------------------------------------------------------------ disconnect
-    def disconnect(self, tenant_id: str, provider: str) -> dict[str, Any]:
+    def disconnect(self, tenant_id: str, provider: str, by: str) -> dict[str, Any]:
+        """Revoke at the provider and forget the tokens; `by`: who asked (audit trail)."""
         check_provider(provider)
         conn = connection_rows.get(tenant_id, provider)
         if conn is None:
@@ -424,6 +439,7 @@ class ConnectionManager:
                 revoked = f"failed: {exc}"
         connection_rows.disconnect(conn)
         tenants.release_company(tenant_id, conn.company_key)  # another firm may connect it
+        audit.record(tenant_id, by, "connection.disconnect", provider=provider)
         logger.info(
             "disconnected", extra={"tenant_id": tenant_id, "connection_id": conn.connection_id}
         )

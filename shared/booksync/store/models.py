@@ -236,6 +236,27 @@ class LinkIndex(_Base):
     target = UnicodeAttribute()
 
 
+class AuditEntry(_Base):
+    """One operator or admin action: who (an API key id, or "operator-cli"), what, when, for
+    which firm. Kept in the Links table under its own key prefix, as LinkIndex is (a
+    partition no link query reads, and that table is never scanned): audit_key =
+    "<tenant>#audit", at_key = "<ISO time>#<random>", so a firm's trail is one key read,
+    newest first."""
+
+    settings_attr = "links"
+
+    class Meta(_Base.Meta):
+        pass
+
+    audit_key = UnicodeAttribute(hash_key=True, attr_name="link_key")
+    at_key = UnicodeAttribute(range_key=True, attr_name="hub_key")
+    tenant_id = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()  # "dlq.redrive", "api_key.create", "link.remove", ...
+    at = UTCDateTimeAttribute(default=utcnow)
+    details = JSONAttribute(default=dict)
+
+
 class Cursor(_Base):
     """Where a connection's last pull of an entity family stopped."""
 
@@ -301,6 +322,7 @@ ALL_MODELS: tuple[type[_Base], ...] = (
     Record,
     Link,
     LinkIndex,
+    AuditEntry,
     Cursor,
     SyncErrorRow,
     Lease,
