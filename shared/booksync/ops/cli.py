@@ -5,8 +5,16 @@ booksync tenants delete TENANT_ID            (its keys stop working at once)
 booksync api-keys create TENANT_ID [--scope read|write|admin] [--name N] [--expires-in-days D]
 booksync api-keys list TENANT_ID
 booksync api-keys revoke TENANT_ID KEY_ID
-booksync dlq list
-booksync dlq redrive {qbo,qbt,xero}-{push,pull}
+booksync errors {list,show,retry,dismiss,retry-all} TENANT_ID ...
+booksync dlq list                            (each worker's dead letters and the oldest's age)
+booksync dlq show QUEUE                      (each decoded, with the error that sent it there)
+booksync dlq redrive QUEUE [--tenant T] [--connection C] [--dry-run]
+booksync dlq purge QUEUE --tenant T --yes
+booksync audit TENANT_ID                     (the firm's operator and admin actions, newest first)
+
+QUEUE is {qbo,qbt,xero}-{push,pull}. Dead letters are read without being taken away (see
+ops/dlq.py). Every action above that changes something is a row of the audit trail, with
+"operator-cli" as who.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from typing import Any
 
 from booksync.boot import Runtime, boot
 from booksync.errors import Problem
+from booksync.ops import dlq as dead_letters
 from booksync.settings import ConfigError
+from booksync.store import audit
 from booksync.store.tenants import (
     create_api_key,
     create_tenant,
@@ -28,23 +38,24 @@ from booksync.store.tenants import (
     revoke_api_key,
 )
 
-WORKER_QUEUES = [f"{p}-{d}" for p in ("qbo", "qbt", "xero") for d in ("push", "pull")]
+WORKER_QUEUES = dead_letters.WORKER_QUEUES
+CLI = audit.OPERATOR_CLI
 
 
 def _out(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def _dlq_url(rt: Runtime, queue_url: str) -> str:
-    sqs = rt.clients.sqs
-    policy = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
-    arn = json.loads(policy["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
-    url: str = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
-    return url
-
-
 def cmd_revoke_key(_rt: Runtime, args: argparse.Namespace) -> None:
-    _out({"revoked": args.key_id, **revoke_api_key(args.tenant_id, args.key_id)})
+    revoked = revoke_api_key(args.tenant_id, args.key_id)
+    audit.record(args.tenant_id, CLI, "api_key.revoke", key_id=args.key_id)
+    _out({"revoked": args.key_id, **revoked})
+
+
+def cmd_delete_tenant(_rt: Runtime, args: argparse.Namespace) -> None:
+    revoked = delete_tenant(args.tenant_id)
+    audit.record(args.tenant_id, CLI, "tenant.delete", keys_revoked=revoked)
+    _out({"deleted": args.tenant_id, "keys_revoked": revoked})
 
 
 def cmd_create_key(_rt: Runtime, args: argparse.Namespace) -> None:
@@ -54,6 +65,7 @@ def cmd_create_key(_rt: Runtime, args: argparse.Namespace) -> None:
 
     expires = utcnow() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
     made = create_api_key(args.tenant_id, args.scope, name=args.name, expires_at=expires)
+    audit.record(args.tenant_id, CLI, "api_key.create", key_id=made.key_id, scope=made.scope)
     _out(vars(made))
 
 
@@ -68,28 +80,26 @@ def cmd_list_keys(_rt: Runtime, args: argparse.Namespace) -> None:
     _out(keys)
 
 
-def cmd_dlq_list(rt: Runtime, _args: argparse.Namespace) -> None:
-    rows = []
-    for name in WORKER_QUEUES:
-        provider, direction = name.split("-")
-        dlq = _dlq_url(rt, rt.settings.queues.url(provider, direction))
-        attrs = rt.clients.sqs.get_queue_attributes(
-            QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        rows.append({"queue": name, "dead_letters": int(attrs["ApproximateNumberOfMessages"])})
+def cmd_dlq(rt: Runtime, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        _out(dead_letters.list_queues(rt))
+    elif args.action == "show":
+        _out(dead_letters.show(rt, args.queue))
+    elif args.action == "redrive":
+        _out(dead_letters.redrive(rt, args.queue, args.tenant, args.connection, args.dry_run))
+    else:
+        _out(dead_letters.purge(rt, args.queue, args.tenant, args.yes))
+
+
+def cmd_audit(_rt: Runtime, args: argparse.Namespace) -> None:
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page, cursor = audit.list_for(args.tenant_id, 200, cursor)
+        rows += page
+        if not cursor:
+            break
     _out(rows)
-
-
-def cmd_dlq_redrive(rt: Runtime, args: argparse.Namespace) -> None:
-    """Move dead letters back to their queue with SQS's own message-move task."""
-    provider, direction = args.queue.split("-")
-    source = _dlq_url(rt, rt.settings.queues.url(provider, direction))
-    sqs = rt.clients.sqs
-    arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    task = sqs.start_message_move_task(SourceArn=arn)
-    _out({"queue": args.queue, "task": task.get("TaskHandle")})
 
 
 def cmd_errors_list(_rt: Runtime, args: argparse.Namespace) -> None:
@@ -106,7 +116,9 @@ def cmd_errors_act(rt: Runtime, args: argparse.Namespace) -> None:
     from booksync.store.sync_errors import dismiss, get_error
 
     if args.action == "retry-all":
-        _out({"retried": retry_all(args.tenant_id, rt.enqueuer)})
+        retried = retry_all(args.tenant_id, rt.enqueuer)
+        audit.record(args.tenant_id, CLI, "sync_errors.retry_all", retried=retried)
+        _out({"retried": retried})
         return
     row = get_error(args.tenant_id, args.error_id)
     if args.action == "show":
@@ -134,9 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     td = tenants.add_parser("delete", help="delete a tenant: its keys stop working")
     td.add_argument("tenant_id")
-    td.set_defaults(
-        run=lambda rt, a: _out({"deleted": a.tenant_id, "keys_revoked": delete_tenant(a.tenant_id)})
-    )
+    td.set_defaults(run=cmd_delete_tenant)
 
     keys = sub.add_parser("api-keys", help="practice API keys").add_subparsers(
         dest="action", required=True
@@ -176,10 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="dead-letter queues").add_subparsers(
         dest="action", required=True
     )
-    dlq.add_parser("list", help="dead letters per worker queue").set_defaults(run=cmd_dlq_list)
-    rd = dlq.add_parser("redrive", help="move a worker's dead letters back to its queue")
+    dlq.add_parser("list", help="dead letters per worker queue, oldest age").set_defaults(
+        run=cmd_dlq
+    )
+    ds = dlq.add_parser("show", help="each dead letter decoded, with its error")
+    ds.add_argument("queue", choices=WORKER_QUEUES)
+    ds.set_defaults(run=cmd_dlq)
+    rd = dlq.add_parser("redrive", help="send dead letters back to their worker queue")
     rd.add_argument("queue", choices=WORKER_QUEUES)
-    rd.set_defaults(run=cmd_dlq_redrive)
+    rd.add_argument("--tenant")
+    rd.add_argument("--connection")
+    rd.add_argument("--dry-run", action="store_true", help="say what would move; move nothing")
+    rd.set_defaults(run=cmd_dlq)
+    dp = dlq.add_parser("purge", help="delete one firm's dead letters for good")
+    dp.add_argument("queue", choices=WORKER_QUEUES)
+    dp.add_argument("--tenant", required=True)
+    dp.add_argument("--yes", action="store_true", help="yes, delete them")
+    dp.set_defaults(run=cmd_dlq)
+
+    au = sub.add_parser("audit", help="a firm's operator and admin actions, newest first")
+    au.add_argument("tenant_id")
+    au.set_defaults(run=cmd_audit)
     return parser
 
 
