@@ -200,6 +200,27 @@ def test_pushes_that_died_in_an_outage_are_shown_and_a_redrive_syncs_them_once(o
     assert ops.writes() == writes
     assert ops.customers(company) == ["Ada Ltd", "Bell & Co", "Curie plc"]
 
+    # When a contact is renamed and synced, and its old dead letter is re-driven after that
+    from booksync.hub.records import update_record
+
+    update_record(tenant, "contact", ids[0], {"name": "Ada Lovelace Ltd", "contact_type": "Client"})
+    ops.outbox.flush()
+    ops.work()
+    assert ops.customers(company) == ["Ada Lovelace Ltd", "Bell & Co", "Curie plc"]
+    old = next(m for m in shown if ids[0] in {r["id"] for r in m["records"]})
+    ops.sqs.send_message(
+        QueueUrl=ops.stack.queue_url(DEAD_LETTERS),
+        MessageBody=json.dumps(_body(old)),
+        MessageGroupId="late",
+        MessageDeduplicationId="late",
+    )
+    writes = ops.writes()
+    ops.cli("dlq", "redrive", "qbo-push")
+    ops.work()
+    # Then the older version is dropped: nothing is written, the new name stays
+    assert ops.writes() == writes
+    assert ops.customers(company) == ["Ada Lovelace Ltd", "Bell & Co", "Curie plc"]
+
 
 def _body(shown):
     """The queue message a `dlq show` row describes (push or push_many)."""
