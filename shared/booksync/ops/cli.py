@@ -23,7 +23,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from booksync.boot import Runtime, boot
 from booksync.errors import Problem
@@ -42,8 +42,11 @@ WORKER_QUEUES = dead_letters.WORKER_QUEUES
 CLI = audit.OPERATOR_CLI
 
 
+_answer: list[TextIO] = []  # where a command's answer goes (main: the caller's stdout)
+
+
 def _out(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=str), file=_answer[-1] if _answer else sys.stdout)
 
 
 def cmd_revoke_key(_rt: Runtime, args: argparse.Namespace) -> None:
@@ -212,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # stdout is the command's JSON answer alone: what else it prints on the way (metrics
+    # in EMF, which Lambda's stdout carries to CloudWatch) goes to stderr
+    _answer.append(sys.stdout)
+    sys.stdout = sys.stderr
     try:
         rt = boot()
         args.run(rt, args)
@@ -221,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Problem as exc:
         print(f"{exc.title}: {exc.detail}", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = _answer.pop()
     return 0
 
 
