@@ -4,12 +4,11 @@ and a second report finds nothing. Each test is a new firm with a fresh QBO comp
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from booksync.boot import boot
-from booksync.engine import drift
-from booksync.settings import get_settings
-from booksync.store import connections as connection_rows
+from booksync.ops.cli import main as cli
 from tests.conftest import load_handler
 from tests.integration.test_time_entries import Firm, stack_env  # noqa: F401 - fixture
 
@@ -33,7 +32,14 @@ def _report(books):
     return answer
 
 
-def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books):
+def _reconcile(capsys, *args):
+    capsys.readouterr()
+    assert cli(["reconcile", *args]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    return answer
+
+
+def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsys):
     # Given four contacts in step with QuickBooks
     acme, baker, cole = (books.client(n) for n in ("Acme Ltd", "Baker LLP", "Cole & Co"))
     books.run()
@@ -62,10 +68,14 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books):
     assert report["not_linked"] == [{"hub_id": dunn["id"], "name": "Dunn Partners"}]
     assert report["calls"] == report["estimated_calls"] == 1
 
-    # When an operator repairs it
-    rt = boot(get_settings())
-    session = rt.session(connection_rows.get(books.tenant_id, "qbo"))
-    done = drift.repair(session, drift.find(session), rt.enqueuer)
+    # and so does the operator's dry run, which changes nothing
+    dry = _reconcile(capsys, books.tenant_id, "--provider", "qbo", "--dry-run")
+    assert dry["counts"] == report["counts"]
+    assert "repaired" not in dry
+    assert _report(books)["counts"] == report["counts"]
+
+    # When the operator repairs it
+    done = _reconcile(capsys, books.tenant_id, "--provider", "qbo")["repaired"]
     books.run()
 
     # Then QuickBooks' edits are in the hub, its new customer too, the hub's contact there
@@ -76,8 +86,12 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books):
     assert books.link("qbo", "contact", dunn["id"])
     names = sorted(c["DisplayName"] for c in books.objects("qbo", "Customer"))
     assert names == ["Acme Limited", "Baker LLP", "Cole & Co", "Dunn Partners", "Walk-in Ltd"]
-    # and a second report is empty
+    # and a second report is empty; the repair is in the audit trail
     assert _report(books)["counts"] == {"differs": 0, "not_linked": 0, "gone": 0, "unlinked": 0}
+    trail, _ = books.api("GET", "/v1/audit", ok=200)
+    assert [(i["action"], i["who"]) for i in trail["items"]][:1] == [
+        ("drift.repair", "operator-cli")
+    ]
 
 
 def test_drift_needs_an_admin_key_and_a_connected_provider(books):

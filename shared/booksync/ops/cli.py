@@ -11,6 +11,8 @@ booksync dlq show QUEUE                      (each decoded, with the error that 
 booksync dlq redrive QUEUE [--tenant T] [--connection C] [--dry-run]
 booksync dlq purge QUEUE --tenant T --yes
 booksync audit TENANT_ID                     (the firm's operator and admin actions, newest first)
+booksync reconcile TENANT_ID [--provider P] [--dry-run]   (drift: find it; without --dry-run,
+                                             repair it; engine/drift.py)
 
 QUEUE is {qbo,qbt,xero}-{push,pull}. Dead letters are read without being taken away (see
 ops/dlq.py). Every action above that changes something is a row of the audit trail, with
@@ -207,10 +209,44 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--yes", action="store_true", help="yes, delete them")
     dp.set_defaults(run=cmd_dlq)
 
+    rc = sub.add_parser("reconcile", help="find drift between hub and provider, and repair it")
+    rc.add_argument("tenant_id")
+    rc.add_argument("--provider", choices=["qbo", "xero"], action="append")
+    rc.add_argument("--dry-run", action="store_true", help="report only; change nothing")
+    rc.set_defaults(run=cmd_reconcile)
+
     au = sub.add_parser("audit", help="a firm's operator and admin actions, newest first")
     au.add_argument("tenant_id")
     au.set_defaults(run=cmd_audit)
     return parser
+
+
+def cmd_reconcile(rt: Runtime, args: argparse.Namespace) -> None:
+    """Per connected provider that can list (contacts at qbo and xero): what reading it
+    will cost, the drift found, and without --dry-run what the repair did."""
+    from booksync.engine import drift
+    from booksync.store import connections as connection_rows
+
+    answers = []
+    for provider in args.provider or ["qbo", "xero"]:
+        conn = connection_rows.get(args.tenant_id, provider)
+        if conn is None or conn.status != "active":
+            answers.append({"provider": provider, "skipped": "not connected (or not active)"})
+            continue
+        session = rt.session(conn)
+        print(
+            f"{provider}: reading its contacts, about {drift.estimate_calls(session)} calls",
+            file=sys.stderr,
+        )
+        report = drift.find(session)
+        answer = report.as_dict()
+        if not args.dry_run and not report.empty:
+            answer["repaired"] = drift.repair(session, report, rt.enqueuer)
+            audit.record(
+                args.tenant_id, CLI, "drift.repair", provider=provider, **answer["repaired"]
+            )
+        answers.append(answer)
+    _out(answers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
