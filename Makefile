@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs an interpreter of the Lambda runtime's version (python3.13) on PATH
 PY313   ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin) $(dir $(shell command -v python3.13 2>/dev/null)))
 
-.PHONY: help setup lint test test-fast chaos fuzz demo local bench build deploy clean
+.PHONY: help setup lint browser test test-fast chaos fuzz demo local bench build deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -30,7 +30,16 @@ lint: setup  ## ruff (lint + format check), cfn-lint, sam validate --lint, mypy
 	$(BIN)/sam validate --lint
 	$(BIN)/mypy
 
-test: lint  ## lint, then every test (unit, integration, simulators on every core; then e2e in its own process)
+# the operator page's browser test drives Debian's Chromium (not a browser Playwright downloads)
+export CHROMIUM ?= /usr/bin/chromium
+SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser:  ## Debian's chromium package for the operator page's browser test (apt-get)
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
+		echo "could not install Chromium: install it and set CHROMIUM=/path/to/chromium"
+
+test: lint browser  ## lint, then every test (unit, integration, simulators on every core; then e2e in its own process)
 	$(BIN)/pytest -q -n auto tests/unit tests/integration tests/simulators
 	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_BILLING=$(or $(CHAOS_BILLING),20) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
 	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
