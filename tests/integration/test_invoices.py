@@ -155,3 +155,52 @@ def test_payments_refused_before_any_write(api, api_key, outbox):
     assert (status, answer["field"]) == (400, "allocations"), answer
     _, page, _ = call(api, "GET", "/v1/payments", api_key)
     assert page["items"] == []
+
+
+def test_a_books_payment_the_push_linked_meanwhile_is_never_a_second_hub_payment(
+    api, api_key, outbox
+):
+    """The race a 1,000-invoice fault run met: a pull reads the books' payment (our own
+    create, reply lost), the push's retry links it, then the pull adopts it. The invoice
+    must be paid once, not twice."""
+    from booksync.engine.seam import Change
+    from booksync.hub import records
+    from booksync.hub.entities import entity
+    from booksync.store import connections as connection_rows
+    from booksync.store import links
+    from booksync.store import records as store
+    from booksync.store.tenants import authenticate
+
+    tenant = authenticate(f"Bearer {api_key}").tenant_id
+    contact = _contact(api, api_key)
+    _, invoice, _ = _invoice(api, api_key, contact)
+    status, paid, _ = _pay(api, api_key, contact, [(invoice["id"], "100.00")], "100.00")
+    assert status == 201, paid
+    outbox.flush()
+    conn = connection_rows.new(tenant, "qbo", "conn-race")
+    content = {k: v for k, v in paid.items() if k in ("contact_id", "date", "amount", "currency")}
+    content |= {
+        "allocations": [{"invoice_id": invoice["id"], "amount": "100.00"}],
+        "reference": paid.get("reference"),
+    }
+    seen = Change(
+        "Payment", "77", "0", {"Id": "77"}, datetime.now(UTC), kind="payment", content=content
+    )
+    # the push's retry links it between the pull's look-up and its adoption
+    links.save_link(
+        tenant,
+        "qbo",
+        "payment",
+        paid["id"],
+        "Payment",
+        "77",
+        provider_version="0",
+        content_hash=None,
+        synced_version=1,
+    )
+    made = entity("payment").adopt(conn, [seen], records.save_record)
+    assert made == []
+    assert [r.record_id for r in store.all_of_kind(tenant, "payment")] == [paid["id"]]
+    outbox.flush()
+    _, read, _ = call(api, "GET", f"/v1/invoices/{invoice['id']}", api_key)
+    assert read["amount_paid"] == "100.00"

@@ -202,7 +202,12 @@ def _adopt(conn: Connection, changes: list[Change], save: Callable[..., Record])
     """Payments met in the books with no link: one the hub sent itself (its create's reply
     lost, and the pull came before the retry) is linked to its hub payment, found among the
     contact's unlinked payments by what it holds (by the contact index, never the firm's
-    whole partition); any other becomes a hub payment of its own."""
+    whole partition); any other becomes a hub payment of its own.
+
+    The push that sent it may link it at any moment meanwhile (its retry found it): a hub
+    payment already linked to this very object counts as found, and the objects left are
+    looked up once more just before they become hub payments (a payment counted twice
+    would mark its invoices paid twice)."""
     new: list[Change] = []
     for change in changes:
         content = change.content or {}
@@ -211,17 +216,21 @@ def _adopt(conn: Connection, changes: list[Change], save: Callable[..., Record])
         stored = store.get_keys(conn.tenant_id, keys)
         ids = [str(r.record_id) for r in stored.values()]
         linked = links.get_links(conn.tenant_id, str(conn.provider), KIND, ids)
+        # linked elsewhere: another object's (linked to this one: found, nothing to do)
+        taken = {h for h, link in linked.items() if str(link.provider_id) != change.provider_id}
         mine = sorted(
             (
                 r
                 for r in stored.values()
-                if not r.deleted and str(r.record_id) not in linked and _same(r.data or {}, content)
+                if not r.deleted and str(r.record_id) not in taken and _same(r.data or {}, content)
             ),
             key=lambda r: str(r.created_at),
         )
         if not mine:
             new.append(change)
             continue
+        if str(mine[0].record_id) in linked:
+            continue  # the push's retry linked it meanwhile
         links.save_link(
             conn.tenant_id,
             str(conn.provider),
@@ -237,6 +246,10 @@ def _adopt(conn: Connection, changes: list[Change], save: Callable[..., Record])
             "payment in the books is one the hub sent; linked",
             extra={"record_id": str(mine[0].record_id), "provider_id": change.provider_id},
         )
+    now_linked = links.by_provider_ids(
+        conn.tenant_id, str(conn.provider), [(c.object_type, c.provider_id) for c in new]
+    )
+    new = [c for c in new if (c.object_type, c.provider_id) not in now_linked]
     return adopt_as_new(KIND)(conn, new, save)
 
 
