@@ -59,7 +59,12 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsy
     report = _report(books)
     assert report["counts"] == {"differs": 1, "not_linked": 1, "gone": 1, "unlinked": 1}
     assert report["differs"] == [
-        {"hub_id": acme["id"], "provider_id": ids[acme["id"]], "fields": ["name"]}
+        {
+            "hub_id": acme["id"],
+            "provider_id": ids[acme["id"]],
+            "fields": ["name"],
+            "changed_since_linked": ["qbo"],
+        }
     ]
     assert report["gone"] == [
         {"hub_id": baker["id"], "provider_id": ids[baker["id"]], "why": "inactive"}
@@ -102,3 +107,26 @@ def test_drift_needs_an_admin_key_and_a_connected_provider(books):
     assert status == 403, answer
     status, answer = books.api("GET", "/v1/connections/qbt/drift")
     assert (status, answer["detail"]) == (404, "QuickBooks Time is not connected")
+
+
+def test_content_linked_apart_by_the_import_is_settled_by_the_practice_record(books, capsys):
+    # Given a QuickBooks customer and the firm's own record of it, matched by the import
+    # (same name but for its case, same email) and so linked while they disagree
+    books.in_provider(
+        "qbo",
+        "Customer",
+        {"DisplayName": "ZEPHYR LTD", "PrimaryEmailAddr": {"Address": "z@zephyr.example"}},
+    )
+    zephyr = books.create(
+        "contacts", {"name": "Zephyr Ltd", "emails": [{"address": "z@zephyr.example"}]}
+    )
+    books.pull("qbo")
+    assert books.link("qbo", "contact", zephyr["id"])
+    # Then drift names the difference, and that neither side changed since the link
+    (item,) = _report(books)["differs"]
+    assert (item["fields"], item["changed_since_linked"]) == (["name"], [])
+    # and the repair sends the practice app's record: one customer, the firm's spelling
+    _reconcile(capsys, books.tenant_id, "--provider", "qbo")
+    books.run()
+    assert [c["DisplayName"] for c in books.objects("qbo", "Customer")] == ["Zephyr Ltd"]
+    assert _report(books)["counts"]["differs"] == 0

@@ -12,9 +12,12 @@ it missed is found too. Four kinds of drift, per family:
 - `gone`: links whose provider object is deleted or made inactive while the hub's is not;
 - `unlinked`: provider objects no link names (after the import: new there, or missed).
 
-Repair reads nothing again: the provider objects found are applied as a pull applies
-them (`pull.apply_changes`: the later side wins, an object new there is matched or
-imported), then every record the provider does not hold at its version is queued as
+Each `differs` says which side changed since the two were linked. Repair reads nothing
+again: the provider objects that changed there (and those gone or new there) are applied as
+a pull applies them (`pull.apply_changes`: the later edit wins, an object new there is
+matched or imported); content neither side changed since linking (an import linked two
+records that disagree, say on an email) is settled by the practice app's record, sent as if
+never sent; then every record the provider does not hold at its version is queued as
 "save and sync" does (`outbox.reconcile_push`).
 
 Covered: the families that can list every object (`import_list`: contacts at QuickBooks
@@ -33,7 +36,7 @@ from booksync.engine.queues import Enqueuer
 from booksync.engine.seam import Change, Family, ProviderSession
 from booksync.errors import InvalidInput
 from booksync.providers import registry
-from booksync.store import links, utcnow
+from booksync.store import Link, links, utcnow
 from booksync.store import records as store
 
 LISTED_PER_CALL = {"qbo": 1000, "xero": 100}  # QBO query MAXRESULTS; Xero Contacts page
@@ -51,6 +54,9 @@ class Drift:
     calls: int = 0  # what the report cost
     # the provider objects behind differs, gone and unlinked: what a repair applies
     changes: list[Change] = field(default_factory=list, repr=False)
+    # links of content neither side changed since linking (an import linked them apart):
+    # a repair sends the hub's record over the provider's
+    restate: list[Link] = field(default_factory=list, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -129,8 +135,24 @@ def find(session: ProviderSession) -> Drift:
             continue
         fields = managed_differences(kind, family.managed_fields, data, content)
         if fields:
-            report.differs.append({"hub_id": hub_id, "provider_id": provider_id, "fields": fields})
-            report.changes.append(change)
+            hub_moved = int(record.version) > int(link.synced_version or 0)
+            there_moved = not family.unchanged_since(link.provider_version, raw)
+            report.differs.append(
+                {
+                    "hub_id": hub_id,
+                    "provider_id": provider_id,
+                    "fields": fields,
+                    "changed_since_linked": [
+                        side
+                        for side, moved in (("hub", hub_moved), (provider, there_moved))
+                        if moved
+                    ],
+                }
+            )
+            if there_moved:
+                report.changes.append(change)  # the later edit wins, as in a pull
+            elif not hub_moved:
+                report.restate.append(link)
     for provider_id, link in by_provider_id.items():
         hub_id = links.hub_id_of(link)
         if provider_id not in seen and hub_id in hub:
@@ -150,6 +172,8 @@ def repair(session: ProviderSession, report: Drift, enqueuer: Enqueuer) -> dict[
     provider does not hold at its version queued. Returns what was done."""
     applied = PullResult()
     apply_changes(session, report.changes, lambda record, provider: None, applied)
+    for link in report.restate:
+        links.set_synced_version(link, 0)  # the hub's record goes, as if never sent
     queued = reconcile_push(session.connection, enqueuer)
     return {
         "applied": applied.applied,

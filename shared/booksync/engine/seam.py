@@ -253,6 +253,11 @@ class Family:
         back as `sent_before` if the create has to be tried again."""
         return {}
 
+    def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:
+        """Is `raw` still at `version` (a link's provider_version)? Drift tells a missed edit
+        at the provider from content linked apart. False when it cannot tell."""
+        return False
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """Whether the provider object `raw` is the one a create with this `intent` (and
         its "at", when it was sent) wrote: a pull that meets our own create before its

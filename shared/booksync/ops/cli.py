@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from booksync.boot import Runtime, boot
 from booksync.errors import Problem
+from booksync.observability import logger
 from booksync.ops import dlq as dead_letters
 from booksync.settings import ConfigError
 from booksync.store import audit
@@ -251,10 +253,14 @@ def cmd_reconcile(rt: Runtime, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # stdout is the command's JSON answer alone: what else it prints on the way (metrics
-    # in EMF, which Lambda's stdout carries to CloudWatch) goes to stderr
+    # stdout is the command's JSON answer alone: what else it prints on the way (its JSON
+    # log lines, metrics in EMF: Lambda's stdout carries those to CloudWatch) goes to stderr
     _answer.append(sys.stdout)
     sys.stdout = sys.stderr
+    handler = logger.registered_handler
+    logs_to = handler.stream if isinstance(handler, logging.StreamHandler) else None
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
     try:
         rt = boot()
         args.run(rt, args)
@@ -266,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         sys.stdout = _answer.pop()
+        if isinstance(handler, logging.StreamHandler) and logs_to is not None:
+            handler.setStream(logs_to)
     return 0
 
 

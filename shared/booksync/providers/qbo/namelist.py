@@ -122,6 +122,9 @@ class NameListFamily(Family):
         """What a create writes that finds it again: its DisplayName."""
         raise NotImplementedError
 
+    def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:
+        return version is not None and str(raw.get("SyncToken")) == str(version)
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """The DisplayName the create sent, on an object QBO made after the create left
         (MetaData.CreateTime; whole seconds, hence the slack): an older namesake is the

@@ -224,6 +224,15 @@ class Contacts(Family):
     def intent(self, item: PushItem) -> dict[str, Any]:
         return {"contact_number": item.record.record_id}
 
+    def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:
+        """UpdatedDateUTC as the link keeps it (ISO from a sync, `/Date()/` from an import)."""
+        try:
+            return version is not None and parse_date(version) == parse_date(
+                str(raw.get("UpdatedDateUTC"))
+            )
+        except ValueError:
+            return False
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """The hub id goes into ContactNumber: a contact carrying it is that create's."""
         number = intent.get("contact_number")
