@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from booksync.engine.messages import encode, push_messages
 from local.person import connect
 from local.stack import LocalStack
 from local.template import ROOT
@@ -306,6 +307,7 @@ def run(demo: Demo) -> None:
 
     _time_story(demo, auth, sims, companies, made)
     _billing_story(demo, auth, sims, companies, made)
+    _operations_story(demo, auth, sims, companies, tenant["tenant_id"], made)
 
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
@@ -673,6 +675,78 @@ def _billing_story(
     answer = sent.json()
     demo.show(f"POST .../send?via=qbo -> {sent.status_code}", f"emailed={answer.get('emailed')}")
     demo.show("  why", str(answer.get("reason", ""))[:90])
+
+
+def _operations_story(
+    demo: Demo,
+    auth: dict[str, str],
+    sims: dict[str, str],
+    companies: dict[str, str],
+    tenant_id: str,
+    made: list[dict[str, Any]],
+) -> None:
+    """Issue 16, shortened: drift found and repaired, a dead letter read and re-driven."""
+    stack, qbo = demo.stack, sims["qbo"]
+    assert stack.aws is not None
+    demo.step("Drift: QuickBooks refuses a new client; 'booksync reconcile --dry-run' finds it")
+    refused = {"Fault": {"type": "ValidationFault", "Error": [{"Message": "Business Validation "
+               "Error", "Detail": "a demo refusal", "code": "6000"}]}}  # fmt: skip
+    rule = {"action": "error", "method": "POST", "path": "/(customer|batch)", "status": 400}
+    requests.post(f"{qbo}/_sim/faults", json={**rule, "body": refused, "count": 1}, timeout=30)
+    late = requests.post(
+        f"{demo.api}/v1/contacts", headers=auth, json={"name": "Lighthouse Dental"}, timeout=30
+    ).json()
+    demo.wait("QuickBooks' refusal", lambda: _open_error(demo, auth, late["id"]), timeout=60)
+    requests.delete(f"{qbo}/_sim/faults", timeout=30)
+    (found,) = demo.cli("reconcile", tenant_id, "--provider", "qbo", "--dry-run")
+    demo.show("reconcile --dry-run", found["counts"])
+    demo.show("  not linked", ", ".join(str(r["name"]) for r in found["not_linked"]))
+    apart = sum(1 for d in found["differs"] if not d["changed_since_linked"])
+    demo.show("  differ", f"{apart} linked apart by the import (the practice record will go)")
+    demo.show("  cost", f"{found['calls']} QuickBooks call(s)")
+    (fixed,) = demo.cli("reconcile", tenant_id, "--provider", "qbo")
+    stack.drain(timeout=60)
+    (again,) = demo.cli("reconcile", tenant_id, "--provider", "qbo", "--dry-run")
+    in_qbo = "Lighthouse Dental" in _names(qbo, companies["qbo"], "Customer", "DisplayName")
+    demo.show("reconcile (repair)", f"queued {fixed['repaired']['queued']}")
+    demo.show("after", f"in QuickBooks: {'yes' if in_qbo else 'no'}; drift {again['counts']}")
+
+    demo.step("Dead letters: one the QBO push worker gave up on; 'booksync dlq' reads, re-drives")
+    # a message as the worker leaves it after its last receive (12 receives take 45 minutes
+    # of outage, so it is put there directly): a push of a client already in step
+    conn_id = _connection_id(stack, "qbo")
+    (message,) = push_messages(tenant_id, conn_id, "qbo", "contact", [(made[1]["id"], 1)], 1)
+    stack.aws.client("sqs").send_message(
+        QueueUrl=stack.resources["dead_letter_queues"]["QboPushDeadLetterQueue"],
+        MessageBody=encode(message),
+        MessageGroupId=message.group_id(),
+        MessageDeduplicationId=f"demo-{message.dedup_id()}",
+    )
+    listed = {q["queue"]: q["dead_letters"] for q in demo.cli("dlq", "list")}
+    demo.show("dlq list", listed)
+    (letter,) = demo.cli("dlq", "show", "qbo-push")
+    demo.show("dlq show qbo-push", f"{letter['operation']} {letter['kind']} {letter['records']}")
+    demo.show("  why", str(letter["error"])[:80])
+    writes_before = _writes(qbo)
+    moved = demo.cli("dlq", "redrive", "qbo-push", "--tenant", tenant_id)
+    stack.drain(timeout=60)
+    demo.show("dlq redrive qbo-push", f"moved {moved['moved']}, left {moved['left']}")
+    demo.show("  QuickBooks writes", f"{_writes(qbo) - writes_before} (the client is in step)")
+    trail = demo.cli("audit", tenant_id)
+    demo.show("audit (newest first)", ", ".join(row["action"] for row in trail[:4]))
+
+
+def _writes(sim: str) -> int:
+    """Writes (POSTs) the simulator answered on its API (its running counts per route)."""
+    counts = requests.get(f"{sim}/_sim/calls", timeout=30).json()["counts"]
+    return sum(n for route, n in counts.items() if route.startswith("POST /v3/company/"))
+
+
+def _open_error(demo: Demo, auth: dict[str, str], record_id: str) -> bool:
+    rows = requests.get(
+        f"{demo.api}/v1/sync-errors", params={"status": "open"}, headers=auth, timeout=30
+    ).json()["items"]
+    return any(r["record"]["id"] == record_id for r in rows)
 
 
 def _links_of(
