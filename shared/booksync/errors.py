@@ -41,6 +41,14 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "with the message id; it was produced by an incompatible version.",
     ),
     ErrorSpec(
+        "message.dead_lettered",
+        Kind.NEEDS_FIX,
+        "booksync gave up after its last try; the change waits in the dead-letter queue",
+        "The provider kept failing (its words below; the code before them says how). Nothing "
+        "is lost: once the cause is fixed, an operator re-drives the queue (booksync dlq "
+        "redrive QUEUE, or the operator page's Dead letters) and the change is sent once.",
+    ),
+    ErrorSpec(
         "connection.not_active",
         Kind.NEEDS_FIX,
         "The connection is not active",

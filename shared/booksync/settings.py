@@ -91,6 +91,9 @@ class Settings(BaseModel):
     # where providers send the browser back (the redirect URI registered with them);
     # empty: https on the host API Gateway served the request on
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+    # the worker queues' maxReceiveCount: a message failing its last receive leaves a sync
+    # error saying it went to the dead-letter queue (engine/worker.py)
+    max_receives: int = Field(default=12, alias="MAX_RECEIVE_COUNT", ge=1)
 
 
 def _env_name(model: type[BaseModel], field: str) -> str:

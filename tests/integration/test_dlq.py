@@ -20,9 +20,14 @@ PUSH_QUEUE, DEAD_LETTERS = "QboPushQueue", "QboPushDeadLetterQueue"
 
 
 @pytest.fixture
-def stack_env(sim_stack_env):
+def stack_env(sim_stack_env, monkeypatch):
     """Here the providers are the simulators (overrides conftest's stack_env)."""
-    # a message is dead-lettered on its second receive here, not its thirteenth
+    from booksync.settings import get_settings
+
+    # a message is dead-lettered after its first receive here, not its twelfth (and the
+    # workers are told so, as template.yaml tells them its maxReceiveCount)
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "1")
+    get_settings.cache_clear()
     sqs = sim_stack_env.client("sqs")
     url = sim_stack_env.queue_url(PUSH_QUEUE)
     policy = json.loads(
@@ -164,7 +169,9 @@ def test_pushes_that_died_in_an_outage_are_shown_and_a_redrive_syncs_them_once(o
         (tenant, "qbo", "contact")
     }
     assert all(m["operation"] in ("push", "push_many") for m in shown)
-    assert all(m["error"].startswith("no error row") for m in shown)
+    # each with the sync error its last try left: why it is there, in the provider's words
+    assert {m["error"]["code"] for m in shown} == {"message.dead_lettered"}
+    assert all(m["error"]["provider_message"].startswith("qbo.") for m in shown)
     assert all(m["redrive"] == "would be sent back" for m in shown)
     # and reading them took nothing away
     assert ops.depth() == len(shown)

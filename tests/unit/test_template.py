@@ -163,6 +163,17 @@ def test_what_the_code_counts_has_an_alarm_per_provider_and_a_place_on_the_dashb
     assert all(f"${{{f}}}" in body for f in FUNCTIONS)
 
 
+def test_the_workers_know_after_how_many_receives_a_message_is_dead_lettered():
+    told = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"]
+    counts = {
+        q: r["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        for q, r in QUEUES.items()
+        if "RedrivePolicy" in r["Properties"]
+    }
+    assert len(counts) == 6
+    assert set(counts.values()) == {told}
+
+
 def test_scheduler_runs_hourly_and_polls_qbt_every_few_minutes():
     events = FUNCTIONS["SchedulerFunction"].events
     assert {e["Type"] for e in events.values()} == {"Schedule"}

@@ -355,6 +355,29 @@ def _requeue(work: Pass) -> Callable[[Record, str], Any]:
     return requeue
 
 
+def _last_tries(work: Pass, last: list[Received]) -> None:
+    """Messages failing their last receive go to the dead-letter queue now: each leaves a
+    sync error saying so, with the failure that sent it (the record's, or for a pull the
+    connection's), for `booksync dlq show` and the firm's errors page."""
+    for received in last:
+        conn = work.connection(received.message)
+        failure = received.failure
+        if conn is None or failure is None:
+            continue
+        said = getattr(failure, "code", type(failure).__name__)
+        words = getattr(failure, "provider_message", "") or str(failure)
+        dead = SyncFailure("message.dead_lettered", f"{said}: {words}"[:1000])
+        logger.error(
+            "message dead-lettered after its last try",
+            extra={"message_id": received.record.message_id, "code": said},
+        )
+        if isinstance(received.message, PushRecord | PushRecords):
+            for part in _parts(received.message):
+                _error_row(conn, part, dead)
+        else:
+            _connection_error(conn, dead)
+
+
 def _sent_at(record: SQSRecord) -> datetime | None:
     sent = record.attributes.get("SentTimestamp")  # always there from SQS
     return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
@@ -367,6 +390,7 @@ def _answer(rt: Runtime, provider: str, direction: str, work: Pass) -> dict[str,
     """Failed messages go back after their own backoff (one batched visibility change);
     the answer names them so SQS keeps them and deletes the rest."""
     failed = [r for r in work.messages if r.failure is not None]
+    _last_tries(work, [r for r in failed if r.receive_count >= rt.settings.max_receives])
     entries = []
     for n, received in enumerate(failed):
         failure = received.failure
