@@ -42,6 +42,7 @@ def _reconcile(capsys, *args):
 def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsys):
     # Given four contacts in step with QuickBooks
     acme, baker, cole = (books.client(n) for n in ("Acme Ltd", "Baker LLP", "Cole & Co"))
+    ann = books.staff()
     books.run()
     books.pull("qbo")
     ids = {c["id"]: books.link("qbo", "contact", c["id"]) for c in (acme, baker, cole)}
@@ -52,14 +53,24 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsy
     # customer added there, and a hub contact whose push never ran
     books.edit_in_provider("qbo", "Customer", ids[acme["id"]], {"DisplayName": "Acme Limited"})
     books.edit_in_provider("qbo", "Customer", ids[baker["id"]], {"Active": False})
+    employee = books.link("qbo", "user", ann["id"])
+    books.edit_in_provider("qbo", "Employee", employee, {"FamilyName": "Lee-Wong"})
     walk_in = books.in_provider("qbo", "Customer", {"DisplayName": "Walk-in Ltd"})
     dunn = books.client("Dunn Partners")
 
     # Then the report names exactly those, and what reading QuickBooks cost
     report = _report(books)
-    assert report["counts"] == {"differs": 1, "not_linked": 1, "gone": 1, "unlinked": 1}
-    assert report["differs"] == [
+    assert report["counts"] == {"differs": 2, "not_linked": 1, "gone": 1, "unlinked": 1}
+    assert report["differs"][1] == {
+        "kind": "user",
+        "hub_id": ann["id"],
+        "provider_id": employee,
+        "fields": ["last_name"],
+        "changed_since_linked": ["qbo"],
+    }
+    assert report["differs"][:1] == [
         {
+            "kind": "contact",
             "hub_id": acme["id"],
             "provider_id": ids[acme["id"]],
             "fields": ["name"],
@@ -67,11 +78,22 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsy
         }
     ]
     assert report["gone"] == [
-        {"hub_id": baker["id"], "provider_id": ids[baker["id"]], "why": "inactive"}
+        {
+            "kind": "contact",
+            "hub_id": baker["id"],
+            "provider_id": ids[baker["id"]],
+            "why": "inactive",
+        }
     ]
-    assert report["unlinked"] == [{"provider_id": walk_in["Id"], "name": "Walk-in Ltd"}]
-    assert report["not_linked"] == [{"hub_id": dunn["id"], "name": "Dunn Partners"}]
-    assert report["calls"] == report["estimated_calls"] == 1
+    assert report["unlinked"] == [
+        {"kind": "contact", "provider_id": walk_in["Id"], "name": "Walk-in Ltd"}
+    ]
+    assert report["not_linked"] == [
+        {"kind": "contact", "hub_id": dunn["id"], "name": "Dunn Partners"}
+    ]
+    # customers and employees read, a page each, as said before
+    assert report["kinds"] == ["contact", "user"]
+    assert report["calls"] == report["estimated_calls"] == 2
 
     # and so does the operator's dry run, which changes nothing
     dry = _reconcile(capsys, books.tenant_id, "--provider", "qbo", "--dry-run")
@@ -84,10 +106,11 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsy
     books.run()
 
     # Then QuickBooks' edits are in the hub, its new customer too, the hub's contact there
-    assert done["applied"] == 2
+    assert done["applied"] == 3
     assert done["created"] == 1
     assert books.api("GET", f"/v1/contacts/{acme['id']}", ok=200)[0]["name"] == "Acme Limited"
     assert books.api("GET", f"/v1/contacts/{baker['id']}", ok=200)[0]["active"] is False
+    assert books.api("GET", f"/v1/users/{ann['id']}", ok=200)[0]["last_name"] == "Lee-Wong"
     assert books.link("qbo", "contact", dunn["id"])
     names = sorted(c["DisplayName"] for c in books.objects("qbo", "Customer"))
     assert names == ["Acme Limited", "Baker LLP", "Cole & Co", "Dunn Partners", "Walk-in Ltd"]

@@ -20,9 +20,10 @@ records that disagree, say on an email) is settled by the practice app's record,
 never sent; then every record the provider does not hold at its version is queued as
 "save and sync" does (`outbox.reconcile_push`).
 
-Covered: the families that can list every object (`import_list`: contacts at QuickBooks
-Online and Xero). A report costs one listing of the family: its pages, within the rate
-budget (every call goes through the session)."""
+Covered: the families that can list every object (`Family.listing`): contacts and staff
+at QuickBooks Online (customers, employees) and Xero (contacts, payroll employees). A report
+costs one listing of each: its pages, within the rate budget (every call goes through the
+session)."""
 
 from __future__ import annotations
 
@@ -44,13 +45,16 @@ LISTED_PER_CALL = {"qbo": 1000, "xero": 100}  # QBO query MAXRESULTS; Xero Conta
 
 @dataclass
 class Drift:
+    """What a report found at one provider, over every family that can list; each item
+    names its hub kind."""
+
     provider: str
-    kind: str
+    kinds: list[str] = field(default_factory=list)
     differs: list[dict[str, Any]] = field(default_factory=list)
     not_linked: list[dict[str, Any]] = field(default_factory=list)
     gone: list[dict[str, Any]] = field(default_factory=list)
     unlinked: list[dict[str, Any]] = field(default_factory=list)
-    estimated_calls: int = 0  # said before reading: the family's pages
+    estimated_calls: int = 0  # said before reading: the families' pages
     calls: int = 0  # what the report cost
     # the provider objects behind differs, gone and unlinked: what a repair applies
     changes: list[Change] = field(default_factory=list, repr=False)
@@ -65,7 +69,7 @@ class Drift:
     def as_dict(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
-            "kind": self.kind,
+            "kinds": self.kinds,
             "counts": {
                 "differs": len(self.differs),
                 "not_linked": len(self.not_linked),
@@ -81,56 +85,80 @@ class Drift:
         }
 
 
-def listing_family(provider: str) -> Family:
-    family = registry.importer_family(provider)
-    if family is None or not hasattr(family, "import_list"):
-        raise InvalidInput(
-            f"drift is found for contacts at qbo and xero, not at {provider}", field="provider"
-        )
-    return family
+def listing_families(provider: str) -> list[Family]:
+    """The provider's families that can list every object (`Family.listing`)."""
+    found = [f for f in registry.families(provider) if type(f).listing is not Family.listing]
+    if not found:
+        raise InvalidInput(f"no family at {provider} can list its objects yet", field="provider")
+    return found
 
 
 def estimate_calls(session: ProviderSession) -> int:
-    """What a report will cost: the pages of a listing as large as the links known."""
+    """What a report will cost: per family, the pages of a listing as large as its links."""
     provider = session.provider
-    family = listing_family(provider)
-    known = sum(1 for _ in links.links_of(session.tenant_id, provider, family.kind))
-    return max(1, ceil((known + 1) / LISTED_PER_CALL.get(provider, 100)))
+    per_call = LISTED_PER_CALL.get(provider, 100)
+    return sum(
+        max(
+            1,
+            ceil(
+                (sum(1 for _ in links.links_of(session.tenant_id, provider, f.kind)) + 1) / per_call
+            ),
+        )
+        for f in listing_families(provider)
+    )
 
 
 def find(session: ProviderSession) -> Drift:
-    """Read the provider's every object of the family and the hub's records; compare."""
+    """Read the provider's every object of each family that can list, and the hub's
+    records of its kind; compare."""
+    report = Drift(session.provider, estimated_calls=estimate_calls(session))
+    before = session.calls
+    for family in listing_families(session.provider):
+        report.kinds.append(family.kind)
+        _compare(session, family, report)
+    report.calls = session.calls - before
+    return report
+
+
+def _compare(session: ProviderSession, family: Family, report: Drift) -> None:
     conn = session.connection
     provider, tenant = str(conn.provider), str(conn.tenant_id)
-    family = listing_family(provider)
     kind = family.kind
-    report = Drift(provider, kind, estimated_calls=estimate_calls(session))
-    before = session.calls
-    raws = family.import_list(session)  # type: ignore[attr-defined]
-    report.calls = session.calls - before
+    raws = family.listing(session) or []
     now = utcnow()
-    by_provider_id = {
-        str(link.provider_id): link for link in links.links_of(tenant, provider, kind)
-    }
+    by_provider_id: dict[str, Link] = {}
+    elsewhere: set[str] = set()  # objects of this type another kind links (a QBO job)
+    for link in links.links_of(tenant, provider):
+        if links.kind_of(link) == kind:
+            by_provider_id[str(link.provider_id)] = link
+        elif str(link.provider_key).startswith(f"{family.object_type}#"):
+            elsewhere.add(str(link.provider_id))
     hub = {str(r.record_id): r for r in store.all_of_kind(tenant, kind)}
     seen: set[str] = set()
     for raw in raws:
         provider_id = object_id(raw)
+        if provider_id in elsewhere:
+            continue
         change = Change(family.object_type, provider_id, None, raw, now)
         content = family.from_provider(raw) or {}
-        link = by_provider_id.get(provider_id)
-        if link is None:
-            report.unlinked.append({"provider_id": provider_id, "name": content.get("name")})
+        held = by_provider_id.get(provider_id)
+        if held is None:
+            report.unlinked.append(
+                {"kind": kind, "provider_id": provider_id, "name": _name(content)}
+            )
             report.changes.append(change)
             continue
         seen.add(provider_id)
+        link = held
         hub_id = links.hub_id_of(link)
         record = hub.get(hub_id)
         if record is None:
             continue  # deleted in the hub: its push removes it or says why
         data = dict(record.data or {})
         if content.get("active") is False and data.get("active", True):
-            report.gone.append({"hub_id": hub_id, "provider_id": provider_id, "why": "inactive"})
+            report.gone.append(
+                {"kind": kind, "hub_id": hub_id, "provider_id": provider_id, "why": "inactive"}
+            )
             report.changes.append(change)
             continue
         fields = managed_differences(kind, family.managed_fields, data, content)
@@ -139,6 +167,7 @@ def find(session: ProviderSession) -> Drift:
             there_moved = not family.unchanged_since(link.provider_version, raw)
             report.differs.append(
                 {
+                    "kind": kind,
                     "hub_id": hub_id,
                     "provider_id": provider_id,
                     "fields": fields,
@@ -156,15 +185,16 @@ def find(session: ProviderSession) -> Drift:
     for provider_id, link in by_provider_id.items():
         hub_id = links.hub_id_of(link)
         if provider_id not in seen and hub_id in hub:
-            report.gone.append({"hub_id": hub_id, "provider_id": provider_id, "why": "deleted"})
+            report.gone.append(
+                {"kind": kind, "hub_id": hub_id, "provider_id": provider_id, "why": "deleted"}
+            )
             report.changes.append(Change(family.object_type, provider_id, None, None, now))
     linked_hub_ids = {links.hub_id_of(link) for link in by_provider_id.values()}
     settings = session.settings
     for hub_id, record in sorted(hub.items()):
         data = dict(record.data or {})
         if hub_id not in linked_hub_ids and family.wants(settings, data):
-            report.not_linked.append({"hub_id": hub_id, "name": data.get("name")})
-    return report
+            report.not_linked.append({"kind": kind, "hub_id": hub_id, "name": _name(data)})
 
 
 def repair(session: ProviderSession, report: Drift, enqueuer: Enqueuer) -> dict[str, Any]:
@@ -185,5 +215,16 @@ def repair(session: ProviderSession, report: Drift, enqueuer: Enqueuer) -> dict[
 
 
 def object_id(raw: dict[str, Any]) -> str:
-    """A listed object's id (QBO Id, Xero ContactID)."""
-    return str(raw.get("Id") or raw.get("ContactID") or raw.get("id") or "")
+    """A listed object's id (QBO Id, Xero ContactID and payroll employeeID, QBT id)."""
+    for key in ("Id", "ContactID", "employeeID", "id"):
+        if raw.get(key) not in (None, ""):
+            return str(raw[key])
+    return ""
+
+
+def _name(data: dict[str, Any]) -> str | None:
+    """How a person knows the record: a contact's name, a user's first and last name."""
+    if data.get("name"):
+        return str(data["name"])
+    full = f"{data.get('first_name') or ''} {data.get('last_name') or ''}".strip()
+    return full or None

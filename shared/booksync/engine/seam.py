@@ -253,6 +253,11 @@ class Family:
         back as `sent_before` if the create has to be tried again."""
         return {}
 
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Every object of the family at the provider, raw (drift reads it whole: see
+        engine/drift.py). A family that cannot list leaves this as it is."""
+        return None
+
     def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:
         """Is `raw` still at `version` (a link's provider_version)? Drift tells a missed edit
         at the provider from content linked apart. False when it cannot tell."""

@@ -150,3 +150,7 @@ class Customers(NameListFamily):
     def import_list(self, session: ProviderSession) -> list[dict[str, Any]]:
         """Every customer, active and inactive (the importer's listing)."""
         return list_all(session, self.entity)
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Customers and sub-customers (jobs linked to work items are set aside by drift)."""
+        return self.import_list(session)

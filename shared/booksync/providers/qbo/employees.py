@@ -16,7 +16,7 @@ from booksync.hub import content as hub
 from booksync.providers.qbo.changes import QboChanges
 from booksync.providers.qbo.client import QboClient
 from booksync.providers.qbo.mapping import display_name, valid_email
-from booksync.providers.qbo.namelist import ALL_ACTIVE_STATES, NameListFamily, Planned
+from booksync.providers.qbo.namelist import ALL_ACTIVE_STATES, NameListFamily, Planned, list_all
 
 
 def employee_from_user(user: hub.User) -> dict[str, Any]:
@@ -99,6 +99,9 @@ class Employees(NameListFamily):
 
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         return user_from_employee(raw)
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        return list_all(session, self.entity)
 
     def existing_for(self, client: QboClient, planned: list[Planned]) -> dict[int, dict[str, Any]]:
         """An unlinked user is an existing employee of the same email, else of the same

@@ -242,6 +242,9 @@ class Contacts(Family):
         """Every Xero contact, archived ones included (the importer's listing)."""
         return list(XeroClient(session).contacts(include_archived=True))
 
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        return self.import_list(session)
+
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         if len(items) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} contacts per push")

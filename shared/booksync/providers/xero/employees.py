@@ -95,3 +95,7 @@ class PayrollEmployees(Family):
 
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         return user_from_payroll_employee(raw)
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Every payroll employee (the source's read from the start: one listing)."""
+        return [c.raw for c in XeroEmployees().read(session, None).changes if c.raw]
