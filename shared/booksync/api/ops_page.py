@@ -275,7 +275,9 @@ def _redrive(page: _Page, caller: Caller) -> dict[str, Any]:
     queue = page.form().get("queue", "")
     if queue not in dlq.WORKER_QUEUES:
         return page.back("/ops/dead-letters", failed=f"no queue {queue}")
-    done = dlq.redrive(page.runtime(), queue, tenant=caller.tenant_id, progress=lambda line: None)
+    done = dlq.redrive(
+        page.runtime(), queue, tenant=caller.tenant_id, progress=logger.info, actor=caller.key_id
+    )
     return page.back(
         "/ops/dead-letters",
         done=f"{queue}: moved {done.get('moved', 0)}, left {done.get('left', 0)}, "

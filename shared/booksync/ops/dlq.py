@@ -308,13 +308,15 @@ def _chosen(letter: DeadLetter, tenant: str | None, connection: str | None) -> b
     )
 
 
-def _audit_per_firm(letters: list[DeadLetter], action: str, **details: Any) -> None:
+def _audit_per_firm(
+    letters: list[DeadLetter], action: str, actor: str = audit.OPERATOR_CLI, **details: Any
+) -> None:
     counts: dict[str, int] = {}
     for d in letters:
         if d.tenant_id:
             counts[d.tenant_id] = counts.get(d.tenant_id, 0) + 1
     for tenant, n in counts.items():
-        audit.record(tenant, audit.OPERATOR_CLI, action, messages=n, **details)
+        audit.record(tenant, actor, action, messages=n, **details)
 
 
 def redrive(
@@ -324,9 +326,11 @@ def redrive(
     connection: str | None = None,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    actor: str = audit.OPERATOR_CLI,
 ) -> dict[str, Any]:
     """Send dead letters back to their worker queue: the whole queue with SQS's move task
-    (when every message in it would sync), else the chosen ones, one by one."""
+    (when every message in it would sync), else the chosen ones, one by one. `actor`: who
+    asked, for the audit trail (the CLI, or an admin key on the operator page)."""
     dlq = DeadLetterQueue(rt, queue)
     letters = dlq.read()
     connections: dict[tuple[str, str], Any] = {}
@@ -351,14 +355,14 @@ def redrive(
     if whole and letters:
         dlq.release(letters)
         moved, failed = _move_task(dlq, progress)
-        _audit_per_firm(letters, "dlq.redrive", queue=queue, how="move task")
+        _audit_per_firm(letters, "dlq.redrive", actor, queue=queue, how="move task")
         logger.info("dead letters re-driven", extra={"queue": queue, "moved": moved})
         return {**answer, "how": "move task", "moved": moved, "left": 0, "failed": failed}
     sent, refused = dlq.send_back(movable)
     dlq.delete(sent)  # only what is on its worker queue again
     gone = {d.message_id for d in sent}
     dlq.release([d for d in letters if d.message_id not in gone])
-    _audit_per_firm(sent, "dlq.redrive", queue=queue, tenant=tenant, connection=connection)
+    _audit_per_firm(sent, "dlq.redrive", actor, queue=queue, tenant=tenant, connection=connection)
     for d in sent:
         logger.info(
             "dead letter re-driven",
