@@ -204,3 +204,61 @@ def test_a_books_payment_the_push_linked_meanwhile_is_never_a_second_hub_payment
     outbox.flush()
     _, read, _ = call(api, "GET", f"/v1/invoices/{invoice['id']}", api_key)
     assert read["amount_paid"] == "100.00"
+
+
+@pytest.mark.parametrize("linked_meanwhile", [False, True])
+def test_a_timesheet_that_is_our_own_create_is_never_a_second_time_entry(
+    api, api_key, linked_meanwhile
+):
+    """The 2,000-entry fault run wrote 72 entries twice to QuickBooks Time: a poll met our
+    own timesheet (its create's reply lost) and took it in as a new entry, whose link then
+    hid it from the push's retry. The poll links it to the entry that made it instead."""
+    from booksync.engine.seam import Change
+    from booksync.hub import records
+    from booksync.hub.entities import entity
+    from booksync.store import connections as connection_rows
+    from booksync.store import links
+    from booksync.store import records as store
+    from booksync.store.tenants import authenticate
+
+    tenant = authenticate(f"Bearer {api_key}").tenant_id
+    contact = _contact(api, api_key)
+    status, user, _ = call(
+        api,
+        "POST",
+        "/v1/users",
+        api_key,
+        {"first_name": "Ann", "last_name": "Lee", "email": "ann@harbour.example"},
+    )
+    assert status == 201, user
+    body = {
+        "user_id": user["id"],
+        "contact_id": contact,
+        "date": datetime.now(UTC).date().isoformat(),
+        "duration_minutes": 90,
+        "notes": "year-end pack",
+    }
+    status, entry, _ = call(api, "POST", "/v1/time-entries", api_key, body)
+    assert status == 201, entry
+    conn = connection_rows.new(tenant, "qbt", "conn-race")
+    seen = Change(
+        "timesheet", "5150", "1", {"id": 5150}, datetime.now(UTC), kind="time_entry", content=body
+    )
+    if linked_meanwhile:  # the push's retry found it first
+        links.save_link(
+            tenant,
+            "qbt",
+            "time_entry",
+            entry["id"],
+            "timesheet",
+            "5150",
+            provider_version="1",
+            content_hash=None,
+            synced_version=1,
+        )
+    made = entity("time_entry").adopt(conn, [seen], records.save_record)
+    assert made == []
+    assert [r.record_id for r in store.all_of_kind(tenant, "time_entry")] == [entry["id"]]
+    link = links.get_link(tenant, "qbt", "time_entry", entry["id"])
+    assert link is not None
+    assert link.provider_id == "5150"

@@ -195,3 +195,71 @@ def adopt_as_new(kind: str) -> Adopt:
         return created
 
     return adopt
+
+
+def adopt_own_creates(
+    kind: str,
+    candidates: Callable[[str, dict[str, Any]], list[str]],
+    same: Callable[[dict[str, Any], dict[str, Any]], bool],
+) -> Adopt:
+    """`adopt_as_new`, but an object that is one of booksync's own creates (its reply lost,
+    and a pull met it before the retry linked it) is linked to the hub record that made it,
+    never taken in as a second one (a payment counted twice, time billed twice).
+
+    `candidates(tenant, content)`: keys of the hub records it could be, read by an index
+    (never the firm's whole partition); `same(data, content)`: does the record hold what
+    the object does. The push that sent it may link it at any moment meanwhile: a record
+    already linked to this very object counts as found, and the objects left are looked up
+    once more just before they become hub records."""
+    as_new = adopt_as_new(kind)
+
+    def adopt(
+        conn: Connection, changes: list[Change], save_record: Callable[..., Record]
+    ) -> list[Record]:
+        tenant, provider = str(conn.tenant_id), str(conn.provider)
+        new: list[Change] = []
+        for change in changes:
+            content = change.content or {}
+            stored = store.get_keys(tenant, candidates(tenant, content))
+            ids = [str(r.record_id) for r in stored.values()]
+            linked = links.get_links(tenant, provider, kind, ids)
+            # linked elsewhere: another object's (linked to this one: found, nothing to do)
+            taken = {h for h, link in linked.items() if str(link.provider_id) != change.provider_id}
+            mine = sorted(
+                (
+                    r
+                    for r in stored.values()
+                    if not r.deleted
+                    and str(r.record_id) not in taken
+                    and same(r.data or {}, content)
+                ),
+                key=lambda r: str(r.created_at),
+            )
+            if not mine:
+                new.append(change)
+                continue
+            if str(mine[0].record_id) in linked:
+                continue  # the push's retry linked it meanwhile
+            links.save_link(
+                tenant,
+                provider,
+                kind,
+                str(mine[0].record_id),
+                change.object_type,
+                change.provider_id,
+                provider_version=change.provider_version,
+                content_hash=None,
+                synced_version=int(mine[0].version),
+            )
+            logger.info(
+                f"provider {kind.replace('_', ' ')} is one the hub sent; linked",
+                extra={"record_id": str(mine[0].record_id), "provider_id": change.provider_id},
+            )
+        now_linked = links.by_provider_ids(
+            tenant, provider, [(c.object_type, c.provider_id) for c in new]
+        )
+        return as_new(
+            conn, [c for c in new if (c.object_type, c.provider_id) not in now_linked], save_record
+        )
+
+    return adopt

@@ -23,15 +23,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.errors import Conflict, InvalidInput
-from booksync.hub.entity import Entity, ListFilter, adopt_as_new, date_range
+from booksync.hub.entity import Entity, ListFilter, adopt_own_creates, date_range
 from booksync.hub.kinds.invoices import Money, with_payment
 from booksync.hub.money import CURRENCY_PATTERN, fits, rounded, shown
 from booksync.observability import logger
-from booksync.store import Connection, Record, links
+from booksync.store import Record
 from booksync.store import records as store
 
 if TYPE_CHECKING:
-    from booksync.engine.seam import Change
+    pass
 
 KIND = "payment"
 DAYS_AHEAD = 2  # a payment dated later than this is refused (QBO and Xero take such dates)
@@ -198,61 +198,6 @@ def _same(data: dict[str, Any], content: dict[str, Any]) -> bool:
     return applied(data) == applied(content)
 
 
-def _adopt(conn: Connection, changes: list[Change], save: Callable[..., Record]) -> list[Record]:
-    """Payments met in the books with no link: one the hub sent itself (its create's reply
-    lost, and the pull came before the retry) is linked to its hub payment, found among the
-    contact's unlinked payments by what it holds (by the contact index, never the firm's
-    whole partition); any other becomes a hub payment of its own.
-
-    The push that sent it may link it at any moment meanwhile (its retry found it): a hub
-    payment already linked to this very object counts as found, and the objects left are
-    looked up once more just before they become hub payments (a payment counted twice
-    would mark its invoices paid twice)."""
-    new: list[Change] = []
-    for change in changes:
-        content = change.content or {}
-        contact = str(content.get("contact_id") or "")
-        keys = store.keys_by_ref(conn.tenant_id, KIND, contact) if contact else []
-        stored = store.get_keys(conn.tenant_id, keys)
-        ids = [str(r.record_id) for r in stored.values()]
-        linked = links.get_links(conn.tenant_id, str(conn.provider), KIND, ids)
-        # linked elsewhere: another object's (linked to this one: found, nothing to do)
-        taken = {h for h, link in linked.items() if str(link.provider_id) != change.provider_id}
-        mine = sorted(
-            (
-                r
-                for r in stored.values()
-                if not r.deleted and str(r.record_id) not in taken and _same(r.data or {}, content)
-            ),
-            key=lambda r: str(r.created_at),
-        )
-        if not mine:
-            new.append(change)
-            continue
-        if str(mine[0].record_id) in linked:
-            continue  # the push's retry linked it meanwhile
-        links.save_link(
-            conn.tenant_id,
-            str(conn.provider),
-            KIND,
-            str(mine[0].record_id),
-            change.object_type,
-            change.provider_id,
-            provider_version=change.provider_version,
-            content_hash=None,
-            synced_version=int(mine[0].version),
-        )
-        logger.info(
-            "payment in the books is one the hub sent; linked",
-            extra={"record_id": str(mine[0].record_id), "provider_id": change.provider_id},
-        )
-    now_linked = links.by_provider_ids(
-        conn.tenant_id, str(conn.provider), [(c.object_type, c.provider_id) for c in new]
-    )
-    new = [c for c in new if (c.object_type, c.provider_id) not in now_linked]
-    return adopt_as_new(KIND)(conn, new, save)
-
-
 ENTITY = Entity(
     kind=KIND,
     model=Payment,
@@ -274,6 +219,10 @@ ENTITY = Entity(
     dated="date",
     check=_check,
     follow=follow,
-    adopt=_adopt,
+    # one the hub sent itself (its create's reply lost) is linked, not taken in again:
+    # found among the contact's payments (its index) by what it holds
+    adopt=adopt_own_creates(
+        KIND, lambda tenant, c: store.keys_by_ref(tenant, KIND, c.get("contact_id")), _same
+    ),
     group_of=lambda record_id, data: str(data.get("contact_id") or record_id),
 )

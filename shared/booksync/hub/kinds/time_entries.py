@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.errors import Conflict, InvalidInput
-from booksync.hub.entity import Entity, ListFilter, adopt_as_new, date_range
+from booksync.hub.entity import Entity, ListFilter, adopt_own_creates, date_range
 from booksync.store import Record, links
 from booksync.store import connections as connection_rows
 from booksync.store import records as store
@@ -183,6 +183,18 @@ def chosen(
     return out
 
 
+def _on_the_day(tenant_id: str, day: Any) -> list[str]:
+    return store.keys_between(tenant_id, KIND, str(day)[:10], str(day)[:10]) if day else []
+
+
+def _same_time(data: dict[str, Any], content: dict[str, Any]) -> bool:
+    """Is the hub entry the one a timesheet carries (user, date, place, minutes, notes)?"""
+    fields = ("user_id", "date", "contact_id", "work_item_id", "duration_minutes")
+    if any(str(data.get(f) or "") != str(content.get(f) or "") for f in fields):
+        return False
+    return (data.get("notes") or "") == (content.get("notes") or "")
+
+
 def _qbo_status(data: dict[str, Any], value: Any) -> bool:
     status = ((data.get("qbo") or {}).get("status")) or "unsent"
     return (status != "unsent") if value == "sent" else (status == "unsent")
@@ -220,7 +232,9 @@ ENTITY = Entity(
     indexed="work_item_id",
     dated="date",
     check=_check,
-    adopt=adopt_as_new(KIND),
+    # time QBT holds because we sent it (the reply lost, the poll before the retry) is
+    # linked to its entry, never taken in as a second one: found by its date (the index)
+    adopt=adopt_own_creates(KIND, lambda tenant, c: _on_the_day(tenant, c.get("date")), _same_time),
     annotate=_qbo_view,
     view_fields={"qbo": (QboSent | None, None)},
     group_of=lambda record_id, data: str(data.get("user_id") or record_id),
