@@ -184,3 +184,19 @@ def decode(body: str | bytes | dict[str, Any]) -> Message:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "message"
         raise MessageInvalid(f"{where}: {first['msg']}") from exc
+
+
+def ids_of(body: str) -> tuple[str | None, str | None]:
+    """(tenant id, connection id) of a message body, as far as it can be read: a message
+    `decode` refuses still says whose it is (its error row, a dead letter's owner)."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(raw, dict):
+        return None, None
+    tenant, connection = raw.get("tenant_id"), raw.get("connection_id")
+    return (
+        tenant if isinstance(tenant, str) and tenant else None,
+        connection if isinstance(connection, str) else None,
+    )

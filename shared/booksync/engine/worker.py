@@ -42,6 +42,7 @@ from booksync.engine.messages import (
     PushRecords,
     decode,
     direction_of,
+    ids_of,
     push_messages,
 )
 from booksync.engine.outbox import shard_of
@@ -442,7 +443,7 @@ def _dead_letter(
         MessageGroupId=record.attributes.message_group_id or "unreadable",
         MessageDeduplicationId=record.message_id,
     )
-    tenant, connection = _ids_of(record.body)
+    tenant, connection = ids_of(record.body)
     if tenant:
         upsert_error(
             tenant_id=tenant,
@@ -452,22 +453,6 @@ def _dead_letter(
             record_id=record.message_id,
             failure=SyncFailure("message.invalid", str(exc)),
         )
-
-
-def _ids_of(body: str) -> tuple[str | None, str | None]:
-    import json
-
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(raw, dict):
-        return None, None
-    tenant, connection = raw.get("tenant_id"), raw.get("connection_id")
-    return (
-        tenant if isinstance(tenant, str) and tenant else None,
-        connection if isinstance(connection, str) else None,
-    )
 
 
 # ---------------------------------------------------------------------------- handler

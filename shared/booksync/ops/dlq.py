@@ -14,7 +14,6 @@ step skips a record its link already reflects (engine/push.py).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -31,6 +30,7 @@ from booksync.engine.messages import (
     PushRecords,
     decode,
     direction_of,
+    ids_of,
 )
 from booksync.errors import InvalidInput
 from booksync.observability import logger
@@ -59,31 +59,17 @@ class DeadLetter:
     def tenant_id(self) -> str | None:
         if self.message is not None:
             return self.message.tenant_id
-        return _raw_ids(self.body)[0]
+        return ids_of(self.body)[0]
 
     @property
     def connection_id(self) -> str | None:
         if self.message is not None:
             return self.message.connection_id
-        return _raw_ids(self.body)[1]
+        return ids_of(self.body)[1]
 
     def at(self, attribute: str) -> str | None:
         millis = self.attributes.get(attribute)
         return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat() if millis else None
-
-
-def _raw_ids(body: str) -> tuple[str | None, str | None]:
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(raw, dict):
-        return None, None
-    tenant, connection = raw.get("tenant_id"), raw.get("connection_id")
-    return (
-        tenant if isinstance(tenant, str) else None,
-        connection if isinstance(connection, str) else None,
-    )
 
 
 class DeadLetterQueue:
