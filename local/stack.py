@@ -309,31 +309,36 @@ class LocalStack:
         (self.state_dir / "env").write_text("\n".join(lines) + "\n")
 
     def drain(self, timeout: float = 30.0) -> None:
-        """Wait until every worker queue is empty and nothing is in flight (tests, demo)."""
+        """Wait until every worker queue is empty and nothing is in flight (tests, demo).
+
+        Quiet is seen twice in a row, the streams before the queues each time: a stream is
+        quiet when a read that began after the last look found nothing, so whatever was
+        written before that look (by the caller, or by a worker before it let go of its
+        message) is in a queue by the time the queues are counted. Counting the queues
+        first let a stream deliver just after the count (a CI run lost two pushes so)."""
 
         assert self.aws is not None
         sqs = self.aws.client("sqs", access_key=TOOLING_KEY)
-        began = time.monotonic()
-        deadline = began + timeout
+        looked = time.monotonic()
+        deadline = looked + timeout
+        quiet = 0
         while time.monotonic() < deadline:
-            busy = 0
+            busy = sum(
+                1 for s in self.streams.values() if not s.caught_up or s.caught_up_at < looked
+            )
             for url in self.resources.get("queues", {}).values():
                 attrs = sqs.get_queue_attributes(
                     QueueUrl=url,
                     AttributeNames=[
                         "ApproximateNumberOfMessages",
                         "ApproximateNumberOfMessagesNotVisible",
+                        "ApproximateNumberOfMessagesDelayed",
                     ],
                 )["Attributes"]
-                busy += int(attrs["ApproximateNumberOfMessages"]) + int(
-                    attrs["ApproximateNumberOfMessagesNotVisible"]
-                )
-            # a stream is idle only when a read that began after the drain found nothing:
-            # a write made just before it is then in a queue already
-            busy += sum(
-                1 for s in self.streams.values() if not s.caught_up or s.caught_up_at < began
-            )
-            if busy == 0:
+                busy += sum(int(v) for v in attrs.values())
+            looked = time.monotonic()
+            quiet = quiet + 1 if busy == 0 else 0
+            if quiet == 2:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"queues still busy after {timeout}s")

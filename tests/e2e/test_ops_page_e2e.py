@@ -76,7 +76,7 @@ def test_an_operator_reads_and_acts_on_every_screen_of_the_ops_page(stack):
         json={
             "action": "error",
             "method": "POST",
-            "path": "/(customer|batch)",
+            "path": f"/v3/company/{company}/(customer|batch)",  # this company's only
             "status": 400,
             "body": REFUSED,
             "count": 2,
@@ -85,7 +85,10 @@ def test_an_operator_reads_and_acts_on_every_screen_of_the_ops_page(stack):
     ).raise_for_status()
     refused = [_contact(api, auth, name) for name in ("Pier Bakery", "Quay Books")]
     stack.drain(timeout=60)
+    fired = requests.get(f"{qbo}/_sim/faults", timeout=10).json()["faults"]
     requests.delete(f"{qbo}/_sim/faults", timeout=10)
+    # one batch of both, or one call each
+    assert fired[0]["fired"] in (1, 2), "QuickBooks was not asked for the two contacts"
     _dead_letter(stack, tenant, first)
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
