@@ -10,7 +10,11 @@ import pytest
 
 from booksync.ops.cli import main as cli
 from tests.conftest import load_handler
-from tests.integration.test_time_entries import Firm, stack_env  # noqa: F401 - fixture
+from tests.integration.test_time_entries import (  # noqa: F401 - fixture
+    Firm,
+    qbt_ready,
+    stack_env,
+)
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def handlers(stack_env):  # noqa: F811 - the fixture imported above
     with pytest.MonkeyPatch.context() as mp:
         yield {
             name: load_handler(name, mp).lambda_handler
-            for name in ("api", "oauth", "qbo_push", "qbo_pull")
+            for name in ("api", "oauth", "qbo_push", "qbo_pull", "qbt_push", "qbt_pull")
         }
 
 
@@ -91,9 +95,10 @@ def test_drift_of_each_kind_is_found_exactly_repaired_and_then_gone(books, capsy
     assert report["not_linked"] == [
         {"kind": "contact", "hub_id": dunn["id"], "name": "Dunn Partners"}
     ]
-    # customers and employees read, a page each, as said before
-    assert report["kinds"] == ["contact", "user"]
-    assert report["calls"] == report["estimated_calls"] == 2
+    # customers (one listing for the contacts and the jobs), employees and payments read,
+    # a page each, as said before; invoices compared on the hub's side (one way)
+    assert report["kinds"] == ["contact", "work_item", "user", "invoice", "payment"]
+    assert report["calls"] == report["estimated_calls"] == 3
 
     # and so does the operator's dry run, which changes nothing
     dry = _reconcile(capsys, books.tenant_id, "--provider", "qbo", "--dry-run")
@@ -153,3 +158,48 @@ def test_content_linked_apart_by_the_import_is_settled_by_the_practice_record(bo
     books.run()
     assert [c["DisplayName"] for c in books.objects("qbo", "Customer")] == ["Zephyr Ltd"]
     assert _report(books)["counts"]["differs"] == 0
+
+
+def test_drift_at_quickbooks_time_finds_a_rename_there_and_time_never_sent(
+    stack_env,  # noqa: F811
+    handlers,
+    sims,
+    capsys,
+):
+    firm = Firm(stack_env, handlers, sims, connect=("qbt",))
+    ann, acme = qbt_ready(firm)
+    firm.pull("qbt")  # in step both ways (the account's owner taken in as a hub user)
+    user = firm.link("qbt", "user", ann["id"])
+    clean = {"differs": 0, "not_linked": 0, "gone": 0, "unlinked": 0}
+    first, _ = firm.api("GET", "/v1/connections/qbt/drift", ok=200)
+    assert first["counts"] == clean, first["unlinked"]
+    assert first["kinds"] == ["contact", "work_item", "user", "time_entry"]
+    assert first["calls"] == first["estimated_calls"] == 1  # the users, one page
+
+    # When a person renames Ann in QuickBooks Time and an entry's push has not yet run
+    firm.edit_in_provider("qbt", "users", user, {"last_name": "Lee-Wong"})
+    entry = firm.entry(ann, contact_id=acme["id"], minutes=60)
+
+    report, _ = firm.api("GET", "/v1/connections/qbt/drift", ok=200)
+    assert report["counts"] == {**clean, "differs": 1, "not_linked": 1}
+    assert report["differs"] == [
+        {
+            "kind": "user",
+            "hub_id": ann["id"],
+            "provider_id": user,
+            "fields": ["last_name"],
+            "changed_since_linked": ["qbt"],
+        }
+    ]
+    assert report["not_linked"] == [
+        {"kind": "time_entry", "hub_id": entry["id"], "name": entry["date"]}
+    ]
+
+    # Then the repair takes QuickBooks Time's name and sends the entry, once
+    capsys.readouterr()
+    assert cli(["reconcile", firm.tenant_id, "--provider", "qbt"]) == 0
+    firm.run()
+    assert firm.api("GET", f"/v1/users/{ann['id']}", ok=200)[0]["last_name"] == "Lee-Wong"
+    sheets = [t for t in firm.objects("qbt", "timesheets") if t["user_id"] == int(user)]
+    assert [str(t["id"]) for t in sheets] == [firm.link("qbt", "time_entry", entry["id"])]
+    assert firm.api("GET", "/v1/connections/qbt/drift", ok=200)[0]["counts"] == clean

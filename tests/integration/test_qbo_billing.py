@@ -5,6 +5,7 @@ check before a write, send via QBO. Each test is a new firm with a fresh QBO com
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -552,3 +553,62 @@ def test_invoices_go_in_batches_and_a_payment_costs_no_invoice_write(books):
     calls = books.calls("qbo")
     assert [c for c in calls if "/invoice" in c["path"]] == []
     assert sum(1 for c in calls if c["method"] == "POST") <= 3  # a batch per shard at most
+
+
+# ------------------------------------------------------------------------------ drift
+
+
+def test_billing_drift_is_found_and_repaired_payments_both_ways_and_an_unsent_invoice(
+    books, capsys
+):
+    from booksync.ops.cli import main as cli
+
+    # Given an invoice in QBO and a hub payment of it there, all in step
+    acme = books.client("Acme Ltd")
+    first = books.invoice(acme)
+    books.run()
+    paid = _hub_payment(books, acme, first, "100.00")
+    books.run()
+    customer = books.link("qbo", "contact", acme["id"])
+    one, ours = books.link("qbo", "invoice", first["id"]), books.link("qbo", "payment", paid["id"])
+    assert ours, books.errors()
+    report, _ = books.api("GET", "/v1/connections/qbo/drift", ok=200)
+    assert report["counts"] == {"differs": 0, "not_linked": 0, "gone": 0, "unlinked": 0}
+
+    # When, behind booksync's back (no webhook, no pull): the hub's payment voided in
+    # QuickBooks' screens, a payment recorded there, and an invoice sent in the hub whose
+    # push has not run
+    books.edit_in_provider(
+        "qbo", "Payment", ours, {"TotalAmt": 0, "PrivateNote": "Voided", "Line": []}
+    )
+    theirs = books.pay_in_qbo(customer, [(one, 200.0)])
+    second = books.invoice(acme, number="INV-1002")
+
+    # Then the report names exactly those
+    report, _ = books.api("GET", "/v1/connections/qbo/drift", ok=200)
+    assert report["counts"] == {"differs": 0, "not_linked": 1, "gone": 1, "unlinked": 1}
+    assert report["gone"] == [
+        {"kind": "payment", "hub_id": paid["id"], "provider_id": ours, "why": "removed"}
+    ]
+    assert report["unlinked"] == [
+        {"kind": "payment", "provider_id": theirs["Id"], "name": TODAY.isoformat()}
+    ]
+    assert report["not_linked"] == [{"kind": "invoice", "hub_id": second["id"], "name": "INV-1002"}]
+
+    # When the operator repairs it
+    capsys.readouterr()
+    assert cli(["reconcile", books.tenant_id, "--provider", "qbo"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    assert (answer["repaired"]["applied"], answer["repaired"]["created"]) == (1, 1)
+    books.run()
+
+    # Then the voided payment is void in the hub, QuickBooks' payment is a hub payment, the
+    # invoice is in QBO once, the balance is QuickBooks' own, and a second report is empty
+    assert books.hub("payments", paid["id"])["status"] == "void"
+    page, _ = books.api("GET", "/v1/payments", query=f"invoice_id={first['id']}", ok=200)
+    live = [p for p in page["items"] if p["status"] != "void"]
+    assert [p["amount"] for p in live] == ["200.00"]
+    assert books.hub("invoices", first["id"])["balance"] == "371.20"
+    assert sorted(i["DocNumber"] for i in books.qbo("Invoice")) == ["INV-1001", "INV-1002"]
+    report, _ = books.api("GET", "/v1/connections/qbo/drift", ok=200)
+    assert report["counts"] == {"differs": 0, "not_linked": 0, "gone": 0, "unlinked": 0}

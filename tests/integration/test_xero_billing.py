@@ -433,3 +433,64 @@ def test_a_split_hub_payment_goes_as_one_batch_payment_and_comes_back_as_its_ech
     assert firm.read("payments", payment["id"])["version"] == version
     assert firm.read("invoices", first["id"])["status"] == "paid"
     assert not firm.errors()
+
+
+# ---------------------------------------------------------------------------- drift
+
+
+def test_drift_at_xero_finds_a_payment_made_there_one_deleted_there_and_a_rename(firm, capsys):
+    from booksync.ops.cli import main as cli
+
+    contact, invoice, xero = _sent(firm)
+    ours = firm.api(
+        "POST",
+        "/v1/payments",
+        {"contact_id": contact["id"], "date": TODAY, "amount": "100.00", "currency": "GBP",
+         "allocations": [{"invoice_id": invoice["id"], "amount": "100.00"}]},
+        ok=201,
+    )  # fmt: skip
+    firm.run()
+    ours_x = firm.link("payment", ours["id"])
+    assert ours_x, firm.errors()
+
+    def report():
+        return firm.api("GET", "/v1/connections/xero/drift", ok=200)
+
+    def mine(items):  # the sandbox organisation's own contacts aside
+        return [i for i in items if i["kind"] == "payment" or i.get("hub_id") == contact["id"]]
+
+    before = report()
+    assert "payment" in before["kinds"]
+    assert [mine(before[k]) for k in ("differs", "not_linked", "gone", "unlinked")] == [[]] * 4
+
+    # When, in Xero's own screens: our payment deleted, another recorded, the contact renamed
+    firm.in_xero("Payments", None, method="DELETE", object_id=ours_x)
+    theirs = firm.in_xero(
+        "Payments",
+        {"Invoice": {"InvoiceID": xero["InvoiceID"]}, "Account": {"Code": "090"},
+         "Date": TODAY, "Amount": 200, "Reference": "BACS 9"},
+    )  # fmt: skip
+    contact_x = firm.link("contact", contact["id"])
+    firm.in_xero("Contacts", {"Name": "Acme Limited"}, method="PATCH", object_id=contact_x)
+
+    # Then the report names them
+    found = report()
+    assert mine(found["gone"]) == [
+        {"kind": "payment", "hub_id": ours["id"], "provider_id": ours_x, "why": "deleted"}
+    ]
+    assert mine(found["unlinked"]) == [
+        {"kind": "payment", "provider_id": theirs["PaymentID"], "name": "BACS 9"}
+    ]
+    (renamed,) = mine(found["differs"])
+    assert (renamed["fields"], renamed["changed_since_linked"]) == (["name"], ["xero"])
+
+    # When the operator repairs it; then the hub holds Xero's payment, not ours, the new
+    # name, and the invoice owes what Xero says
+    capsys.readouterr()
+    assert cli(["reconcile", firm.tenant_id, "--provider", "xero"]) == 0
+    firm.run()
+    assert [(p["amount"], p["reference"]) for p in firm.payments(contact)] == [("200.00", "BACS 9")]
+    assert firm.read("contacts", contact["id"])["name"] == "Acme Limited"
+    assert firm.read("invoices", invoice["id"])["balance"] == "413.20"
+    after = report()
+    assert [mine(after[k]) for k in ("differs", "not_linked", "gone", "unlinked")] == [[]] * 4

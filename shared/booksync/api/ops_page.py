@@ -35,7 +35,7 @@ SCREENS = (
     ("/ops/drift", "Drift"),
     ("/ops/audit", "Audit trail"),
 )
-DRIFT_PROVIDERS = ("qbo", "xero")  # the families drift can list (engine/drift.py)
+DRIFT_PROVIDERS = ("qbo", "qbt", "xero")  # drift at each (engine/drift.py)
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
 header{background:#1d2733;color:#fff;padding:.7em 1.2em;display:flex;gap:1.2em;align-items:center}
@@ -293,7 +293,10 @@ def _drift(page: _Page, caller: Caller) -> dict[str, Any]:
     )
     if provider not in DRIFT_PROVIDERS:
         return page.html(
-            200, "Drift", f"<p>{links}</p><p>Finding drift reads the provider's whole list.</p>"
+            200,
+            "Drift",
+            f"<p>{links}</p><p>Finding drift reads the provider's whole lists of what both "
+            "sides change.</p>",
         )
     conn = connections.active_connection(caller.tenant_id, str(provider))
     report = drift.find(page.runtime().session(conn)).as_dict()

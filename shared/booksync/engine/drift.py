@@ -20,10 +20,19 @@ records that disagree, say on an email) is settled by the practice app's record,
 never sent; then every record the provider does not hold at its version is queued as
 "save and sync" does (`outbox.reconcile_push`).
 
-Covered: the families that can list every object (`Family.listing`): contacts and staff
-at QuickBooks Online (customers, employees) and Xero (contacts, payroll employees). A report
-costs one listing of each: its pages, within the rate budget (every call goes through the
-session)."""
+Covered: every family of the provider that a sync moves by itself.
+- Those that can list every object (`Family.listing`) are compared whole: at QuickBooks
+  Online customers, jobs, employees and payments; at Xero contacts, payroll employees and
+  payments; at QuickBooks Time users. Families of one object type (QBO customers and jobs)
+  share one listing. A report costs one listing of each object type: its pages, within
+  the rate budget (every call goes through the session).
+- One-way families (invoices, QBT jobcodes) are compared on the hub's side: the records
+  the connection wants that have no link, which a repair sends. What a person changed in
+  the books on such an object is the hub's to put back on its next send, not drift to
+  take in; QBT timesheets are compared on the hub's side over the six months kept in
+  step (a listing of them all would cost a page per 200 of the firm's history).
+- QBO time activities go only when the firm sends them (engine/send.py): never drift.
+"""
 
 from __future__ import annotations
 
@@ -31,16 +40,15 @@ from dataclasses import dataclass, field
 from math import ceil
 from typing import Any
 
-from booksync.engine.outbox import reconcile_push
+from pydantic import ValidationError
+
+from booksync.engine.outbox import kept_in_step, reconcile_push
 from booksync.engine.pull import PullResult, apply_changes, managed_differences
 from booksync.engine.queues import Enqueuer
 from booksync.engine.seam import Change, Family, ProviderSession
 from booksync.errors import InvalidInput
 from booksync.providers import registry
-from booksync.store import Link, links, utcnow
-from booksync.store import records as store
-
-LISTED_PER_CALL = {"qbo": 1000, "xero": 100}  # QBO query MAXRESULTS; Xero Contacts page
+from booksync.store import Link, Record, links, utcnow
 
 
 @dataclass
@@ -54,6 +62,8 @@ class Drift:
     not_linked: list[dict[str, Any]] = field(default_factory=list)
     gone: list[dict[str, Any]] = field(default_factory=list)
     unlinked: list[dict[str, Any]] = field(default_factory=list)
+    # provider objects the hub cannot hold (as a pull leaves them), with the reason
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
     estimated_calls: int = 0  # said before reading: the families' pages
     calls: int = 0  # what the report cost
     # the provider objects behind differs, gone and unlinked: what a repair applies
@@ -80,91 +90,134 @@ class Drift:
             "not_linked": self.not_linked,
             "gone": self.gone,
             "unlinked": self.unlinked,
+            "unreadable": self.unreadable,
             "estimated_calls": self.estimated_calls,
             "calls": self.calls,
         }
 
 
-def listing_families(provider: str) -> list[Family]:
-    """The provider's families that can list every object (`Family.listing`)."""
-    found = [f for f in registry.families(provider) if type(f).listing is not Family.listing]
+@dataclass
+class Plan:
+    """What a report reads: the families it covers and the connection's links, read
+    once (by kind), with what reading the provider will cost."""
+
+    families: list[Family]
+    links: dict[str, list[Link]]
+    estimated_calls: int
+
+
+def lists(family: Family) -> bool:
+    return type(family).listing is not Family.listing
+
+
+def covered(provider: str) -> list[Family]:
+    """The provider's families drift compares: those that can list, and those pushed by
+    themselves (a send the firm asks for is not drift)."""
+    found = [f for f in registry.families(provider) if lists(f) or (f.pushes and not f.on_request)]
     if not found:
-        raise InvalidInput(f"no family at {provider} can list its objects yet", field="provider")
+        raise InvalidInput(f"no family at {provider} is kept in step", field="provider")
     return found
 
 
-def estimate_calls(session: ProviderSession) -> int:
-    """What a report will cost: per family, the pages of a listing as large as its links."""
-    provider = session.provider
-    per_call = LISTED_PER_CALL.get(provider, 100)
-    return sum(
-        max(
-            1,
-            ceil(
-                (sum(1 for _ in links.links_of(session.tenant_id, provider, f.kind)) + 1) / per_call
-            ),
-        )
-        for f in listing_families(provider)
-    )
+def plan(session: ProviderSession) -> Plan:
+    """The links of the connection, read once, and what a report will cost: per object
+    type listed, the pages of a listing as large as its links."""
+    by_kind: dict[str, list[Link]] = {}
+    for link in links.links_of(session.tenant_id, session.provider):
+        by_kind.setdefault(links.kind_of(link), []).append(link)
+    families = covered(session.provider)
+    sizes: dict[str, tuple[int, int]] = {}  # object type -> (links, objects per page)
+    for f in families:
+        if lists(f):
+            held, page = sizes.get(f.object_type, (0, f.listing_page))
+            sizes[f.object_type] = (held + len(by_kind.get(f.kind, [])), min(page, f.listing_page))
+    estimate = sum(max(1, ceil((held + 1) / page)) for held, page in sizes.values())
+    return Plan(families, by_kind, estimate)
 
 
-def find(session: ProviderSession) -> Drift:
-    """Read the provider's every object of each family that can list, and the hub's
-    records of its kind; compare."""
-    report = Drift(session.provider, estimated_calls=estimate_calls(session))
+def find(session: ProviderSession, planned: Plan | None = None) -> Drift:
+    """Read the provider's every object of each object type that can list, and the hub's
+    records of each family's kind; compare. `planned`: a plan already made (its links
+    are not read again)."""
+    planned = planned or plan(session)
+    report = Drift(session.provider, estimated_calls=planned.estimated_calls)
     before = session.calls
-    for family in listing_families(session.provider):
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for family in planned.families:
         report.kinds.append(family.kind)
-        _compare(session, family, report)
+        records = [
+            r
+            for r in kept_in_step(session.tenant_id, family.kind, family.recent_days)
+            if not r.deleted
+        ]
+        if lists(family):
+            if family.object_type not in listed:
+                listed[family.object_type] = family.listing(session) or []
+            _compare(session, family, planned, listed[family.object_type], records, report)
+        _not_linked(session, family, planned, records, report)
     report.calls = session.calls - before
     return report
 
 
-def _compare(session: ProviderSession, family: Family, report: Drift) -> None:
-    conn = session.connection
-    provider, tenant = str(conn.provider), str(conn.tenant_id)
-    kind = family.kind
-    raws = family.listing(session) or []
-    now = utcnow()
-    by_provider_id: dict[str, Link] = {}
-    elsewhere: set[str] = set()  # objects of this type another kind links (a QBO job)
-    for link in links.links_of(tenant, provider):
-        if links.kind_of(link) == kind:
-            by_provider_id[str(link.provider_id)] = link
-        elif str(link.provider_key).startswith(f"{family.object_type}#"):
-            elsewhere.add(str(link.provider_id))
-    hub = {str(r.record_id): r for r in store.all_of_kind(tenant, kind)}
+def _compare(
+    session: ProviderSession,
+    family: Family,
+    planned: Plan,
+    raws: list[dict[str, Any]],
+    records: list[Record],
+    report: Drift,
+) -> None:
+    kind, now = family.kind, utcnow()
+    by_provider_id = {str(link.provider_id): link for link in planned.links.get(kind, [])}
+    elsewhere = {  # objects of this type another kind links (a QBO job)
+        str(link.provider_id)
+        for other, held in planned.links.items()
+        if other != kind
+        for link in held
+        if str(link.provider_key).startswith(f"{family.object_type}#")
+    }
+    changes = [Change(family.object_type, object_id(raw), None, raw, now) for raw in raws]
+    if type(family).resolve is not Family.resolve:
+        changes = family.resolve(session, changes)  # a payment's invoices as hub ids
+    hub = {str(r.record_id): r for r in records}
     seen: set[str] = set()
-    for raw in raws:
-        provider_id = object_id(raw)
+    for change in changes:
+        provider_id = change.provider_id
         if provider_id in elsewhere:
             continue
-        change = Change(family.object_type, provider_id, None, raw, now)
-        content = family.from_provider(raw) or {}
         held = by_provider_id.get(provider_id)
+        try:
+            content = family.from_provider(change.raw) if change.raw is not None else None
+        except (InvalidInput, ValueError) as exc:
+            # what a pull cannot take in either (a payroll employee without an email): named,
+            # not drift a repair could close
+            reason = _why_not(exc)
+            report.unreadable.append({"kind": kind, "provider_id": provider_id, "why": reason})
+            continue
         if held is None:
-            report.unlinked.append(
-                {"kind": kind, "provider_id": provider_id, "name": _name(content)}
-            )
-            report.changes.append(change)
+            if family.adopts and content is not None:  # what a pull would take in
+                report.unlinked.append(
+                    {"kind": kind, "provider_id": provider_id, "name": _name(content)}
+                )
+                report.changes.append(change)
             continue
         seen.add(provider_id)
-        link = held
-        hub_id = links.hub_id_of(link)
+        hub_id = links.hub_id_of(held)
         record = hub.get(hub_id)
         if record is None:
             continue  # deleted in the hub: its push removes it or says why
         data = dict(record.data or {})
-        if content.get("active") is False and data.get("active", True):
+        why = _gone(family, change, content or {}, data)
+        if why:
             report.gone.append(
-                {"kind": kind, "hub_id": hub_id, "provider_id": provider_id, "why": "inactive"}
+                {"kind": kind, "hub_id": hub_id, "provider_id": provider_id, "why": why}
             )
             report.changes.append(change)
             continue
-        fields = managed_differences(kind, family.managed_fields, data, content)
+        fields = managed_differences(kind, family.managed_fields, data, content or {})
         if fields:
-            hub_moved = int(record.version) > int(link.synced_version or 0)
-            there_moved = not family.unchanged_since(link.provider_version, raw)
+            hub_moved = int(record.version) > int(held.synced_version or 0)
+            there_moved = not family.unchanged_since(held.provider_version, change.raw or {})
             report.differs.append(
                 {
                     "kind": kind,
@@ -173,7 +226,7 @@ def _compare(session: ProviderSession, family: Family, report: Drift) -> None:
                     "fields": fields,
                     "changed_since_linked": [
                         side
-                        for side, moved in (("hub", hub_moved), (provider, there_moved))
+                        for side, moved in (("hub", hub_moved), (session.provider, there_moved))
                         if moved
                     ],
                 }
@@ -181,20 +234,48 @@ def _compare(session: ProviderSession, family: Family, report: Drift) -> None:
             if there_moved:
                 report.changes.append(change)  # the later edit wins, as in a pull
             elif not hub_moved:
-                report.restate.append(link)
+                report.restate.append(held)
     for provider_id, link in by_provider_id.items():
         hub_id = links.hub_id_of(link)
-        if provider_id not in seen and hub_id in hub:
+        record = hub.get(hub_id)
+        if provider_id not in seen and record is not None:
+            if family.retired(dict(record.data or {})):
+                continue  # void in the hub too
             report.gone.append(
                 {"kind": kind, "hub_id": hub_id, "provider_id": provider_id, "why": "deleted"}
             )
             report.changes.append(Change(family.object_type, provider_id, None, None, now))
-    linked_hub_ids = {links.hub_id_of(link) for link in by_provider_id.values()}
+
+
+def _gone(family: Family, change: Change, content: dict[str, Any], data: dict[str, Any]) -> str:
+    """Why a linked object no longer holds the hub's live record: made inactive there, or
+    removed (a resolve reads a voided payment so); "" when it does."""
+    if change.raw is None:
+        return "" if family.retired(data) else "removed"  # voided (QBO), deleted (Xero)
+    if content.get("active") is False and data.get("active", True):
+        return "inactive"
+    return ""
+
+
+def _not_linked(
+    session: ProviderSession,
+    family: Family,
+    planned: Plan,
+    records: list[Record],
+    report: Drift,
+) -> None:
+    """Hub records the connection wants, never retired, with no link: what the outbox
+    should have sent."""
+    if not family.pushes or family.on_request:
+        return
+    linked = {links.hub_id_of(link) for link in planned.links.get(family.kind, [])}
     settings = session.settings
-    for hub_id, record in sorted(hub.items()):
+    for record in sorted(records, key=lambda r: str(r.record_id)):
         data = dict(record.data or {})
-        if hub_id not in linked_hub_ids and family.wants(settings, data):
-            report.not_linked.append({"kind": kind, "hub_id": hub_id, "name": _name(data)})
+        hub_id = str(record.record_id)
+        if hub_id in linked or family.retired(data) or not family.wants(settings, data):
+            continue
+        report.not_linked.append({"kind": family.kind, "hub_id": hub_id, "name": _name(data)})
 
 
 def repair(session: ProviderSession, report: Drift, enqueuer: Enqueuer) -> dict[str, Any]:
@@ -214,17 +295,27 @@ def repair(session: ProviderSession, report: Drift, enqueuer: Enqueuer) -> dict[
     }
 
 
+def _why_not(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(getattr(exc, "detail", None) or exc)
+
+
 def object_id(raw: dict[str, Any]) -> str:
-    """A listed object's id (QBO Id, Xero ContactID and payroll employeeID, QBT id)."""
-    for key in ("Id", "ContactID", "employeeID", "id"):
+    """A listed object's id (QBO Id; Xero ContactID, payroll employeeID, a batch's
+    BatchPaymentID or a payment's PaymentID; QBT id)."""
+    for key in ("Id", "ContactID", "employeeID", "BatchPaymentID", "PaymentID", "id"):
         if raw.get(key) not in (None, ""):
             return str(raw[key])
     return ""
 
 
 def _name(data: dict[str, Any]) -> str | None:
-    """How a person knows the record: a contact's name, a user's first and last name."""
+    """How a person knows the record: a contact's name, a user's first and last name, an
+    invoice's number, a payment's reference, else its date."""
     if data.get("name"):
         return str(data["name"])
     full = f"{data.get('first_name') or ''} {data.get('last_name') or ''}".strip()
-    return full or None
+    found = full or data.get("number") or data.get("reference") or data.get("date")
+    return str(found) if found else None

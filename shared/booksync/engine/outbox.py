@@ -173,7 +173,7 @@ def fan_out(enqueuer: Enqueuer, changed: Iterable[Changed]) -> Queued:
     return queued
 
 
-def _kept_in_step(tenant_id: str, kind: str, recent_days: int | None) -> list[Record]:
+def kept_in_step(tenant_id: str, kind: str, recent_days: int | None) -> list[Record]:
     """The records of a kind a full reconcile considers: all of them, or those dated in
     the last `recent_days` (read by the date index)."""
     if recent_days is None or not ENTITIES[kind].dated:
@@ -193,7 +193,7 @@ def reconcile_push(conn: Connection, enqueuer: Enqueuer, since: datetime | None 
         for kind in kinds_in_order():
             family = registry.pushed(provider, kind)
             if family is not None and not family.on_request:  # those go when the firm asks
-                candidates += _kept_in_step(tenant_id, kind, family.recent_days)
+                candidates += kept_in_step(tenant_id, kind, family.recent_days)
     else:
         keys = store.keys_changed_since(tenant_id, since - RECONCILE_OVERLAP)
         kinds = {k for k in kinds_in_order() if registry.pushed(provider, k) is not None}

@@ -227,6 +227,8 @@ class Family:
     # only records dated within this many days are kept in step (the kind must be
     # `dated`): a full reconcile reads those by the date index, not the firm's history
     recent_days: int | None = None
+    # objects per page of `listing` (what drift says a report will cost)
+    listing_page: int = 100
     # connection settings this family reads: name -> (type, pydantic Field); they join the
     # provider's settings schema (providers/registry.py)
     settings: dict[str, tuple[Any, Any]] = {}
@@ -255,7 +257,9 @@ class Family:
 
     def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
         """Every object of the family at the provider, raw (drift reads it whole: see
-        engine/drift.py). A family that cannot list leaves this as it is."""
+        engine/drift.py); families of one object type list the same objects. A family
+        that cannot list, or need not (one way: the hub's word stands), leaves this as
+        it is."""
         return None
 
     def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:

@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rc = sub.add_parser("reconcile", help="find drift between hub and provider, and repair it")
     rc.add_argument("tenant_id")
-    rc.add_argument("--provider", choices=["qbo", "xero"], action="append")
+    rc.add_argument("--provider", choices=["qbo", "qbt", "xero"], action="append")
     rc.add_argument("--dry-run", action="store_true", help="report only; change nothing")
     rc.set_defaults(run=cmd_reconcile)
 
@@ -224,23 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_reconcile(rt: Runtime, args: argparse.Namespace) -> None:
-    """Per connected provider that can list (contacts at qbo and xero): what reading it
-    will cost, the drift found, and without --dry-run what the repair did."""
+    """Per connected provider: what reading it will cost, the drift found, and without
+    --dry-run what the repair did (engine/drift.py)."""
     from booksync.engine import drift
     from booksync.store import connections as connection_rows
 
     answers = []
-    for provider in args.provider or ["qbo", "xero"]:
+    for provider in args.provider or ["qbo", "qbt", "xero"]:
         conn = connection_rows.get(args.tenant_id, provider)
         if conn is None or conn.status != "active":
             answers.append({"provider": provider, "skipped": "not connected (or not active)"})
             continue
         session = rt.session(conn)
+        planned = drift.plan(session)
         print(
-            f"{provider}: reading its contacts, about {drift.estimate_calls(session)} calls",
+            f"{provider}: comparing {', '.join(f.kind for f in planned.families)}; "
+            f"reading it costs about {planned.estimated_calls} calls",
             file=sys.stderr,
         )
-        report = drift.find(session)
+        report = drift.find(session, planned)
         answer = report.as_dict()
         if not args.dry_run and not report.empty:
             answer["repaired"] = drift.repair(session, report, rt.enqueuer)

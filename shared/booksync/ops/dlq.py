@@ -10,6 +10,13 @@ queue and only then deletes it from the dead-letter queue. A message of a connec
 is gone (or no longer active) is reported and left: its worker would drop it unsent.
 A re-driven push of a record synced since at a later version sends nothing: the push
 step skips a record its link already reflects (engine/push.py).
+
+The move task takes FIFO dead-letter queues too, as long as the destination is FIFO as
+well (the SQS Developer Guide, "Learn how to configure a dead-letter queue redrive": "if
+the dead-letter queue is a FIFO queue, the redrive destination queue must be a FIFO queue
+as well"; older SDK pages still say only standard queues). Each moved message gets its
+message id as de-duplication id, so a second re-drive of a message is not dropped by
+SQS: booksync's own version check above is what sends nothing twice.
 """
 
 from __future__ import annotations

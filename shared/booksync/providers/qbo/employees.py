@@ -13,10 +13,10 @@ from typing import Any
 
 from booksync.engine.seam import ProviderSession, PushItem
 from booksync.hub import content as hub
-from booksync.providers.qbo.changes import QboChanges
+from booksync.providers.qbo.changes import ALL_ACTIVE_STATES, QboChanges
 from booksync.providers.qbo.client import QboClient
 from booksync.providers.qbo.mapping import display_name, valid_email
-from booksync.providers.qbo.namelist import ALL_ACTIVE_STATES, NameListFamily, Planned, list_all
+from booksync.providers.qbo.namelist import NameListFamily, Planned, list_all
 
 
 def employee_from_user(user: hub.User) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from booksync.errors import SyncFailure
 from booksync.hub import content as hub
 from booksync.providers.qbo.changes import QboChanges
 from booksync.providers.qbo.mapping import display_name
-from booksync.providers.qbo.namelist import NameListFamily, parent_id
+from booksync.providers.qbo.namelist import NameListFamily, list_all, parent_id
 
 
 def sub_customer_from_work_item(work_item: hub.WorkItem, parent_ref: str) -> dict[str, Any]:
@@ -86,3 +86,8 @@ class Jobs(NameListFamily):
 
     def deleted_content(self, current: dict[str, Any]) -> dict[str, Any]:
         return current  # a job made inactive in QBO keeps the work item as it is
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Every customer (drift reads the one listing the customers family reads and
+        compares the jobs linked to work items)."""
+        return list_all(session, self.entity)

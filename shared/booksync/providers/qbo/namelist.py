@@ -20,8 +20,14 @@ from typing import Any
 
 from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
 from booksync.errors import Kind, SyncFailure
-from booksync.providers.qbo.changes import parse_time
-from booksync.providers.qbo.client import BATCH_MAX, QboClient, classify_item_fault, quote
+from booksync.providers.qbo.changes import ALL_ACTIVE_STATES, every_row, parse_time
+from booksync.providers.qbo.client import (
+    BATCH_MAX,
+    PAGE_SIZE,
+    QboClient,
+    classify_item_fault,
+    quote,
+)
 from booksync.store import links
 
 CREATE_TIME_SLACK = timedelta(seconds=2)  # CreateTime has whole seconds; clocks differ a little
@@ -29,7 +35,6 @@ CREATE_TIME_SLACK = timedelta(seconds=2)  # CreateTime has whole seconds; clocks
 PROVIDER = "qbo"
 # Namespace for batch requestids: uuid5 of the items' idempotency keys and attempts.
 _REQUESTID_NS = uuid.UUID("5b0c3f0e-6f1d-4d8e-9a57-2f4b8b1f0a71")
-ALL_ACTIVE_STATES = "Active IN (true,false)"  # inactive name-list rows are hidden otherwise
 # Names share one pool across these (6240); a clash is looked for in each.
 NAME_POOL = ("Customer", "Employee", "Vendor")
 
@@ -81,6 +86,7 @@ class NameListFamily(Family):
     provider = PROVIDER
     entity = ""  # "Customer", "Employee"
     max_batch = BATCH_MAX
+    listing_page = PAGE_SIZE
     deletes = False  # a deleted record deletes its object (else its content says inactive)
     # how a removal reaches QBO: "delete", or "void" (a transaction kept, its amounts zeroed)
     removal = "delete"
@@ -413,8 +419,8 @@ class NameListFamily(Family):
 
 
 def list_all(session: ProviderSession, entity: str) -> list[dict[str, Any]]:
-    """Every object of a name-list entity, active and inactive, raw."""
-    return QboClient(session).query(entity, ALL_ACTIVE_STATES)
+    """Every object of an entity (a name list's inactive ones included), raw."""
+    return QboClient(session).query(entity, every_row(entity))
 
 
 def families_of(families: Sequence[Family], entity: str) -> list[NameListFamily]:

@@ -34,10 +34,15 @@ from booksync.errors import SyncFailure
 from booksync.hub.content import content_hash
 from booksync.hub.kinds.payments import DAYS_AHEAD, Allocation, Payment
 from booksync.hub.money import rounded
-from booksync.providers.qbo.changes import QboChanges
+from booksync.providers.qbo.changes import ALL_ACTIVE_STATES, QboChanges
 from booksync.providers.qbo.client import QboClient, quote
 from booksync.providers.qbo.invoices import number
-from booksync.providers.qbo.namelist import ALL_ACTIVE_STATES, NameListFamily, Planned, ref
+from booksync.providers.qbo.namelist import (
+    NameListFamily,
+    Planned,
+    list_all,
+    ref,
+)
 from booksync.providers.qbo.time_activities import closing_date
 from booksync.store import links
 from booksync.store import records as hub_records
@@ -187,6 +192,10 @@ class Payments(NameListFamily):
     def deleted_content(self, current: dict[str, Any]) -> dict[str, Any] | None:
         """Voided or deleted in QBO: the hub keeps it as void (it applies nothing)."""
         return {**current, "status": "void"}
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Every payment (drift resolves them as a pull does: see `resolve`)."""
+        return list_all(session, self.entity)
 
     def resolve(self, session: ProviderSession, changes: list[Change]) -> list[Change]:
         """Each payment's customer and invoices as hub ids (one batched link read, one

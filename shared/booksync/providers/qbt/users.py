@@ -17,7 +17,7 @@ from booksync.errors import SyncFailure
 from booksync.hub import content as hub
 from booksync.providers.qbt import custom_fields
 from booksync.providers.qbt.changes import ReadByEndpoint, stamp
-from booksync.providers.qbt.client import MAX_BATCH, QbtClient
+from booksync.providers.qbt.client import MAX_BATCH, PAGE_LIMIT, QbtClient
 from booksync.providers.qbt.common import PROVIDER, finish, linked_elsewhere, pushed
 
 # ----------------------------------------------------------------------- mapper
@@ -120,12 +120,21 @@ class Users(ReadByEndpoint):
     kind = "user"
     object_type = "user"
     max_batch = MAX_BATCH
+    listing_page = PAGE_LIMIT
     managed_fields = ("first_name", "last_name", "email", "active")
     adopts = True
     endpoints = ("users",)
 
     def from_provider(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         return hub_user_from_qbt(raw)
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Every user, active or not (drift)."""
+        return QbtClient(session).get_all("users", {"active": "both"})
+
+    def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:
+        """The link keeps the user's last_modified."""
+        return version is not None and str(raw.get("last_modified")) == version
 
     def read_endpoint(
         self, session: ProviderSession, client: QbtClient, endpoint: str, since: str | None

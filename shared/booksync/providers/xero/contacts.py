@@ -31,6 +31,7 @@ from booksync.errors import SyncFailure
 from booksync.hub.content import Address, Contact, Email, Phone, content_hash
 from booksync.hub.settings import CONTACT_TYPES, IMPORT_CONTACT_TYPE
 from booksync.providers.xero.client import (
+    CONTACTS_PAGE_SIZE,
     XeroClient,
     element_failure,
     one_second_before,
@@ -200,6 +201,7 @@ class Contacts(Family):
     kind = "contact"
     object_type = "Contact"
     max_batch = MAX_BATCH
+    listing_page = CONTACTS_PAGE_SIZE
     managed_fields = (
         "name",
         "kind",

@@ -297,6 +297,7 @@ class Payments(Family):
     kind = "payment"
     object_type = "Payment"
     max_batch = MAX_BATCH
+    listing_page = 1000  # the source's pageSize
     managed_fields = MANAGED
     adopts = True
     settings = PAYMENT_SETTINGS
@@ -312,6 +313,12 @@ class Payments(Family):
         # deleted in Xero: the hub payment goes (its invoices' balances follow), unless it
         # is void already (our own removal of it coming back)
         return dict(current) if current.get("status") == "void" else None
+
+    def listing(self, session: ProviderSession) -> list[dict[str, Any]] | None:
+        """Every live payment on the hub's invoices, read and resolved as the first pull
+        reads them (a batch whole): a link whose payment is not among them is gone."""
+        page = XeroPayments().read(session, None)
+        return [c.raw for c in page.changes if c.raw is not None]
 
     def intent(self, item: PushItem) -> dict[str, Any]:
         payment = _payment(item.content)
