@@ -145,10 +145,14 @@ def _under_faults(stack, sims, companies, auth, users, clients):
     assert followed["counts"] == {"sent": N}
     sheets = _objects(sims["qbt"], companies["qbt"], "timesheets")
     activities = _objects(sims["qbo"], companies["qbo"], "TimeActivity")
-    for made, label in ((sheets, "notes"), (activities, "Description")):
+    for made, label, books in (
+        (sheets, "notes", "QuickBooks Time"),
+        (activities, "Description", "QuickBooks Online"),
+    ):
         notes = Counter(str(o.get(label)) for o in made if str(o.get(label)).startswith("chaos"))
-        assert len(notes) == N, f"lost: {N - len(notes)}"
-        assert [n for n, c in notes.items() if c > 1] == [], "written twice"
+        assert len(notes) == N, f"lost at {books}: {N - len(notes)}"
+        twice = [o for o in made if notes.get(str(o.get(label)), 0) > 1]
+        assert twice == [], f"written twice at {books}: {twice}"
     # a second send sends nothing
     again = _send(api, auth, span)
     assert again["counts"] == {"sent": N}

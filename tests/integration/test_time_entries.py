@@ -578,6 +578,50 @@ def test_a_time_deleted_in_qbt_is_deleted_in_the_hub(firm):
     assert status == 404
 
 
+def test_a_lost_reply_linked_by_a_poll_meanwhile_makes_no_second_timesheet(firm):
+    """The retry of a create whose reply was lost read its links before a poll met the
+    timesheet and linked it to the entry: the retry's look-up takes it as the entry's
+    own (brought up to date) instead of writing a second one."""
+    from booksync.boot import boot
+    from booksync.engine.seam import PushItem
+    from booksync.hub.kinds.time_entries import TimeEntry
+    from booksync.providers.qbt.timesheets import TIMESHEETS
+    from booksync.settings import get_settings
+    from booksync.store import connections as connection_rows
+    from booksync.store import records as record_rows
+
+    ann, acme = qbt_ready(firm)
+    firm.fault("qbt", action="drop_after_commit", method="POST", path="/timesheets$", count=1)
+    entry = firm.entry(ann, contact_id=acme["id"], minutes=75, notes="lost reply")
+    firm.run(rounds=1)  # the create went; its reply did not come back
+    (made,) = [t for t in firm.objects("qbt", "timesheets") if t["notes"] == "lost reply"]
+    assert firm.link("qbt", "time_entry", entry["id"]) is None
+    # the poll links it to the entry ...
+    links.save_link(
+        firm.tenant_id, "qbt", "time_entry", entry["id"], "timesheet", str(made["id"]),
+        provider_version=None, content_hash=None, synced_version=1,
+    )  # fmt: skip
+    # ... after the retry read the entry's links (none): the retry as it then goes on
+    record = record_rows.get_many(firm.tenant_id, [("time_entry", entry["id"])])
+    (stored,) = record.values()
+    item = PushItem(
+        stored,
+        TimeEntry.model_validate(stored.data),
+        None,
+        "key",
+        sent_before=(
+            TIMESHEETS.intent(PushItem(stored, TimeEntry.model_validate(stored.data), None, "k")),
+        ),
+    )
+    session = boot(get_settings()).session(connection_rows.get(firm.tenant_id, "qbt"))
+    (result,) = TIMESHEETS.push(session, [item])
+    assert not isinstance(result, Exception), result
+    assert result.provider_id == str(made["id"])
+    assert [t["id"] for t in firm.objects("qbt", "timesheets") if t["notes"] == "lost reply"] == [
+        made["id"]
+    ]
+
+
 def test_an_idle_qbt_poll_costs_one_call(firm):
     ann, acme = qbt_ready(firm)
     firm.entry(ann, contact_id=acme["id"])

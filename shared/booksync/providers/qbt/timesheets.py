@@ -225,8 +225,9 @@ class Timesheets(ReadByEndpoint):
         creates: list[tuple[int, dict[str, Any]]],
     ) -> dict[int, int]:
         """Creates sent before whose reply was lost: the timesheet each made, found by its
-        user, date, duration and notes among those no link names (QBT has no idempotency
-        key)."""
+        user, date, duration and notes among those no link names, or linked to the entry
+        itself (a poll that met it may have linked it since this push read its links: it
+        is still this entry's, not a reason to make another). QBT has no idempotency key."""
         tried = [(i, body) for i, body in creates if items[i].sent_before]
         if not tried:
             return {}
@@ -244,9 +245,11 @@ class Timesheets(ReadByEndpoint):
             linked = links.by_provider_ids(
                 session.tenant_id, PROVIDER, [("timesheet", str(t["id"])) for t in candidates]
             )
+            own = items[index].record.record_id
             for ts in candidates:
                 tid = str(ts["id"])
-                if tid in taken or ("timesheet", tid) in linked:
+                holder = linked.get(("timesheet", tid))
+                if tid in taken or (holder is not None and links.hub_id_of(holder) != own):
                     continue
                 if int(ts.get("jobcode_id") or 0) != int(body["jobcode_id"]):
                     continue
