@@ -622,6 +622,29 @@ def test_a_lost_reply_linked_by_a_poll_meanwhile_makes_no_second_timesheet(firm)
     ]
 
 
+def test_a_dropped_batch_of_timesheets_is_found_with_one_read_per_day(firm):
+    ann, acme = qbt_ready(firm)
+    bob = firm.staff("Bob", "Hart", "bob@harbour.example")
+    firm.api("POST", "/v1/connections/qbt/sync", ok=200)
+    firm.run()
+    firm.fault("qbt", action="drop_after_commit", method="POST", path="/timesheets$", count=1)
+    entries = [
+        firm.entry(who, contact_id=acme["id"], minutes=30 + n, notes=f"batch {n}")
+        for n, who in enumerate((ann, bob, ann, bob))
+    ]
+    firm.forget_calls("qbt")
+    firm.run()
+    # the four went in one write whose reply was lost; the retry read that day once
+    mine = [c for c in firm.calls("qbt") if c["company"] in (None, firm.company["qbt"])]
+    reads = [c for c in mine if c["method"] == "GET" and c["endpoint"].endswith("/timesheets")]
+    assert len(reads) == 1
+    sheets = [t for t in firm.objects("qbt", "timesheets") if t["notes"].startswith("batch")]
+    assert sorted(t["notes"] for t in sheets) == [f"batch {n}" for n in range(4)]
+    assert {firm.link("qbt", "time_entry", e["id"]) for e in entries} == {
+        str(t["id"]) for t in sheets
+    }
+
+
 def test_an_idle_qbt_poll_costs_one_call(firm):
     ann, acme = qbt_ready(firm)
     firm.entry(ann, contact_id=acme["id"])

@@ -55,6 +55,21 @@ MANAGED = (
 # ----------------------------------------------------------------------- mapper
 
 
+def _made_by(ts: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Does the timesheet hold what a create of `body` wrote (user, jobcode, notes, and
+    its duration, or its start)?"""
+    if int(ts.get("user_id") or 0) != int(body["user_id"]):
+        return False
+    if int(ts.get("jobcode_id") or 0) != int(body["jobcode_id"]):
+        return False
+    if str(ts.get("notes") or "") != str(body.get("notes") or ""):
+        return False
+    if body.get("type") == "regular":
+        return str(ts.get("start")) == str(body["start"])
+    seconds = int(body.get("duration") or 0)
+    return abs(int(ts.get("duration") or 0) - seconds) <= DURATION_SLACK_SECONDS
+
+
 def timesheet_from_entry(
     entry: TimeEntry, user_id: int, jobcode_id: int, field_ids: dict[str, str]
 ) -> dict[str, Any]:
@@ -231,40 +246,40 @@ class Timesheets(ReadByEndpoint):
         tried = [(i, body) for i, body in creates if items[i].sent_before]
         if not tried:
             return {}
-        found: dict[int, int] = {}
-        taken: set[str] = set()
+        by_day: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for index, body in tried:
-            day = body.get("date") or str(body.get("start", ""))[:10]
+            by_day.setdefault(body.get("date") or str(body.get("start", ""))[:10], []).append(
+                (index, body)
+            )
+        # one read per day the tries are on, for all their users (a dropped batch of fifty
+        # entered today is one call, not fifty)
+        on_day: dict[str, list[dict[str, Any]]] = {}
+        for day, group in sorted(by_day.items()):
             params = {
-                "user_ids": body["user_id"],
+                "user_ids": ",".join(sorted({str(body["user_id"]) for _, body in group})),
                 "start_date": day,
                 "end_date": day,
                 "on_the_clock": "both",
             }
-            candidates = client.get_all("timesheets", params)
-            linked = links.by_provider_ids(
-                session.tenant_id, PROVIDER, [("timesheet", str(t["id"])) for t in candidates]
-            )
-            own = items[index].record.record_id
-            for ts in candidates:
-                tid = str(ts["id"])
-                holder = linked.get(("timesheet", tid))
-                if tid in taken or (holder is not None and links.hub_id_of(holder) != own):
-                    continue
-                if int(ts.get("jobcode_id") or 0) != int(body["jobcode_id"]):
-                    continue
-                if str(ts.get("notes") or "") != str(body.get("notes") or ""):
-                    continue
-                seconds = int(body.get("duration") or 0)
-                if body.get("type") == "manual" and abs(int(ts.get("duration") or 0) - seconds) > (
-                    DURATION_SLACK_SECONDS
-                ):
-                    continue
-                if body.get("type") == "regular" and str(ts.get("start")) != str(body["start"]):
-                    continue
-                found[index] = int(tid)
-                taken.add(tid)
-                break
+            on_day[day] = client.get_all("timesheets", params)
+        linked = links.by_provider_ids(
+            session.tenant_id,
+            PROVIDER,
+            [("timesheet", str(t["id"])) for sheets in on_day.values() for t in sheets],
+        )
+        found: dict[int, int] = {}
+        for day, group in sorted(by_day.items()):
+            for index, body in group:
+                own = items[index].record.record_id
+                for ts in on_day[day]:
+                    holder = linked.get(("timesheet", str(ts["id"])))
+                    if int(ts["id"]) in found.values() or (
+                        holder is not None and links.hub_id_of(holder) != own
+                    ):
+                        continue
+                    if _made_by(ts, body):
+                        found[index] = int(ts["id"])
+                        break
         return found
 
     def _write(
