@@ -248,7 +248,12 @@ class XeroProvider(Provider):
         if kind == "Accounts":
             return org.save_account(fields)
         if kind == "TrackingCategories":
-            return org.save_tracking_category(fields)
+            # the screen takes the category's options with it, one per line
+            options = list(fields.pop("Options", None) or [])
+            category = org.save_tracking_category(fields)
+            for option in options:
+                org.add_tracking_option(category["TrackingCategoryID"], option)
+            return category
         if kind == "TaxRates":
             return org.save_tax_rate(fields, create=True)
         if kind == "BatchPayments":

@@ -1,5 +1,6 @@
 """/v1/connections/{provider}/...: actions on a connected provider account that need its
-tokens ("save and sync", QBT users without a hub match, drift)."""
+tokens ("save and sync", QBT users without a hub match, drift, Xero's lists as QBT custom
+fields)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel, ConfigDict, Field
 
 from booksync.api.auth import require
 from booksync.connections.manager import active_connection, check_provider
-from booksync.engine import drift
+from booksync.engine import drift, qbt_from_xero
 from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
 from booksync.errors import Conflict, SyncFailure
@@ -19,6 +21,13 @@ from booksync.providers.qbt import custom_fields
 from booksync.providers.qbt.users import unmatched_users
 from booksync.store import records as hub_records
 from booksync.store.sync_errors import upsert_error
+
+
+class ImportFromXero(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(default=False, description="say what it would do; change nothing")
+
 
 RuntimeFactory = Callable[[], Any]  # -> booksync.boot.Runtime (kept lazy: cold start)
 
@@ -80,6 +89,21 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
         require(router, "admin")
         check_provider(provider)
         return drift.find(runtime().session(active(provider))).as_dict()
+
+    @router.post("/v1/connections/qbt/import-from-xero")
+    def import_from_xero(body: ImportFromXero) -> dict[str, Any]:
+        """Xero's items and tracking categories as QuickBooks Time custom fields, as the
+        QBT connection's settings ask (engine/qbt_from_xero.py); `{"dry_run": true}` says
+        what it would do. Run again, it adds, renames and deactivates what changed."""
+        require(router, "admin")
+        rt = runtime()
+        qbt, xero = active("qbt"), active("xero")
+        try:
+            return qbt_from_xero.import_from_xero(
+                rt.session(qbt), rt.session(xero), dry_run=body.dry_run
+            )
+        except SyncFailure as failure:
+            raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:

@@ -142,6 +142,27 @@ class Timesheets(ReadByEndpoint):
     endpoints = ("timesheets", "timesheets_deleted")
     settings = {
         "sync_time": (bool, Field(default=True, description="keep time in step with QBT")),
+        # the firm's books are Xero (engine/qbt_from_xero.py, import-from-xero)
+        "xero_items": (
+            bool,
+            Field(
+                default=False,
+                description="Xero's sold items not tracked as inventory become the values "
+                "of a timesheet custom field 'Item'",
+            ),
+        ),
+        "require_item": (
+            bool,
+            Field(default=False, description="a timesheet must name an Item"),
+        ),
+        "xero_tracking": (
+            bool,
+            Field(
+                default=False,
+                description="each active Xero tracking category becomes a timesheet custom "
+                "field with its options as values",
+            ),
+        ),
     }
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
