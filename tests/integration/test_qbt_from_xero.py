@@ -27,7 +27,9 @@ def handlers(stack_env):  # noqa: F811 - the fixture imported above
 
 
 class Firm:
-    def __init__(self, handlers: dict[str, Any], sims: dict[str, Any]) -> None:
+    def __init__(
+        self, handlers: dict[str, Any], sims: dict[str, Any], xero_seed: str = "empty"
+    ) -> None:
         self.h = handlers
         self.sims = {p: sims[p].url for p in ("qbt", "xero")}
         self.tenant_id = create_tenant("Harbour Accounting").tenant_id
@@ -36,7 +38,10 @@ class Firm:
         for provider in ("qbt", "xero"):
             reply = requests.post(
                 f"{self.sims[provider]}/_sim/companies",
-                json={"name": f"{provider} books", "seed": "empty"},
+                json={
+                    "name": f"{provider} books",
+                    "seed": xero_seed if provider == "xero" else "empty",
+                },
                 timeout=10,
             )
             reply.raise_for_status()
@@ -180,3 +185,49 @@ def test_the_import_needs_a_setting_and_xero_connected(handlers, sims):
     status, answer = books.api("POST", "/v1/connections/qbt/import-from-xero", {})
     assert status == 400, answer
     assert "xero_items" in answer["detail"]
+
+
+# ------------------------------------------------------------------- time off and leave
+
+
+def test_time_off_codes_are_mapped_to_xero_leave_types_each_id_checked(handlers, sims):
+    books = Firm(handlers, sims, xero_seed="sandbox")  # Payroll UK's leave types
+    books.in_qbt("jobcodes", {"name": "Acme Ltd", "type": "regular"})  # not time off
+    lists = books.api("GET", "/v1/connections/xero/leave-mapping", ok=200)
+    # a new QuickBooks Time account's own time-off codes
+    assert [c["name"] for c in lists["time_off_codes"]] == ["Holiday", "Sick", "Vacation"]
+    holiday, sick, _ = lists["time_off_codes"]
+    types = {t["name"]: t for t in lists["leave_types"]}
+    paid = next(t for t in types.values() if t["paid"])
+    unpaid = next(t for t in types.values() if not t["paid"])
+    assert lists["mapping"] == []
+
+    # an unknown code and an unknown leave type are refused, naming each; nothing saved
+    status, answer = books.api(
+        "PUT",
+        "/v1/connections/xero/leave-mapping",
+        {"mapping": {"999": paid["id"], str(holiday["id"]): "no-such-type"}},
+    )
+    assert status == 400, answer
+    assert "999: not a QuickBooks Time time-off code" in answer["detail"]
+    assert "no-such-type is not a Xero leave type" in answer["detail"]
+    assert books.api("GET", "/v1/connections/xero/leave-mapping", ok=200)["mapping"] == []
+
+    # then a good mapping is saved; the unpaid one says it is never exported
+    saved = books.api(
+        "PUT",
+        "/v1/connections/xero/leave-mapping",
+        {"mapping": {str(holiday["id"]): paid["id"], str(sick["id"]): unpaid["id"]}},
+        ok=200,
+    )
+    rows = {m["time_off_name"]: m for m in saved["mapping"]}
+    assert (rows["Holiday"]["leave_type_name"], rows["Holiday"]["paid"]) == (paid["name"], True)
+    assert "never exported" in rows["Sick"]["note"]
+    again = books.api("GET", "/v1/connections/xero/leave-mapping", ok=200)
+    assert again["mapping"] == saved["mapping"]
+    # and a null removes one code's mapping, keeping the other
+    books.api(
+        "PUT", "/v1/connections/xero/leave-mapping", {"mapping": {str(sick["id"]): None}}, ok=200
+    )
+    left = books.api("GET", "/v1/connections/xero/leave-mapping", ok=200)["mapping"]
+    assert [m["time_off_name"] for m in left] == ["Holiday"]

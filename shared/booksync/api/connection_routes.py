@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field
 
 from booksync.api.auth import require
-from booksync.connections.manager import active_connection, check_provider
-from booksync.engine import drift, qbt_from_xero
+from booksync.connections.manager import active_connection, check_provider, save_settings
+from booksync.engine import drift, leave, qbt_from_xero
 from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
 from booksync.errors import Conflict, SyncFailure
@@ -21,6 +21,15 @@ from booksync.providers.qbt import custom_fields
 from booksync.providers.qbt.users import unmatched_users
 from booksync.store import records as hub_records
 from booksync.store.sync_errors import upsert_error
+
+
+class LeaveMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mapping: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[str, Field(min_length=1, max_length=64)] | None,
+    ] = Field(max_length=200, description="time-off code id -> Xero leave type id (null: none)")
 
 
 class ImportFromXero(BaseModel):
@@ -104,6 +113,24 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
             )
         except SyncFailure as failure:
             raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
+
+    @router.get("/v1/connections/xero/leave-mapping")
+    def leave_mapping() -> dict[str, Any]:
+        """QuickBooks Time's time-off codes and Xero's leave types to choose from, and
+        which code's time off becomes which leave (engine/leave.py)."""
+        rt = runtime()
+        return leave.choices(rt.session(active("qbt")), rt.session(active("xero")))
+
+    @router.put("/v1/connections/xero/leave-mapping")
+    def set_leave_mapping(body: LeaveMapping) -> dict[str, Any]:
+        """Set which time-off code becomes which Xero leave type (null: unmapped), every
+        id checked against both lists first."""
+        require(router, "admin")
+        rt = runtime()
+        xero = active("xero")
+        mapping, answer = leave.checked(rt.session(active("qbt")), rt.session(xero), body.mapping)
+        save_settings(tenant(), "xero", {**(xero.settings or {}), "leave_mapping": mapping})
+        return answer
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:

@@ -35,7 +35,7 @@ SCOPES = {
     "qbt": "",
     "xero": (
         "openid profile email offline_access accounting.contacts accounting.settings "
-        "accounting.transactions payroll.employees"
+        "accounting.transactions payroll.employees payroll.settings"  # leave types
     ),
 }
 

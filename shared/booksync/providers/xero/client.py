@@ -440,10 +440,17 @@ class XeroClient:
 
     def employees(self) -> Iterator[dict[str, Any]]:
         """Every Payroll UK employee, page by page (no If-Modified-Since there)."""
+        return self._payroll("Employees", "employees")
+
+    def leave_types(self) -> Iterator[dict[str, Any]]:
+        """Every Payroll UK leave type (`leaveTypeID`, `name`, `isPaidLeave`, `isActive`)."""
+        return self._payroll("LeaveTypes", "leaveTypes")
+
+    def _payroll(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         page = 1
         while True:
-            body = self._call("GET", f"{PAYROLL}/Employees", params={"page": page})
-            items: list[dict[str, Any]] = list(body.get("employees") or [])
+            body = self._call("GET", f"{PAYROLL}/{path}", params={"page": page})
+            items: list[dict[str, Any]] = list(body.get(key) or [])
             yield from items
             pagination = body.get("pagination") or {}
             page_count = pagination.get("pageCount") if isinstance(pagination, dict) else None

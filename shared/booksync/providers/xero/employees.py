@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import Field
+
 from booksync.engine.seam import Change, Family, Page, ProviderSession
 from booksync.errors import Kind, SyncFailure
 from booksync.hub.content import User
@@ -89,6 +91,16 @@ class PayrollEmployees(Family):
     adopts = True
     pushes = False
     source = XeroEmployees
+    settings = {
+        "leave_mapping": (
+            dict[str, str],
+            Field(
+                default_factory=dict,
+                description="QuickBooks Time time-off code (PTO jobcode id) -> Xero leave "
+                "type id; set with PUT /v1/connections/xero/leave-mapping",
+            ),
+        ),
+    }
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
         return False  # in only
