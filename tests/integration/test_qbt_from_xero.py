@@ -52,7 +52,8 @@ class Firm:
             assert status == 200, page
 
     def api(self, method: str, path: str, body: Any = None, ok: int | None = None) -> Any:
-        status, answer, _ = call(self.h["api"], method, path, self.key, body, "")
+        path, _, query = path.partition("?")
+        status, answer, _ = call(self.h["api"], method, path, self.key, body, query)
         if ok is not None:
             assert status == ok, answer
             return answer
@@ -231,3 +232,53 @@ def test_time_off_codes_are_mapped_to_xero_leave_types_each_id_checked(handlers,
     )
     left = books.api("GET", "/v1/connections/xero/leave-mapping", ok=200)["mapping"]
     assert [m["time_off_name"] for m in left] == ["Holiday"]
+
+
+# ------------------------------------------------------------------------------ staff
+
+
+def test_qbt_users_of_a_xero_firm_link_only_when_first_last_name_and_email_agree(handlers, sims):
+    from booksync.boot import boot
+    from booksync.engine.pull import pull
+    from booksync.settings import get_settings
+    from booksync.store import connections as connection_rows
+    from booksync.store import links
+
+    books = Firm(handlers, sims)  # books in Xero, hours in QuickBooks Time
+    hub = {
+        who: books.api(
+            "POST",
+            "/v1/users",
+            {"first_name": first, "last_name": last, "email": f"{who}@harbour.example"},
+            ok=201,
+        )["id"]
+        for who, first, last in (("ann", "Ann", "Lee"), ("bob", "Bob", "Hart"))
+    }
+    ann = books.in_qbt(
+        "users",
+        {
+            "username": "ann",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "email": "ann@harbour.example",
+        },
+    )
+    rob = books.in_qbt(
+        "users",
+        {"username": "rob", "first_name": "Robert", "last_name": "Hart",
+         "email": "bob@harbour.example"},
+    )  # fmt: skip
+    session = boot(get_settings()).session(connection_rows.get(books.tenant_id, "qbt"))
+    pull(session, lambda record, provider: None)
+
+    def linked(hub_id):
+        found = links.get_link(books.tenant_id, "qbt", "user", hub_id)
+        return found.provider_id if found is not None else None
+
+    # all three agree: linked; the email alone (QBT's own rule would link it): a review
+    assert linked(hub["ann"]) == str(ann["id"])
+    assert linked(hub["bob"]) is None
+    page = books.api("GET", "/v1/duplicates?kind=user", ok=200)
+    (review,) = [d for d in page["items"] if d["provider_user"]["id"] == str(rob["id"])]
+    assert review["candidates"][0]["hub_id"] == hub["bob"]
+    assert review["candidates"][0]["reasons"] == ["same email"]

@@ -5,7 +5,9 @@ agree, created in the hub when nothing agrees.
 The rules are matching.classify_staff's: QBO by email, then by display name; Xero by
 first name, last name and email together. QBT users are matched by email alone (its
 users are people logging time; a QBT user with no email is listed by the unmatched-users
-route instead). A partial match opens a possible duplicate of kind "user" in the same
+route instead), except for a firm whose books are in Xero: there, as the QBT-Xero
+integration booksync replaces, first name, last name and email must all agree (Xero's
+rule; issue 15). A partial match opens a possible duplicate of kind "user" in the same
 review as contacts (/v1/duplicates?kind=user): link to a candidate, import as new, or
 ignore. Nothing here writes to a provider.
 """
@@ -24,6 +26,7 @@ from booksync.hub.matching import MatchResult, StaffMember, classify_staff, emai
 from booksync.observability import logger
 from booksync.providers import registry
 from booksync.store import Connection, Record, links
+from booksync.store import connections as connection_rows
 from booksync.store import records as store
 
 KIND = "user"
@@ -52,6 +55,15 @@ def _by_email(provider_staff: list[StaffMember], hub: list[StaffMember]) -> list
     return results
 
 
+def staff_rule(conn: Connection) -> str | None:
+    """Whose staff rule matches this connection's people (classify_staff's "qbo" or
+    "xero"); None: QBT's email alone."""
+    if conn.provider in importer.IMPORT_PROVIDERS:
+        return str(conn.provider)
+    books = connection_rows.get(str(conn.tenant_id), "xero", consistent=False)
+    return "xero" if books is not None and books.status == "active" else None
+
+
 def adopt_users(conn: Connection, changes: list[Change], save_record: SaveRecord) -> list[Record]:
     """The hub kind's `adopt` (hub/kinds/users.py): provider staff with no link are
     linked, reviewed or created. Returns the hub users created (the outbox sends them to
@@ -64,8 +76,9 @@ def adopt_users(conn: Connection, changes: list[Change], save_record: SaveRecord
     }
     hub = [_member(rid, r.data or {}) for rid, r in hub_records.items()]
     members = [_member(c.provider_id, c.content or {}) for c in changes]
-    if provider in importer.IMPORT_PROVIDERS:
-        results = classify_staff(provider, members, hub, linked)
+    rule = staff_rule(conn)
+    if rule is not None:
+        results = classify_staff(rule, members, hub, linked)
     else:
         taken = set(linked.values())
         results = _by_email(members, [h for h in hub if h.id not in taken])
