@@ -282,3 +282,45 @@ def test_qbt_users_of_a_xero_firm_link_only_when_first_last_name_and_email_agree
     (review,) = [d for d in page["items"] if d["provider_user"]["id"] == str(rob["id"])]
     assert review["candidates"][0]["hub_id"] == hub["bob"]
     assert review["candidates"][0]["reasons"] == ["same email"]
+
+
+# ---------------------------------------------------------------- unmatched customers
+
+
+def test_unmatched_qbt_customers_are_archived_after_a_dry_run_unless_they_have_time(handlers, sims):
+    from datetime import date, timedelta
+
+    from booksync.store import links
+
+    books = Firm(handlers, sims)
+    # a customer the hub links (imported), one with a job that has recent time, one idle
+    linked = books.in_qbt("jobcodes", {"name": "Acme Ltd"})
+    busy = books.in_qbt("jobcodes", {"name": "Old Client"})
+    job = books.in_qbt("jobcodes", {"name": "Audit", "parent_id": busy["id"]})
+    idle = books.in_qbt("jobcodes", {"name": "Gone Ltd"})
+    owner = books.objects("qbt", "users")[0]
+    books.in_qbt(
+        "timesheets",
+        {"user_id": owner["id"], "jobcode_id": job["id"], "type": "manual",
+         "date": (date.today() - timedelta(days=20)).isoformat(), "duration": 3600},
+    )  # fmt: skip
+    contact = books.api("POST", "/v1/contacts", {"name": "Acme Ltd"}, ok=201)
+    links.save_link(
+        books.tenant_id, "qbt", "contact", contact["id"], "jobcode", str(linked["id"]),
+        provider_version=None, content_hash=None, synced_version=1,
+    )  # fmt: skip
+
+    plan = books.api("POST", "/v1/connections/qbt/archive-unmatched", {"dry_run": True}, ok=200)
+    assert plan["to_archive"] == [{"id": str(idle["id"]), "name": "Gone Ltd"}]
+    assert plan["kept"] == [
+        {"id": str(busy["id"]), "name": "Old Client", "why": "has time in the last six months"}
+    ]
+    assert all(j["active"] for j in books.objects("qbt", "jobcodes"))  # a dry run
+
+    done = books.api("POST", "/v1/connections/qbt/archive-unmatched", {}, ok=200)
+    assert done["archived"] == [{"id": str(idle["id"]), "name": "Gone Ltd"}]
+    active = {j["name"]: j["active"] for j in books.objects("qbt", "jobcodes")}
+    assert (active["Gone Ltd"], active["Old Client"], active["Acme Ltd"]) == (False, True, True)
+    assert active["Holiday"] is True  # time-off codes are not customers
+    again = books.api("POST", "/v1/connections/qbt/archive-unmatched", {}, ok=200)
+    assert again["archived"] == []

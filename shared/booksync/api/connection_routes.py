@@ -32,7 +32,7 @@ class LeaveMapping(BaseModel):
     ] = Field(max_length=200, description="time-off code id -> Xero leave type id (null: none)")
 
 
-class ImportFromXero(BaseModel):
+class ImportFromXero(BaseModel):  # and archive-unmatched
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = Field(default=False, description="say what it would do; change nothing")
@@ -113,6 +113,16 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
             )
         except SyncFailure as failure:
             raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
+
+    @router.post("/v1/connections/qbt/archive-unmatched")
+    def archive_unmatched(body: ImportFromXero) -> dict[str, Any]:
+        """Archive the QuickBooks Time customers (top-level jobcodes) no hub contact links;
+        one with time in the last six months is kept with the reason. `{"dry_run": true}`
+        lists them first (engine/qbt_from_xero.py)."""
+        require(router, "admin")
+        return qbt_from_xero.archive_unmatched(
+            runtime().session(active("qbt")), dry_run=body.dry_run
+        )
 
     @router.get("/v1/connections/xero/leave-mapping")
     def leave_mapping() -> dict[str, Any]:

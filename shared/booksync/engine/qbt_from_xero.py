@@ -21,16 +21,18 @@ second run with nothing changed writes nothing.
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from typing import Any
 
 from booksync.engine.seam import ProviderSession
-from booksync.errors import InvalidInput
+from booksync.errors import InvalidInput, SyncFailure
+from booksync.hub.kinds.time_entries import KEPT_IN_STEP_DAYS
 from booksync.providers import registry
 from booksync.providers.qbt import custom_fields
 from booksync.providers.qbt.client import QbtClient
 from booksync.providers.qbt.custom_fields import FieldSpec, Value, apply_fields, plan_fields
 from booksync.providers.xero.client import XeroClient
-from booksync.store import Cursor, cursors
+from booksync.store import Cursor, cursors, links
 
 ITEM_FIELD = "Item"
 CURSOR_FAMILY = "qbt_from_xero"  # on the QBT connection: field and value ids of the import
@@ -122,3 +124,76 @@ def import_from_xero(
         )
     )
     return answer
+
+
+def archive_unmatched(qbt: ProviderSession, *, dry_run: bool = False) -> dict[str, Any]:
+    """ "Archive unmatched QBT customers": the account's active top-level jobcodes that no
+    hub contact links (no imported customer) are archived, in writes of 50; one with time
+    in the last six months (on it or its jobs) is kept and listed with the reason, as is
+    everything in a dry run. Reads: the top-level jobcodes, their links (batched), and
+    their recent time (one paged read for all of them)."""
+    client = QbtClient(qbt)
+    top = client.get_all("jobcodes", {"parent_ids": 0, "type": "regular", "active": "yes"})
+    held = links.by_provider_ids(qbt.tenant_id, "qbt", [("jobcode", str(j["id"])) for j in top])
+    unmatched = [j for j in top if ("jobcode", str(j["id"])) not in held]
+    busy: set[int] = set()
+    if unmatched:
+        since = (date.today() - timedelta(days=KEPT_IN_STEP_DAYS)).isoformat()
+        sheets = client.get_all(
+            "timesheets",
+            {
+                "jobcode_ids": ",".join(str(j["id"]) for j in unmatched),
+                "start_date": since,
+                "on_the_clock": "both",
+            },
+        )
+        by_id = {int(j["id"]): j for j in unmatched}
+        parents = _top_of(client, {int(s["jobcode_id"]) for s in sheets}, set(by_id))
+        busy = {parents[int(s["jobcode_id"])] for s in sheets if int(s["jobcode_id"]) in parents}
+    archive = [j for j in unmatched if int(j["id"]) not in busy]
+    kept = [
+        {"id": str(j["id"]), "name": j.get("name"), "why": "has time in the last six months"}
+        for j in unmatched
+        if int(j["id"]) in busy
+    ]
+    listed = [{"id": str(j["id"]), "name": j.get("name")} for j in archive]
+    failed: list[dict[str, Any]] = []
+    if not dry_run and archive:
+        done = client.update("jobcodes", [{"id": int(j["id"]), "active": False} for j in archive])
+        failed = [
+            {**row, "why": answer.provider_message}
+            for row, answer in zip(listed, done, strict=True)
+            if isinstance(answer, SyncFailure)
+        ]
+    refused = {f["id"] for f in failed}
+    return {
+        "dry_run": dry_run,
+        # a dry run lists what it would archive
+        ("to_archive" if dry_run else "archived"): [r for r in listed if r["id"] not in refused],
+        "kept": kept,
+        "failed": failed,
+    }
+
+
+def _top_of(client: QbtClient, ids: set[int], tops: set[int]) -> dict[int, int]:
+    """Each jobcode id -> the top-level jobcode among `tops` it sits under (its own id for
+    a top one); the children are read by their ids, a level at a time."""
+    out = {i: i for i in ids if i in tops}
+    pending = ids - set(out)
+    parent_of: dict[int, int] = {}
+    while pending:
+        rows = client.get_all(
+            "jobcodes",
+            {"ids": ",".join(str(i) for i in sorted(pending)), "type": "all", "active": "both"},
+        )
+        for row in rows:
+            parent_of[int(row["id"])] = int(row.get("parent_id") or 0)
+        pending = {p for p in (parent_of.get(i, 0) for i in pending) if p and p not in parent_of}
+        pending -= tops
+    for i in ids - set(out):
+        seen, node = 0, i
+        while node not in tops and node in parent_of and seen < 20:
+            node, seen = parent_of[node], seen + 1
+        if node in tops:
+            out[i] = node
+    return out
