@@ -14,6 +14,7 @@ DynamoDB request's capacity units are estimated from the request and its answer
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -67,6 +68,9 @@ def keep_fifo_order_in_moto() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+MOVE_RATE = 50  # messages a second of a local move task that names no rate
+
+
 def emulate_message_move_tasks_in_moto() -> None:
     """moto (5.2) answers NotImplemented for SQS's dead-letter re-drive (StartMessageMoveTask,
     ListMessageMoveTasks, CancelMessageMoveTask), so `booksync dlq redrive` could not be tried
@@ -78,12 +82,15 @@ def emulate_message_move_tasks_in_moto() -> None:
     ApproximateNumberOfMessagesToMove, FailureReason, StartedTimestamp; MaxResults 1 by
     default, at most 10, newest first; "CancelMessageMoveTask" answers
     ApproximateNumberOfMessagesMoved). The source must be a dead-letter queue; without a
-    DestinationArn the messages go back to the queue whose redrive policy names it. The move
-    runs within the start call (a task is COMPLETED when it is first listed, so a cancel finds
-    no running task: ResourceNotFoundException); each visible message is sent to the
+    DestinationArn the messages go back to the queue whose redrive policy names it. As in
+    SQS the task runs after the start call answers, here on a thread of its own, at
+    MaxNumberOfMessagesPerSecond (when none is given, SQS's "system optimized" rate stands
+    at MOVE_RATE here): it is RUNNING while it moves, so an operator's progress line and a
+    cancel (CANCELLING, then CANCELLED with what moved so far) can be tried; a finished one
+    cannot be cancelled (ResourceNotFoundException). Each visible message is sent to the
     destination with its body, attributes and FIFO group and a de-duplication id of its own
-    (the original's would still be inside the destination's five-minute window), then removed.
-    Applied only where moto lacks the actions."""
+    (the original's would still be inside the destination's five-minute window), then
+    removed. Applied only where moto lacks the actions."""
     import uuid
 
     from moto.core.responses import ActionResult
@@ -131,23 +138,32 @@ def emulate_message_move_tasks_in_moto() -> None:
             return ActionResult({"TaskHandle": handle})
         waiting = [m for m in list(source._messages) if m.visible and not m.delayed]
         task["ApproximateNumberOfMessagesToMove"] = len(waiting)
-        moved: set[int] = set()
-        for message in waiting:
+        pause = 1.0 / (int(rate) if rate else MOVE_RATE)
+
+        def move() -> None:
             fifo = bool(destination.fifo_queue)
-            backend.send_message(
-                destination.name,
-                message.body,
-                message_attributes=message.message_attributes or None,
-                delay_seconds=0,
-                deduplication_id=f"{message.id}:{handle[:40]}" if fifo else None,
-                group_id=message.group_id if fifo else None,
-            )
-            moved.add(id(message))
-            task["ApproximateNumberOfMessagesMoved"] += 1
-        source._messages = [m for m in source._messages if id(m) not in moved]
-        for message in waiting:
-            source.pending_messages.discard(message)
-        task["Status"] = "COMPLETED"
+            for message in waiting:
+                if task["Status"] == "CANCELLING":
+                    task["Status"] = "CANCELLED"
+                    return
+                if message not in source._messages or not message.visible:
+                    continue  # received (or purged) meanwhile: not the task's to move
+                backend.send_message(
+                    destination.name,
+                    message.body,
+                    message_attributes=message.message_attributes or None,
+                    delay_seconds=0,
+                    deduplication_id=f"{message.id}:{handle[:40]}" if fifo else None,
+                    group_id=message.group_id if fifo else None,
+                )
+                with contextlib.suppress(ValueError):
+                    source._messages.remove(message)
+                source.pending_messages.discard(message)
+                task["ApproximateNumberOfMessagesMoved"] += 1
+                time.sleep(pause)
+            task["Status"] = "COMPLETED"
+
+        threading.Thread(target=move, name="sqs-move-task", daemon=True).start()
         return ActionResult({"TaskHandle": handle})
 
     def list_message_move_tasks(self: Any) -> Any:

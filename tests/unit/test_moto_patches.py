@@ -3,6 +3,7 @@ queries read their own partition, conditional writes are atomic; the outcomes ar
 
 import sys
 import threading
+import time
 
 import boto3
 import pytest
@@ -240,7 +241,7 @@ def test_a_move_task_sends_dead_letters_back_to_their_queue_and_is_listed_comple
         )
     handle = client.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
     assert handle
-    (task,) = client.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    task = _finished(client, dlq_arn)
     assert task["Status"] == "COMPLETED"
     assert task["ApproximateNumberOfMessagesMoved"] == 3
     assert task["ApproximateNumberOfMessagesToMove"] == 3
@@ -258,6 +259,38 @@ def test_a_move_task_needs_a_dead_letter_queue_and_a_finished_task_cannot_be_can
         client.start_message_move_task(SourceArn=work_arn)
     assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
     handle = client.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    _finished(client, dlq_arn)
     with pytest.raises(ClientError) as gone:
         client.cancel_message_move_task(TaskHandle=handle)
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_running_move_task_is_listed_with_its_handle_and_can_be_cancelled(sqs):
+    client, work, dlq, dlq_arn = sqs
+    for n in range(5):
+        client.send_message(
+            QueueUrl=dlq, MessageBody=f"m{n}", MessageGroupId="g", MessageDeduplicationId=f"d{n}"
+        )
+    # one a second: still running when listed, as SQS's own task is after its start
+    handle = client.start_message_move_task(SourceArn=dlq_arn, MaxNumberOfMessagesPerSecond=1)[
+        "TaskHandle"
+    ]
+    (running,) = client.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert (running["Status"], running["TaskHandle"]) == ("RUNNING", handle)
+    client.cancel_message_move_task(TaskHandle=handle)
+    task = _finished(client, dlq_arn)
+    assert task["Status"] == "CANCELLED"
+    moved = task["ApproximateNumberOfMessagesMoved"]
+    assert moved < 5
+    # nothing lost: what moved is in its queue, the rest still in the dead-letter queue
+    assert len(_bodies(client, work)) + len(_bodies(client, dlq)) == 5
+
+
+def _finished(client, dlq_arn, timeout=10.0):
+    """The newest move task once it has stopped running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (task,) = client.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+        if task["Status"] not in ("RUNNING", "CANCELLING") or time.monotonic() > deadline:
+            return task
+        time.sleep(0.05)
