@@ -262,7 +262,7 @@ def test_a_lost_create_in_a_high_volume_organisation_is_found_by_short_filters(o
     [("qbo", "POST", "/(batch|customer)"), ("xero", "PUT", "/Contacts")],
 )
 def test_a_pull_meeting_our_own_create_before_its_link_links_it_without_a_review(
-    oauth_handler, sims, provider, method, path
+    oauth_handler, sims, provider, method, path, monkeypatch
 ):
     # Given hub contacts (names only) whose creates reached the provider, replies lost
     firm = Firm(oauth_handler, sims, provider, {})
@@ -273,8 +273,16 @@ def test_a_pull_meeting_our_own_create_before_its_link_links_it_without_a_review
     assert all(r is not None for r in first.results.values())
     assert not any(links.get_link(firm.tenant_id, provider, "contact", i) for i in ids)
     # When a pull meets the new objects before the retry has linked them
+    whole_firm_reads = []
+    read = importing.hub_contacts
+    monkeypatch.setattr(
+        importing, "hub_contacts", lambda tenant: whole_firm_reads.append(tenant) or read(tenant)
+    )
     pull(firm.session(), lambda record, provider: None)
-    # Then each is linked to the record that made it: no possible duplicate, no new contact
+    # Then each is linked to the record that made it, found by key (the firm's contacts
+    # are not read: a bulk sync's pulls meet hundreds of these): no possible duplicate,
+    # no new contact
+    assert whole_firm_reads == []
     assert all(links.get_link(firm.tenant_id, provider, "contact", i) for i in ids)
     assert importing.duplicates_of(firm.tenant_id, provider, "contact") == []
     from booksync.store import records as record_rows
@@ -290,3 +298,25 @@ def test_a_pull_meeting_our_own_create_before_its_link_links_it_without_a_review
     field = "DisplayName" if provider == "qbo" else "Name"
     made = [o[field] for o in firm.objects(kind) if o[field].startswith("Own Create")]
     assert sorted(made) == sorted(f"Own Create {provider} {i}" for i in range(3))
+
+
+def test_two_clients_of_one_name_in_flight_are_never_found_by_that_name(oauth_handler, sims):
+    """The push keeps each create's record under the DisplayName it sends, for a pull that
+    meets the object before its link; two records sending one name (one push or two) leave
+    the name to the import's matching, which weighs both, instead of linking either."""
+    from booksync.store import leases
+
+    firm = Firm(oauth_handler, sims, "qbo", {})
+    first = firm.contacts(["Twin Ltd"])
+    firm.fault(action="drop_after_commit", method="POST", path="/(batch|customer)", count=1)
+    firm.push("contact", first)
+    conn = str(connection_rows.get(firm.tenant_id, "qbo").connection_id)
+    key = leases.intent_lookup_key(conn, "contact", "twin ltd")
+    assert leases.read_many([key])[key] == {"hub_id": first[0]}
+    # a second client of that name goes while the first is in flight
+    second = firm.contacts(["Twin Ltd"])
+    firm.push("contact", second)
+    assert leases.read_many([key])[key] == {"hub_id": None}
+    # and the pull that meets the object leaves it to matching: not linked to the second
+    pull(firm.session(), lambda record, provider: None)
+    assert links.get_link(firm.tenant_id, "qbo", "contact", second[0]) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
 from booksync.errors import Kind, SyncFailure
@@ -171,6 +172,7 @@ class _Intents:
         self.family = family
         self.keys = {i.record.record_id: self._key(i.record.record_id) for i in creates}
         self.rows = leases.read_many(list(self.keys.values())) if creates else {}
+        self.lookups: dict[str, dict[str, Any]] = {}
         self.refused: set[str] = set()
 
     def _key(self, hub_id: str) -> str:
@@ -195,11 +197,22 @@ class _Intents:
         now = {**self.family.intent(prepared), "at": utcnow().isoformat()}
         sent = [*before, now][-INTENTS_KEPT:]
         self.rows[self.keys[hub_id]] = {"sent": sent, "refused": refused}
+        lookup = self.family.intent_lookup(now)
+        if lookup:  # a pull that meets the object before its link finds the record by it
+            conn_id = str(self.session.connection.connection_id)
+            key = leases.intent_lookup_key(conn_id, self.family.kind, lookup)
+            held = self.lookups.get(key)
+            # two records showing the same (two clients of one name): neither is found by it
+            self.lookups[key] = {"hub_id": hub_id if held in (None, {"hub_id": hub_id}) else None}
         return prepared
 
     def write(self) -> None:
+        if self.lookups:  # another record's create in flight under the same name: ambiguous
+            for key, row in leases.read_many(list(self.lookups)).items():
+                if row.get("hub_id") != self.lookups[key]["hub_id"]:
+                    self.lookups[key] = {"hub_id": None}
         if self.rows:
-            leases.write_many(self.rows, INTENT_TTL_SECONDS)
+            leases.write_many({**self.lookups, **self.rows}, INTENT_TTL_SECONDS)
 
     def answered(self, item: PushItem, failure: SyncFailure) -> None:
         """A create the provider refused for good (a person must fix something): the next

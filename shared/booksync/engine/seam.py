@@ -267,6 +267,17 @@ class Family:
         at the provider from content linked apart. False when it cannot tell."""
         return False
 
+    def intent_lookup(self, intent: dict[str, Any]) -> str | None:
+        """What of a create's intent the object it makes shows (QBO: the DisplayName; Xero:
+        the hub id in ContactNumber): the push keeps the record's id under it, so a pull
+        that meets the object before its link finds the record by key (`lookup_of`), not
+        by reading the whole firm. None: not kept."""
+        return None
+
+    def lookup_of(self, raw: dict[str, Any]) -> str | None:
+        """`intent_lookup`'s value as a provider object shows it."""
+        return None
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """Whether the provider object `raw` is the one a create with this `intent` (and
         its "at", when it was sent) wrote: a pull that meets our own create before its

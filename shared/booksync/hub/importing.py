@@ -24,6 +24,7 @@ from booksync.errors import InvalidInput, NotFound
 from booksync.hub.content import content_hash
 from booksync.hub.entity import hub_id_for
 from booksync.hub.matching import Candidate, MatchResult, MatchStats, Party, classify
+from booksync.observability import logger
 from booksync.providers.registry import effective_settings, importer_family, wants
 from booksync.store import Connection, Record, leases, links, utcnow
 from booksync.store import connections as connection_rows
@@ -695,6 +696,7 @@ def adopt_contacts(
     """The hub kind's `adopt` (hub/kinds/contacts.py): provider contacts with no link,
     met in a pull, are imported the way a full import would (link, review or create).
     Returns the hub records it created (the outbox sends them to the other providers)."""
+    mine = _linked_own_creates(conn, changes)
     items = [
         ProviderContact.from_dump(
             c.provider_id,
@@ -703,7 +705,7 @@ def adopt_contacts(
             provider_version=c.provider_version,
         )
         for c in changes
-        if c.content is not None
+        if c.content is not None and c.provider_id not in mine
     ]
     if not items:
         return []
@@ -718,6 +720,68 @@ def adopt_contacts(
         own_creates=_own_creates(conn, {c.provider_id: c.raw for c in changes if c.raw}),
     )
     return result.created_records
+
+
+def _linked_own_creates(conn: Connection, changes: list[Change]) -> set[str]:
+    """Link the objects a push of ours created, met before the push linked them, found by
+    key: the record each names (the push kept its id under what the object shows, e.g. its
+    DisplayName), its create intents, and the family's `made_by`. Returns their provider
+    ids. What is left goes through the import's matching, which reads the whole firm: a
+    bulk sync's pulls meet hundreds of our own creates, and must not read the firm for
+    each (issue 10: a record's cost must not grow with the firm's size)."""
+    family = importer_family(str(conn.provider))
+    conn_id = str(conn.connection_id)
+    if family is None:
+        return set()
+    looked: dict[str, Change] = {}
+    for c in changes:
+        lookup = family.lookup_of(c.raw) if c.raw else None
+        if lookup:
+            looked[leases.intent_lookup_key(conn_id, KIND, lookup)] = c
+    named = leases.read_many(list(looked))
+    hub_of = {
+        looked[key].provider_id: str(row["hub_id"])
+        for key, row in named.items()
+        if row.get("hub_id")
+    }
+    if not hub_of:
+        return set()
+    intents = leases.read_many([leases.intent_key(conn_id, KIND, h) for h in hub_of.values()])
+    held = links.get_links(str(conn.tenant_id), str(conn.provider), KIND, sorted(hub_of.values()))
+    stored = store.get_keys(str(conn.tenant_id), [f"{KIND}#{h}" for h in hub_of.values()])
+    by_id = {c.provider_id: c for c in changes}
+    found: set[str] = set()
+    for provider_id, hub_id in hub_of.items():
+        change = by_id[provider_id]
+        record = stored.get(f"{KIND}#{hub_id}")
+        if record is None or record.deleted or change.raw is None:
+            continue
+        link = held.get(hub_id)
+        if link is not None:  # the push linked it meanwhile, or the record has another
+            if str(link.provider_id) == provider_id:
+                found.add(provider_id)
+            continue
+        sent = (intents.get(leases.intent_key(conn_id, KIND, hub_id)) or {}).get("sent") or ()
+        if not any(family.made_by(s, change.raw) for s in sent):
+            continue
+        links.save_link(
+            str(conn.tenant_id),
+            str(conn.provider),
+            KIND,
+            hub_id,
+            change.object_type,
+            provider_id,
+            provider_version=change.provider_version,
+            content_hash=None,
+            synced_version=int(record.version),
+        )
+        found.add(provider_id)
+    if found:
+        logger.info(
+            "provider contacts that are the hub's own creates linked by key",
+            extra={"connection_id": conn_id, "n": len(found)},
+        )
+    return found
 
 
 def _own_creates(conn: Connection, raws: dict[str, dict[str, Any]]) -> OwnCreates:

@@ -118,6 +118,11 @@ def intent_key(connection_id: str, kind: str, hub_id: str) -> str:
     return f"intent#{connection_id}#{kind}#{hub_id}"
 
 
+def intent_lookup_key(connection_id: str, kind: str, lookup: str) -> str:
+    """The row naming the record whose create shows `lookup` (engine/push.py)."""
+    return f"intent-by#{connection_id}#{kind}#{lookup}"
+
+
 def read_many(pks: list[str]) -> dict[str, dict[str, Any]]:
     """Live rows among `pks` -> their values, in batched reads."""
     now = _now()

@@ -131,6 +131,14 @@ class NameListFamily(Family):
     def unchanged_since(self, version: str | None, raw: dict[str, Any]) -> bool:
         return version is not None and str(raw.get("SyncToken")) == str(version)
 
+    def intent_lookup(self, intent: dict[str, Any]) -> str | None:
+        name = str(intent.get("name") or "").strip()
+        return name.casefold() or None
+
+    def lookup_of(self, raw: dict[str, Any]) -> str | None:
+        name = str(raw.get("DisplayName") or "").strip()
+        return name.casefold() or None
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """The DisplayName the create sent, on an object QBO made after the create left
         (MetaData.CreateTime; whole seconds, hence the slack): an older namesake is the

@@ -235,6 +235,12 @@ class Contacts(Family):
         except ValueError:
             return False
 
+    def intent_lookup(self, intent: dict[str, Any]) -> str | None:
+        return str(intent.get("contact_number") or "") or None
+
+    def lookup_of(self, raw: dict[str, Any]) -> str | None:
+        return str(raw.get("ContactNumber") or "") or None
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """The hub id goes into ContactNumber: a contact carrying it is that create's."""
         number = intent.get("contact_number")
