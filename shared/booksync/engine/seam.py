@@ -278,6 +278,11 @@ class Family:
         """`intent_lookup`'s value as a provider object shows it."""
         return None
 
+    def hub_id_shown(self, raw: dict[str, Any]) -> str | None:
+        """The hub id a provider object carries when booksync wrote it there (Xero's
+        ContactNumber): a pull finds the record that made it with no lookup row at all."""
+        return None
+
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
         """Whether the provider object `raw` is the one a create with this `intent` (and
         its "at", when it was sent) wrote: a pull that meets our own create before its

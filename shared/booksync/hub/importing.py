@@ -733,17 +733,18 @@ def _linked_own_creates(conn: Connection, changes: list[Change]) -> set[str]:
     conn_id = str(conn.connection_id)
     if family is None:
         return set()
+    hub_of: dict[str, str] = {}
     looked: dict[str, Change] = {}
     for c in changes:
-        lookup = family.lookup_of(c.raw) if c.raw else None
-        if lookup:
+        shown = family.hub_id_shown(c.raw) if c.raw else None
+        lookup = family.lookup_of(c.raw) if c.raw and not shown else None
+        if shown:
+            hub_of[c.provider_id] = shown
+        elif lookup:
             looked[leases.intent_lookup_key(conn_id, KIND, lookup)] = c
-    named = leases.read_many(list(looked))
-    hub_of = {
-        looked[key].provider_id: str(row["hub_id"])
-        for key, row in named.items()
-        if row.get("hub_id")
-    }
+    for key, row in leases.read_many(list(looked)).items() if looked else ():
+        if row.get("hub_id"):
+            hub_of[looked[key].provider_id] = str(row["hub_id"])
     if not hub_of:
         return set()
     intents = leases.read_many([leases.intent_key(conn_id, KIND, h) for h in hub_of.values()])

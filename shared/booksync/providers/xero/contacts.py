@@ -235,10 +235,7 @@ class Contacts(Family):
         except ValueError:
             return False
 
-    def intent_lookup(self, intent: dict[str, Any]) -> str | None:
-        return str(intent.get("contact_number") or "") or None
-
-    def lookup_of(self, raw: dict[str, Any]) -> str | None:
+    def hub_id_shown(self, raw: dict[str, Any]) -> str | None:
         return str(raw.get("ContactNumber") or "") or None
 
     def made_by(self, intent: dict[str, Any], raw: dict[str, Any]) -> bool:
