@@ -44,6 +44,7 @@ KINDS = (
     "BatchPayments",
     "Employees",
     "LeaveTypes",
+    "EmployeeLeave",  # Payroll UK leave, each stored with its `employeeID` (payroll.py)
 )
 
 ID_FIELD = {
@@ -57,6 +58,7 @@ ID_FIELD = {
     "BatchPayments": "BatchPaymentID",
     "Employees": "employeeID",
     "LeaveTypes": "leaveTypeID",
+    "EmployeeLeave": "leaveID",
 }
 
 TYPE_NAME = {
@@ -112,6 +114,9 @@ ACCOUNT_CLASS = {
 }
 
 CENT = Decimal("0.01")
+
+# What `PATCH /_sim/companies/{id}/objects/Organisation/{id}` may set (Org.set_lock_dates)
+LOCK_FIELDS = ("PeriodLockDate", "EndOfYearLockDate", "PayrollPaidUpTo")
 
 # Defaults of the modes the model reads (provider.MODES declares them with doc and source);
 # `Org.mode_of` answers the company's value once the provider has wired it.
@@ -198,7 +203,12 @@ class Org:
         self.data: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
         self.invoice_seq = 0
         self.tax_seq = 0
-        self.lock_dates: dict[str, str | None] = {"PeriodLockDate": None, "EndOfYearLockDate": None}
+        # PayrollPaidUpTo: the last day of the last posted Payroll UK pay run (payroll.py)
+        self.lock_dates: dict[str, str | None] = {
+            "PeriodLockDate": None,
+            "EndOfYearLockDate": None,
+            "PayrollPaidUpTo": None,
+        }
         self.events: list[Event] = []
         self.mode_of: Callable[[str], Any] = MODE_DEFAULTS.__getitem__
 
@@ -322,9 +332,11 @@ class Org:
     def set_lock_dates(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Lock dates as an adviser sets them in Accounting > Advanced > Financial settings
         (help.xero.com Settings_LockDate): either date may be set, moved or cleared (null or
-        ""). The API has no write for them; the `/_sim` route is the person's screen."""
+        ""). The API has no write for them; the `/_sim` route is the person's screen.
+        `PayrollPaidUpTo` stands for posting Payroll UK pay runs up to that day (payroll.py:
+        leave in a paid pay period is fixed); it is not part of the Organisation."""
         changes: dict[str, str | None] = {}
-        for name in ("PeriodLockDate", "EndOfYearLockDate"):
+        for name in LOCK_FIELDS:
             if not has_ci(fields, name):
                 continue
             raw = get_ci(fields, name)
@@ -335,9 +347,9 @@ class Org:
                 changes[name] = parse_date(str(raw)).isoformat()
             except DateFormatError as exc:
                 raise Invalid(f"{name}: the date format is not valid.") from exc  # (U)
-        unknown = [k for k in fields if k.lower() not in ("periodlockdate", "endofyearlockdate")]
+        unknown = [k for k in fields if k.lower() not in {n.lower() for n in LOCK_FIELDS}]
         if unknown:
-            raise Invalid(f"Only PeriodLockDate and EndOfYearLockDate can be set: {unknown}")
+            raise Invalid(f"Only {', '.join(LOCK_FIELDS)} can be set: {unknown}")
         self.lock_dates.update(changes)
         return self.organisation()
 

@@ -4,7 +4,8 @@ Accounts of each common type (incl. bank accounts, which always accept payments,
 clearing account with `EnablePaymentsToAccount`), UK VAT tax rates (TaxType codes as in
 Xero-OpenAPI `TaxType` enum: OUTPUT2, INPUT2, ZERORATEDOUTPUT, ...), contacts (two archived),
 items, two tracking categories, a few invoices in different states and Payroll UK employees
-and leave types.
+and leave types (paid "Holiday", unpaid "Unpaid Leave", an inactive "Study Leave"; no leave
+applications: booksync makes those).
 """
 
 from __future__ import annotations
@@ -70,12 +71,15 @@ EMPLOYEES = [
     ("Mr.", "Oliver", "Gray", None, "1979-11-02", "M"),
 ]
 
+# (name, isPaidLeave, isStatutoryLeave, isActive): "Study Leave" is a paid type the firm
+# stopped using (an inactive type, refused for new leave).
 LEAVE_TYPES = [
-    ("Holiday", True, False),
-    ("Sick Leave", True, False),
-    ("Unpaid Leave", False, False),
-    ("Statutory Maternity Pay", True, True),
-    ("Statutory Paternity Pay", True, True),
+    ("Holiday", True, False, True),
+    ("Sick Leave", True, False, True),
+    ("Unpaid Leave", False, False, True),
+    ("Statutory Maternity Pay", True, True, True),
+    ("Statutory Paternity Pay", True, True, True),
+    ("Study Leave", True, False, False),
 ]
 
 
@@ -257,7 +261,7 @@ def seed_demo(org: Org) -> None:
             "endDate": None,
             "contracts": [],
         }
-    for name, paid_leave, statutory in LEAVE_TYPES:
+    for name, paid_leave, statutory, active in LEAVE_TYPES:
         lt_id = new_id()
         org.data["LeaveTypes"][lt_id] = {
             "leaveID": None,
@@ -266,7 +270,7 @@ def seed_demo(org: Org) -> None:
             "isPaidLeave": paid_leave,
             "showOnPayslip": True,
             "updatedDateUTC": iso_string(now),
-            "isActive": True,
+            "isActive": active,
             "isStatutoryLeave": statutory,
         }
     del stamp
