@@ -51,12 +51,21 @@ class Firm:
     """A tenant with QBO and QBT connected (fresh, empty companies), driven as the
     deployed stack would be: API calls, the outbox's stream, the push and pull workers."""
 
+    push_queues = PUSH_QUEUES
+
     def __init__(
-        self, stack_env, handlers, sims, connect=("qbo", "qbt"), qbt_settings=None, country="US"
+        self,
+        stack_env,
+        handlers,
+        sims,
+        connect=("qbo", "qbt"),
+        qbt_settings=None,
+        country="US",
+        seeds=None,
     ):
         self.stack = stack_env
         self.h = handlers
-        self.sims = {p: sims[p].url for p in ("qbo", "qbt")}
+        self.sims = {p: sims[p].url for p in ("qbo", "qbt", "xero")}
         tenant = create_tenant("Harbour Accounting")
         self.tenant_id = tenant.tenant_id
         self.key = create_api_key(self.tenant_id).key
@@ -67,7 +76,7 @@ class Firm:
             requests.delete(f"{sim}/_sim/faults", timeout=10)
             reply = requests.post(
                 f"{sim}/_sim/companies",
-                json={"name": f"{provider} books", "seed": "empty"}
+                json={"name": f"{provider} books", "seed": (seeds or {}).get(provider, "empty")}
                 | ({"country": country} if provider == "qbo" else {}),
                 timeout=10,
             )
@@ -132,7 +141,7 @@ class Firm:
         for _ in range(rounds):
             self.outbox.flush()
             delivered = 0
-            for provider, queue in PUSH_QUEUES.items():
+            for provider, queue in self.push_queues.items():
                 url = self.stack.queue_url(queue)
                 got = sqs.receive_message(
                     QueueUrl=url,

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booksync.api.auth import require
 from booksync.connections.manager import active_connection, check_provider, save_settings
-from booksync.engine import drift, leave, qbt_from_xero
+from booksync.engine import drift, leave, qbt_from_xero, time_billing
 from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
 from booksync.errors import Conflict, SyncFailure
@@ -36,6 +37,22 @@ class ImportFromXero(BaseModel):  # and archive-unmatched
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = Field(default=False, description="say what it would do; change nothing")
+
+
+class InvoiceTime(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: date
+    date_to: date
+    dry_run: bool = Field(default=False, description="say what it would bill; change nothing")
+
+    @model_validator(mode="after")
+    def _period(self) -> InvoiceTime:
+        if self.date_to < self.date_from:
+            raise ValueError("date_to: the period ends before it starts")
+        if (self.date_to - self.date_from).days > 366:
+            raise ValueError("date_to: bill at most a year at a time")
+        return self
 
 
 RuntimeFactory = Callable[[], Any]  # -> booksync.boot.Runtime (kept lazy: cold start)
@@ -141,6 +158,21 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
         mapping, answer = leave.checked(rt.session(active("qbt")), rt.session(xero), body.mapping)
         save_settings(tenant(), "xero", {**(xero.settings or {}), "leave_mapping": mapping})
         return answer
+
+    @router.post("/v1/connections/xero/invoice-time")
+    def invoice_time(body: InvoiceTime) -> dict[str, Any]:
+        """Bill the period's billable, approved QuickBooks Time hours: one draft Xero
+        sales invoice per customer, each entry billed once; what is not billed is listed
+        with the reason (engine/time_billing.py). `dry_run`: what it would bill."""
+        require(router, "admin")
+        rt = runtime()
+        qbt, xero = rt.session(active("qbt")), rt.session(active("xero"))
+        try:
+            return time_billing.invoice_time(
+                qbt, xero, body.date_from, body.date_to, dry_run=body.dry_run
+            )
+        except SyncFailure as failure:
+            raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:

@@ -110,6 +110,11 @@ def import_from_xero(
         return answer
     ids, matched = apply_fields(client, plans)
     keep = {s.key for s in specs}
+    # a timesheet's values of these fields are its hub entry's `custom_fields`, by the
+    # names Xero gives them (what invoicing the time matches: engine/time_billing.py)
+    custom_fields.remember_named_fields(
+        conn_id, {s.name: ids[s.key] for s in specs if s.key in ids}
+    )
     cursors.save(
         Cursor(
             conn_id,

@@ -117,6 +117,35 @@ def commit(
     return True
 
 
+def claim(
+    tenant_id: str, kind: str, record_id: str, owner: str, *, replacing: str | None = None
+) -> str:
+    """A single-use mark on a hub record (a time entry billed on one invoice): a row of
+    `kind` keyed by the record's id, naming its `owner`, written only if no mark is held,
+    or (`replacing`) if the held one still names that owner. Returns the owner the mark
+    names now: `owner` when ours, else who holds it. The marks of one owner are found by
+    the `by_ref` index (`keys_by_ref(tenant_id, kind, owner)`)."""
+    row = Record(
+        tenant_id,
+        key(kind, record_id),
+        kind=kind,
+        record_id=record_id,
+        origin="practice",
+        data={"owner": owner},
+        ref_key=ref_key(kind, owner),
+    )
+    wanted = ref_key(kind, replacing)
+    condition = Record.record_key.does_not_exist() if wanted is None else Record.ref_key == wanted
+    try:
+        row.save(condition=condition)
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        held = get(tenant_id, kind, record_id)
+        return str((held.data or {}).get("owner")) if held is not None else ""
+    return owner
+
+
 def set_history(record: Record, history: list[dict[str, Any]]) -> None:
     """Note something in a record's history without a new version (a provider's edit
     that lost to a later one in the hub)."""

@@ -53,6 +53,14 @@ class InvoiceLine(BaseModel):
     tax_percent: Percent = Decimal(0)
     secondary_tax_rate: str | None = Field(default=None, min_length=1, max_length=64)
     secondary_tax_percent: Percent = Decimal(0)
+    tracking: dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        Annotated[str, Field(min_length=1, max_length=100)],
+    ] = Field(
+        default_factory=dict,
+        max_length=2,
+        description="Xero tracking: category name -> option (Xero takes two a line)",
+    )
 
     @property
     def tax_key(self) -> str | None:
@@ -75,6 +83,12 @@ class Invoice(BaseModel):
     subtotal: Money | None = None
     tax_total: Money | None = None
     total: Money | None = None
+    time_entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=5000,
+        description="the tracked time billed on it (engine/time_billing.py); such an "
+        "invoice goes to Xero as a draft while it is a draft here",
+    )
     # kept by the payments (a writer's values are ignored)
     payments: dict[str, Money] = Field(default_factory=dict)
     amount_paid: Money = Decimal(0)

@@ -43,6 +43,15 @@ class TimeEntry(BaseModel):
     billable: bool = False
     hourly_rate: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     approved: bool = False
+    custom_fields: dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        Annotated[str, Field(min_length=1, max_length=100)],
+    ] = Field(
+        default_factory=dict,
+        max_length=6,
+        description="QuickBooks Time custom fields other than task type and role, by "
+        "name: the Xero 'Item' and tracking categories a firm on Xero imports",
+    )
 
     @model_validator(mode="after")
     def _span(self) -> TimeEntry:

@@ -23,6 +23,7 @@ TASK_TYPE_FIELD = "Task type"
 ROLE_FIELD = "Role"
 CUSTOM_FIELDS = {"task_type": TASK_TYPE_FIELD, "role": ROLE_FIELD}
 CURSOR_FAMILY = "qbt_custom_fields"
+NAMED_FAMILY = "qbt_named_fields"  # the other fields timesheets carry (the Xero import's)
 
 
 def _names(values: Iterable[str]) -> list[str]:
@@ -362,3 +363,15 @@ def field_ids(connection_id: str) -> dict[str, str]:
     """The custom fields' ids from the last setup ({} before the first)."""
     row = cursors.get(connection_id, CURSOR_FAMILY)
     return dict(json.loads(row.position)) if row is not None and row.position else {}
+
+
+def named_fields(connection_id: str) -> dict[str, str]:
+    """Name -> id of the custom fields besides task type and role whose values a
+    timesheet and its hub entry share (`custom_fields`): the Xero import's "Item" and
+    tracking categories ({} when there are none)."""
+    row = cursors.get(connection_id, NAMED_FAMILY)
+    return dict(json.loads(row.position)) if row is not None and row.position else {}
+
+
+def remember_named_fields(connection_id: str, fields: Mapping[str, str]) -> None:
+    cursors.save(Cursor(connection_id, NAMED_FAMILY, position=json.dumps(dict(fields))))

@@ -50,6 +50,7 @@ MANAGED = (
     "notes",
     "task_type",
     "role",
+    "custom_fields",
 )
 
 # ----------------------------------------------------------------------- mapper
@@ -71,9 +72,15 @@ def _made_by(ts: dict[str, Any], body: dict[str, Any]) -> bool:
 
 
 def timesheet_from_entry(
-    entry: TimeEntry, user_id: int, jobcode_id: int, field_ids: dict[str, str]
+    entry: TimeEntry,
+    user_id: int,
+    jobcode_id: int,
+    field_ids: dict[str, str],
+    named: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The timesheet a hub entry becomes (no id: the caller adds it for an update)."""
+    """The timesheet a hub entry becomes (no id: the caller adds it for an update);
+    `named`: the other custom fields' ids by name (a value for a field QBT does not
+    have is not sent)."""
     body: dict[str, Any] = {"user_id": user_id, "jobcode_id": jobcode_id, "notes": entry.notes}
     if entry.start is not None and entry.end is not None:
         body.update(type="regular", start=entry.start.isoformat(), end=entry.end.isoformat())
@@ -86,6 +93,8 @@ def timesheet_from_entry(
         for key, value in (("task_type", entry.task_type), ("role", entry.role))
         if value and key in field_ids
     }
+    others = named or {}
+    fields.update({others[k]: v for k, v in entry.custom_fields.items() if k in others})
     if fields:
         body["customfields"] = fields
     return body
@@ -107,6 +116,7 @@ def entry_from_timesheet(raw: dict[str, Any]) -> dict[str, Any] | None:
         "notes": str(raw.get("notes") or "")[:2000],
         "task_type": hub.get("task_type") or None,
         "role": hub.get("role") or None,
+        "custom_fields": dict(hub.get("custom_fields") or {}),
     }
     if raw.get("type") == "regular" and raw.get("start") and raw.get("end"):
         start, end = stamp(raw["start"]), stamp(raw["end"])
@@ -185,6 +195,7 @@ class Timesheets(ReadByEndpoint):
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         client = QbtClient(session)
         field_ids = custom_fields.field_ids(str(session.connection.connection_id))
+        named = custom_fields.named_fields(str(session.connection.connection_id))
         results: list[Pushed | Exception | None] = [None] * len(items)
         refs = self._references(session, items)
         creates: list[tuple[int, dict[str, Any]]] = []
@@ -211,7 +222,7 @@ class Timesheets(ReadByEndpoint):
                     "qbt.unavailable", f"the {missing} is not in QuickBooks Time yet"
                 )
                 continue
-            body = timesheet_from_entry(entry, int(user), int(place), field_ids)
+            body = timesheet_from_entry(entry, int(user), int(place), field_ids, named)
             if item.link is not None:
                 updates.append((index, {**body, "id": int(item.link.provider_id)}))
             else:
@@ -427,6 +438,7 @@ class Timesheets(ReadByEndpoint):
         works = hub_records.get_many(session.tenant_id, [("work_item", w) for w in work_ids])
         field_ids = custom_fields.field_ids(conn_id)
         by_field = {fid: key for key, fid in field_ids.items()}
+        by_name = {fid: name for name, fid in custom_fields.named_fields(conn_id).items()}
         changes: list[Change] = []
         for raw in rows:
             tid = str(raw["id"])
@@ -451,6 +463,8 @@ class Timesheets(ReadByEndpoint):
             for fid, value in (raw.get("customfields") or {}).items():
                 if str(fid) in by_field and value:
                     hub[by_field[str(fid)]] = str(value)
+                elif str(fid) in by_name and value:
+                    hub.setdefault("custom_fields", {})[by_name[str(fid)]] = str(value)
             modified = str(raw.get("last_modified") or "")
             changes.append(
                 Change(

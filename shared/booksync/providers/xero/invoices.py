@@ -18,6 +18,9 @@ with InvoiceID, UpdatedDateUTC, SubTotal/TotalTax/Total, AmountDue and AmountPai
   changes to lines, contact, date or tax ("This document cannot be edited as it has a
   payment or credit note allocated to it."): `xero.invoice_paid`. So a new hub version
   that changes nothing Xero holds (a payment moving the hub's balance) is not sent.
+- An invoice made from tracked time (`time_entry_ids`, engine/time_billing.py) goes at
+  once as a DRAFT, with each line's Tracking by category and option name; issued in the
+  hub it is AUTHORISED in place.
 - Approving or editing an invoice dated on or before a lock date is refused
   (`xero.period_locked`, classified in client.py).
 """
@@ -42,6 +45,7 @@ from booksync.store import links
 from booksync.store import records as store
 
 MAX_BATCH = 50  # Xero advises <= 50 elements per write (PROVIDERS.md 3.2)
+DRAFTS = ("draft", "approved")  # in Xero as DRAFT: an invoice of billed tracked time
 NO_TAX = "NONE"  # Xero's TaxType of an untaxed line ("No VAT" / "Tax Exempt")
 
 INVOICE_SETTINGS: dict[str, Setting] = {
@@ -155,6 +159,8 @@ def xero_invoice_from(
         code = item_code_of(line, settings, items_by_name)
         if code:
             out["ItemCode"] = code
+        if line.tracking:
+            out["Tracking"] = [{"Name": k, "Option": v} for k, v in sorted(line.tracking.items())]
         lines.append(out)
     return {
         "Type": "ACCREC",
@@ -165,7 +171,8 @@ def xero_invoice_from(
         "DueDate": (invoice.due_date or invoice.issue_date).isoformat(),
         "CurrencyCode": invoice.currency,
         "LineAmountTypes": "Exclusive",
-        "Status": "AUTHORISED",
+        # billed tracked time goes as a draft until the firm issues it here
+        "Status": "AUTHORISED" if invoice.status in ISSUED else "DRAFT",
         "LineItems": lines,
     }
 
@@ -195,7 +202,8 @@ class Invoices(Family):
     settings = INVOICE_SETTINGS
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
-        if data.get("status") not in (*ISSUED, "void"):
+        drafted = bool(data.get("time_entry_ids")) and data.get("status") in DRAFTS
+        if data.get("status") not in (*ISSUED, "void") and not drafted:
             return False
         start = settings.get("invoice_sync_start")
         return start is None or str(data.get("issue_date") or "") >= str(start)
@@ -280,7 +288,9 @@ class Invoices(Family):
         for i, inv in enumerate(invoices):
             if items[i].record.deleted or self.retired(items[i].record.data or {}):
                 # the engine sends these only with a link: an update of the status alone
-                bodies[i] = {"InvoiceNumber": inv.number, "Status": "VOIDED"}
+                # (a draft is DELETED in Xero: only an AUTHORISED invoice can be VOIDED)
+                gone = "DELETED" if inv.status in DRAFTS else "VOIDED"
+                bodies[i] = {"InvoiceNumber": inv.number, "Status": gone}
                 continue
             contact = contacts.get(f"contact#{inv.contact_id}")
             data = dict(contact.data or {}) if contact is not None else {}
