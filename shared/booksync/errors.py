@@ -367,6 +367,24 @@ CATALOG: dict[str, ErrorSpec] = _specs(
         "(an adviser) to move the lock date in Xero; then retry this error.",
     ),
     ErrorSpec(
+        "xero.leave_period_paid",
+        Kind.NEEDS_FIX,
+        "The time off falls in a pay period Xero has already paid",
+        "Xero keeps the leave of a posted pay run as it is, so it refuses leave added to, "
+        "changed in or removed from a paid pay period. Record the change in the next pay "
+        "period instead (or ask the payroll administrator to adjust it in Xero), then "
+        "ignore this error; or retry it after the pay run is reverted.",
+    ),
+    ErrorSpec(
+        "xero.employee_not_linked",
+        Kind.NEEDS_FIX,
+        "The user is not a Xero payroll employee booksync knows",
+        "Time off becomes leave for the user's Xero payroll employee, and this user has "
+        "none linked. Make sure the employee exists in Xero Payroll with the same first "
+        "name, last name and email as the user, let the next Xero pull link them (or "
+        "resolve it in the staff review), then retry this error.",
+    ),
+    ErrorSpec(
         "xero.invoice_paid",
         Kind.NEEDS_FIX,
         "Xero keeps an invoice with payments as it is",

@@ -176,7 +176,9 @@ def test_drift_at_quickbooks_time_finds_a_rename_there_and_time_never_sent(
     assert first["kinds"] == ["contact", "work_item", "user", "time_entry"]
     assert first["calls"] == first["estimated_calls"] == 1  # the users, one page
 
-    # When a person renames Ann in QuickBooks Time and an entry's push has not yet run
+    # When a person renames Ann in QuickBooks Time (a second later: QBT's stamps are whole
+    # seconds) and an entry's push has not yet run
+    firm.advance_clock("qbt", 2)
     firm.edit_in_provider("qbt", "users", user, {"last_name": "Lee-Wong"})
     entry = firm.entry(ann, contact_id=acme["id"], minutes=60)
 

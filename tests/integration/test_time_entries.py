@@ -199,7 +199,7 @@ class Firm:
         """A person enters something in the provider's own screens."""
         url = f"{self.sims[provider]}/_sim/companies/{self.company[provider]}/objects/{kind}"
         reply = requests.post(url, json=fields, timeout=10)
-        reply.raise_for_status()
+        assert reply.ok, reply.text
         return reply.json()
 
     def edit_in_provider(self, provider, kind, object_id, fields):

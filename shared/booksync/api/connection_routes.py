@@ -156,7 +156,15 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
         rt = runtime()
         xero = active("xero")
         mapping, answer = leave.checked(rt.session(active("qbt")), rt.session(xero), body.mapping)
-        save_settings(tenant(), "xero", {**(xero.settings or {}), "leave_mapping": mapping})
+        # the unpaid types too: their time off is never exported (providers/xero/leave.py)
+        unpaid = sorted(t["id"] for t in answer["leave_types"] if not t["paid"])
+        save_settings(
+            tenant(),
+            "xero",
+            {**(xero.settings or {}), "leave_mapping": mapping, "unpaid_leave_types": unpaid},
+        )
+        # approved time off on a newly mapped code goes now (what is sent stays as it is)
+        answer["queued"] = reconcile_push(active("xero"), rt.enqueuer).records.get("xero", 0)
         return answer
 
     @router.post("/v1/connections/xero/invoice-time")

@@ -10,6 +10,7 @@ from booksync.hub.kinds import (
     invoices,
     payments,
     time_entries,
+    time_off,
     users,
     work_items,
 )
@@ -22,6 +23,7 @@ ENTITIES: dict[str, Entity] = {
         users.ENTITY,
         contact_types.ENTITY,
         time_entries.ENTITY,
+        time_off.ENTITY,
         invoices.ENTITY,
         payments.ENTITY,
     )

@@ -22,11 +22,13 @@ from booksync.providers.qbo import jobs as qbo_jobs
 from booksync.providers.qbo import payments as qbo_payments
 from booksync.providers.qbo import time_activities as qbo_time
 from booksync.providers.qbt import jobcodes as qbt_jobcodes
+from booksync.providers.qbt import time_off as qbt_time_off
 from booksync.providers.qbt import timesheets as qbt_timesheets
 from booksync.providers.qbt import users as qbt_users
 from booksync.providers.xero import contacts as xero_contacts
 from booksync.providers.xero import employees as xero_employees
 from booksync.providers.xero import invoices as xero_invoices
+from booksync.providers.xero import leave as xero_leave
 from booksync.providers.xero import payments as xero_payments
 
 PROVIDERS = ("qbo", "qbt", "xero")
@@ -42,10 +44,12 @@ FAMILIES: tuple[Family, ...] = (
     qbt_jobcodes.WORK_ITEMS,
     qbt_users.Users(),
     qbt_timesheets.TIMESHEETS,
+    qbt_time_off.TIME_OFF,
     xero_contacts.Contacts(),
     xero_employees.PayrollEmployees(),
     xero_invoices.Invoices(),
     xero_payments.Payments(),
+    xero_leave.EmployeeLeave(),
 )
 
 

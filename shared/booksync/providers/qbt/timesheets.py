@@ -30,7 +30,7 @@ from booksync.engine.seam import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
 from booksync.hub.content import content_hash
 from booksync.hub.kinds.time_entries import KEPT_IN_STEP_DAYS, TimeEntry, kept_in_step
-from booksync.providers.qbt import custom_fields
+from booksync.providers.qbt import custom_fields, time_off
 from booksync.providers.qbt.changes import ReadByEndpoint, stamp
 from booksync.providers.qbt.client import MAX_BATCH, PAGE_LIMIT, QbtClient, classify
 from booksync.providers.qbt.common import PROVIDER, finish, pushed
@@ -399,13 +399,15 @@ class Timesheets(ReadByEndpoint):
         rows = client.get_all("timesheets_deleted", params)
         return [
             Change(
-                object_type="timesheet",
+                object_type=object_type,
                 provider_id=str(r["id"]),
                 provider_version=None,
                 raw=None,
                 changed_at=stamp(r.get("last_modified") or datetime.now(UTC).isoformat()),
             )
             for r in rows
+            # the ids say nothing of the jobcode: time or time off (only one is linked)
+            for object_type in (self.object_type, time_off.OBJECT_TYPE)
         ], _newest(rows)
 
     def _resolved(
@@ -436,12 +438,24 @@ class Timesheets(ReadByEndpoint):
             if ot == "jobcode" and links.kind_of(link) == "work_item"
         ]
         works = hub_records.get_many(session.tenant_id, [("work_item", w) for w in work_ids])
+        # a linked user's time on a jobcode no hub record links may be time off
+        unplaced = {
+            str(r.get("jobcode_id"))
+            for r in rows
+            if ("user", str(r.get("user_id"))) in found
+            and ("jobcode", str(r.get("jobcode_id"))) not in found
+        }
+        codes = time_off.time_off_codes(session, client, unplaced) if unplaced else {}
+        away = [r for r in rows if str(r.get("jobcode_id")) in codes]
         field_ids = custom_fields.field_ids(conn_id)
         by_field = {fid: key for key, fid in field_ids.items()}
         by_name = {fid: name for name, fid in custom_fields.named_fields(conn_id).items()}
         changes: list[Change] = []
         for raw in rows:
             tid = str(raw["id"])
+            if str(raw.get("jobcode_id")) in codes:
+                held.pop(tid, None)  # time off (below)
+                continue
             user = found.get(("user", str(raw.get("user_id"))))
             place = found.get(("jobcode", str(raw.get("jobcode_id"))))
             if user is None or place is None:
@@ -476,7 +490,8 @@ class Timesheets(ReadByEndpoint):
                 )
             )
         cursors.save(Cursor(conn_id, HELD_FAMILY, position=json.dumps(held, sort_keys=True)))
-        return changes
+        users = {uid: link for (ot, uid), link in found.items() if ot == "user"}
+        return changes + time_off.changes_of(session, client, away, users, codes)
 
 
 def _newest(rows: list[dict[str, Any]]) -> str | None:

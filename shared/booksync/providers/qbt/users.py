@@ -15,7 +15,7 @@ from typing import Any
 from booksync.engine.seam import Change, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
 from booksync.hub import content as hub
-from booksync.providers.qbt import custom_fields
+from booksync.providers.qbt import custom_fields, time_off
 from booksync.providers.qbt.changes import ReadByEndpoint, stamp
 from booksync.providers.qbt.client import MAX_BATCH, PAGE_LIMIT, QbtClient
 from booksync.providers.qbt.common import PROVIDER, finish, linked_elsewhere, pushed
@@ -160,7 +160,8 @@ class Users(ReadByEndpoint):
                     changed_at=stamp(modified),
                 )
             )
-        return out, newest
+        users = [c.raw for c in out if c.raw is not None]
+        return out + time_off.reapproved(session, client, users), newest
 
     def push(self, session: ProviderSession, items: list[PushItem]) -> list[Pushed | Exception]:
         client = QbtClient(session)

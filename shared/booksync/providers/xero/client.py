@@ -81,6 +81,7 @@ _BILLING_REFUSALS = (
         "xero.payment_overpays",
     ),
     (re.compile(r"\bpayment date cannot be in the future\b", re.I), "xero.payment_date_future"),
+    (re.compile(r"\bpay period that has already been paid\b", re.I), "xero.leave_period_paid"),
 )
 
 RATE_PROBLEMS = {
@@ -445,6 +446,32 @@ class XeroClient:
     def leave_types(self) -> Iterator[dict[str, Any]]:
         """Every Payroll UK leave type (`leaveTypeID`, `name`, `isPaidLeave`, `isActive`)."""
         return self._payroll("LeaveTypes", "leaveTypes")
+
+    def employee_leave(self, employee_id: str) -> list[dict[str, Any]]:
+        """An employee's leave applications (Payroll UK answers them in one list)."""
+        body = self._call("GET", f"{PAYROLL}/Employees/{employee_id}/Leave")
+        return list(body.get("leave") or [])
+
+    def save_leave(
+        self, employee_id: str, leave_id: str | None, body: dict[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        """Create (`leave_id` None: POST) or replace (PUT) a leave application."""
+        path = f"{PAYROLL}/Employees/{employee_id}/Leave"
+        answer = self._call(
+            "PUT" if leave_id else "POST",
+            f"{path}/{leave_id}" if leave_id else path,
+            json=body,
+            headers={"Idempotency-Key": idempotency_key[:128]},
+        )
+        return dict(answer.get("leave") or {})
+
+    def delete_leave(self, employee_id: str, leave_id: str) -> None:
+        """Remove a leave application; one already gone (404) is removed."""
+        try:
+            self._call("DELETE", f"{PAYROLL}/Employees/{employee_id}/Leave/{leave_id}")
+        except SyncFailure as failure:
+            if failure.status != 404:
+                raise
 
     def _payroll(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         page = 1
