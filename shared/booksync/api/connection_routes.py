@@ -39,6 +39,14 @@ class ImportFromXero(BaseModel):  # and archive-unmatched
     dry_run: bool = Field(default=False, description="say what it would do; change nothing")
 
 
+class AddContacts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=100, description="Xero ContactIDs (from non-customers)"
+    )
+
+
 class InvoiceTime(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -166,6 +174,19 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
         # approved time off on a newly mapped code goes now (what is sent stays as it is)
         answer["queued"] = reconcile_push(active("xero"), rt.enqueuer).records.get("xero", 0)
         return answer
+
+    @router.get("/v1/connections/xero/non-customers")
+    def xero_non_customers() -> dict[str, Any]:
+        """Xero's active contacts never invoiced that no hub contact links: what a firm
+        taking in customers only (Xero setting `customers_only`) may add on request."""
+        return qbt_from_xero.non_customers(runtime().session(active("xero")))
+
+    @router.post("/v1/connections/xero/non-customers/add")
+    def add_xero_contacts(body: AddContacts) -> dict[str, Any]:
+        """Take these Xero contacts into the hub as an import would (linked when one
+        matches exactly, a partial match to the review, else created)."""
+        require(router, "admin")
+        return qbt_from_xero.add_contacts(runtime().session(active("xero")), body.contact_ids)
 
     @router.post("/v1/connections/xero/invoice-time")
     def invoice_time(body: InvoiceTime) -> dict[str, Any]:

@@ -195,7 +195,11 @@ def _compare(
             report.unreadable.append({"kind": kind, "provider_id": provider_id, "why": reason})
             continue
         if held is None:
-            if family.adopts and content is not None:  # what a pull would take in
+            if (  # what a pull would take in
+                family.adopts
+                and content is not None
+                and family.takes_in(session.settings, change.raw or {})
+            ):
                 report.unlinked.append(
                     {"kind": kind, "provider_id": provider_id, "name": _name(content)}
                 )

@@ -26,6 +26,8 @@ from typing import Any
 
 from booksync.engine.seam import ProviderSession
 from booksync.errors import InvalidInput, SyncFailure
+from booksync.hub import importing
+from booksync.hub import records as hub_records
 from booksync.hub.kinds.time_entries import KEPT_IN_STEP_DAYS
 from booksync.providers import registry
 from booksync.providers.qbt import custom_fields
@@ -35,6 +37,8 @@ from booksync.providers.xero.client import XeroClient
 from booksync.store import Cursor, cursors, links
 
 ITEM_FIELD = "Item"
+ACTIVE = 'ContactStatus=="ACTIVE"'
+MAX_ADD = 100  # contacts added on request per call
 CURSOR_FAMILY = "qbt_from_xero"  # on the QBT connection: field and value ids of the import
 
 
@@ -81,12 +85,20 @@ def import_from_xero(
     """Plan (and unless `dry_run`, carry out) the custom fields Xero's items and tracking
     categories make in QBT. Raises SyncFailure (QBT's or Xero's refusal, the field cap)."""
     settings = registry.effective_settings("qbt", qbt.settings)
-    if not (settings.get("xero_items") or settings.get("xero_tracking")):
+    customers_only = bool(registry.effective_settings("xero", xero.settings)["customers_only"])
+    if not (settings.get("xero_items") or settings.get("xero_tracking") or customers_only):
         raise InvalidInput(
             "nothing to import: turn on xero_items or xero_tracking in the QuickBooks Time "
-            "connection's settings",
+            "connection's settings, or customers_only in Xero's",
             field="settings",
         )
+    answer: dict[str, Any] = {"dry_run": dry_run, "fields": []}
+    if customers_only:
+        # IsCustomer turns true with a first sales invoice, without moving the contact's
+        # UpdatedDateUTC: a pull does not see it, a re-import does
+        answer["customers"] = _take_in(xero, f"IsCustomer==true&&{ACTIVE}", dry_run=dry_run)
+    if not (settings.get("xero_items") or settings.get("xero_tracking")):
+        return answer
     conn_id = str(qbt.connection.connection_id)
     row = cursors.get(conn_id, CURSOR_FAMILY)
     held = json.loads(row.position) if row is not None and row.position else {}
@@ -102,10 +114,7 @@ def import_from_xero(
         retire=sorted(set(known) - {s.key for s in specs}),
         avoid=set(custom_fields.field_ids(conn_id).values()),  # "Task type", "Role"
     )
-    answer: dict[str, Any] = {
-        "dry_run": dry_run,
-        "fields": [p.as_dict() for p in plans if p.action != "none"],
-    }
+    answer["fields"] = [p.as_dict() for p in plans if p.action != "none"]
     if dry_run:
         return answer
     ids, matched = apply_fields(client, plans)
@@ -202,3 +211,78 @@ def _top_of(client: QbtClient, ids: set[int], tops: set[int]) -> dict[int, int]:
         if node in tops:
             out[i] = node
     return out
+
+
+# ------------------------------------------------------------------- customers only
+
+
+def non_customers(xero: ProviderSession) -> dict[str, Any]:
+    """Xero's active contacts that have had no sales invoice and that no hub contact
+    links: what a firm taking in customers only (the Xero setting `customers_only`) may
+    add on request. One paged read of those contacts, their links by key."""
+    rows = list(
+        XeroClient(xero).contacts(include_archived=False, where=f"IsCustomer==false&&{ACTIVE}")
+    )
+    held = links.by_provider_ids(
+        xero.tenant_id, "xero", [("Contact", str(r["ContactID"])) for r in rows]
+    )
+    items = [
+        {
+            "id": str(r["ContactID"]),
+            "name": str(r.get("Name") or ""),
+            "email": r.get("EmailAddress") or None,
+        }
+        for r in rows
+        if ("Contact", str(r["ContactID"])) not in held
+    ]
+    return {"items": sorted(items, key=lambda i: i["name"].casefold())}
+
+
+def add_contacts(xero: ProviderSession, ids: list[str]) -> dict[str, Any]:
+    """Take these Xero contacts into the hub as an import would: one matching a hub
+    contact exactly is linked, a partial match goes to the duplicates review, the rest
+    are created (and go on to QuickBooks Time as its settings say)."""
+    wanted = list(dict.fromkeys(ids))
+    if len(wanted) > MAX_ADD:
+        raise InvalidInput(f"at most {MAX_ADD} contacts at a time", field="contact_ids")
+    rows = XeroClient(xero).contacts_by_id(wanted)
+    found = {str(r["ContactID"]) for r in rows}
+    answer = _import(xero, rows)
+    answer["not_found"] = [i for i in wanted if i not in found]
+    return answer
+
+
+def _take_in(xero: ProviderSession, where: str, *, dry_run: bool) -> dict[str, Any]:
+    """Import the Xero contacts matching `where` that no hub contact links yet."""
+    rows = list(XeroClient(xero).contacts(include_archived=False, where=where))
+    held = links.by_provider_ids(
+        xero.tenant_id, "xero", [("Contact", str(r["ContactID"])) for r in rows]
+    )
+    new = [r for r in rows if ("Contact", str(r["ContactID"])) not in held]
+    if dry_run:
+        return {"to_import": sorted(str(r.get("Name") or "") for r in new)}
+    return _import(xero, new)
+
+
+def _import(xero: ProviderSession, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    family = registry.importer_family("xero")
+    if family is None:  # (Xero's contacts family is registered)
+        raise InvalidInput("Xero contacts are not imported", field="provider")
+    items = [
+        importing.ProviderContact.from_dump(
+            str(raw["ContactID"]),
+            family.from_provider(raw) or {},
+            provider_version=str(raw.get("UpdatedDateUTC") or ""),
+        )
+        for raw in rows
+    ]
+    settings = registry.effective_settings("xero", xero.settings)
+    result = importing.run_import(
+        xero.tenant_id,
+        "xero",
+        items,
+        str(settings.get("import_contact_type") or "Client"),
+        hub_records.save_record,
+        company_id=xero.company_id or "",
+    )
+    return result.as_dict()

@@ -289,6 +289,13 @@ class Family:
         link links it instead of asking a person about a possible duplicate."""
         return False
 
+    def takes_in(self, settings: dict[str, Any], raw: dict[str, Any]) -> bool:
+        """Does an object of this family that matches no hub record become one by itself
+        (import, pull)? One that does not is still linked to a record it matches exactly,
+        and is added when the firm asks (a Xero contact never invoiced, for a firm that
+        imports customers only). Default: yes."""
+        return True
+
     def refusals(self, session: ProviderSession, records: list[Record]) -> Checked:
         """Before a send the firm asks for (engine/send.py): which of these unsent records
         cannot go, and why, in terms a bookkeeper understands. Default: all can."""

@@ -64,6 +64,10 @@ class ProviderContact:
     active: bool = True  # QBO Active, Xero ContactStatus == ACTIVE
     content: dict[str, Any] = field(default_factory=dict)
     provider_version: str | None = None  # QBO SyncToken, Xero UpdatedDateUTC
+    # not taken in by itself (Family.takes_in: a Xero contact never invoiced, when the
+    # firm imports customers only): linked to a hub contact it matches exactly, else left
+    # to be added on request
+    offered: bool = False
 
     @classmethod
     def from_dump(
@@ -73,6 +77,7 @@ class ProviderContact:
         *,
         parent_provider_id: str | None = None,
         provider_version: str | None = None,
+        offered: bool = False,
     ) -> ProviderContact:
         """From a hub.Contact dump made by the provider's mapper."""
         emails = dump.get("emails") or []
@@ -85,6 +90,7 @@ class ProviderContact:
             active=bool(dump.get("active", True)),
             content=dict(dump),
             provider_version=provider_version,
+            offered=offered,
         )
 
 
@@ -517,6 +523,7 @@ class ImportResult:
     ignored: int = 0
     skipped_inactive: int = 0
     waiting_for_parent: int = 0
+    offered: int = 0  # not taken in unless the firm asks (ProviderContact.offered)
     failed: list[dict[str, str]] = field(default_factory=list)  # content the hub refused
     created_records: list[Record] = field(default_factory=list)
 
@@ -530,6 +537,7 @@ class ImportResult:
             "ignored": self.ignored,
             "skipped_inactive": self.skipped_inactive,
             "waiting_for_parent": self.waiting_for_parent,
+            "offered": self.offered,
             "failed": self.failed,
         }
 
@@ -644,6 +652,9 @@ class _Run:
 
     def carry_out(self, decision: Decision) -> None:
         item = decision.item
+        if item.offered and decision.action in ("create", "review"):
+            self.result.offered += 1  # only an exact match links it
+            return
         if decision.action in _COUNTED:
             name = _COUNTED[decision.action]
             setattr(self.result, name, getattr(self.result, name) + 1)
@@ -697,19 +708,23 @@ def adopt_contacts(
     met in a pull, are imported the way a full import would (link, review or create).
     Returns the hub records it created (the outbox sends them to the other providers)."""
     mine = _linked_own_creates(conn, changes)
+    _, settings = connection_settings(conn.tenant_id, conn.provider)
+    family = importer_family(str(conn.provider))
     items = [
         ProviderContact.from_dump(
             c.provider_id,
             c.content or {},
             parent_provider_id=c.parent_provider_id,
             provider_version=c.provider_version,
+            offered=family is not None
+            and c.raw is not None
+            and not family.takes_in(settings, c.raw),
         )
         for c in changes
         if c.content is not None and c.provider_id not in mine
     ]
     if not items:
         return []
-    _, settings = connection_settings(conn.tenant_id, conn.provider)
     result = run_import(
         conn.tenant_id,
         conn.provider,
@@ -832,6 +847,7 @@ def provider_contacts(session: ProviderSession) -> list[ProviderContact]:
                 content,
                 parent_provider_id=str(parent) if parent else None,
                 provider_version=str(raw.get("SyncToken") or raw.get("UpdatedDateUTC") or ""),
+                offered=not family.takes_in(session.settings, raw),
             )
         )
     return out

@@ -283,21 +283,36 @@ class XeroClient:
     # -- contacts ------------------------------------------------------------------------
 
     def contacts(
-        self, *, modified_since: datetime | None = None, include_archived: bool = True
+        self,
+        *,
+        modified_since: datetime | None = None,
+        include_archived: bool = True,
+        where: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every contact (changed since `modified_since`), page by page."""
+        """Every contact (changed since `modified_since`; matching `where`), page by page."""
         headers = {"If-Modified-Since": if_modified_since(modified_since)} if modified_since else {}
         page = 1
         while True:
             params: dict[str, str | int] = {"page": page, "pageSize": self.page_size}
             if include_archived:
                 params["includeArchived"] = "true"
+            if where:
+                params["where"] = where
             body = self._call("GET", f"{ACCOUNTING}/Contacts", params=params, headers=headers)
             items: list[dict[str, Any]] = list(body.get("Contacts") or [])
             yield from items
             if len(items) < self.page_size:
                 return
             page += 1
+
+    def contacts_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The contacts of these ContactIDs (`IDs`, 50 a call), archived included."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 50):
+            part = ",".join(ids[start : start + 50])
+            body = self._call("GET", f"{ACCOUNTING}/Contacts", params={"IDs": part})
+            found += list(body.get("Contacts") or [])
+        return found
 
     def contacts_numbered(self, numbers: list[str]) -> list[dict[str, Any]]:
         """Contacts whose ContactNumber is one of `numbers` (booksync writes the hub id

@@ -26,6 +26,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from pydantic import Field
+
 from booksync.engine.seam import Change, Family, Page, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
 from booksync.hub.content import Address, Contact, Email, Phone, content_hash
@@ -214,8 +216,24 @@ class Contacts(Family):
         "active",
     )
     adopts = True
-    settings = {"contact_types": CONTACT_TYPES, "import_contact_type": IMPORT_CONTACT_TYPE}
+    settings = {
+        "contact_types": CONTACT_TYPES,
+        "import_contact_type": IMPORT_CONTACT_TYPE,
+        "customers_only": (
+            bool,
+            Field(
+                default=False,
+                description="take in only Xero contacts that are customers (IsCustomer: "
+                "they have had a sales invoice); the others are linked when they match a "
+                "hub contact exactly, else listed by GET /v1/connections/xero/non-customers "
+                "and added on request",
+            ),
+        ),
+    }
     source = XeroContacts
+
+    def takes_in(self, settings: dict[str, Any], raw: dict[str, Any]) -> bool:
+        return not settings.get("customers_only") or bool(raw.get("IsCustomer"))
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
         return data.get("contact_type") in (settings.get("contact_types") or [])

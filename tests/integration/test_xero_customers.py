@@ -1,0 +1,110 @@
+"""Customers only (issue 15, "Import customers"): a firm with its books in Xero and its
+hours in QuickBooks Time takes in only Xero's customers (IsCustomer: they have had a sales
+invoice), which go on to QBT as jobcodes; the contacts never invoiced are listed by
+`GET /v1/connections/xero/non-customers` and added on request; a contact invoiced later
+(IsCustomer turns true without moving its UpdatedDateUTC) is taken in by the re-import.
+Driven as the deployed stack would be, against a Xero demo organisation and a fresh QBT
+account."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_handler
+from tests.integration.test_time_entries import (
+    Firm,
+    stack_env,  # noqa: F401 - fixture
+)
+
+
+@pytest.fixture(scope="module")
+def handlers(stack_env):  # noqa: F811 - the fixture imported above
+    with pytest.MonkeyPatch.context() as mp:
+        yield {
+            name: load_handler(name, mp).lambda_handler
+            for name in ("api", "oauth", "qbt_push", "qbt_pull", "xero_push", "xero_pull")
+        }
+
+
+class XeroQbtFirm(Firm):
+    push_queues = {"qbt": "QbtPushQueue", "xero": "XeroPushQueue"}
+
+    def contacts(self) -> list[str]:
+        page, _ = self.api("GET", "/v1/contacts", query="limit=200", ok=200)
+        return sorted(c["name"] for c in page["items"])
+
+    def xero_contacts(self, customer: bool) -> dict[str, str]:
+        return {
+            c["Name"]: c["ContactID"]
+            for c in self.objects("xero", "Contacts")
+            if c["ContactStatus"] == "ACTIVE" and bool(c["IsCustomer"]) is customer
+        }
+
+
+@pytest.fixture
+def firm(stack_env, handlers, sims):  # noqa: F811
+    books = XeroQbtFirm(
+        stack_env, handlers, sims, connect=("qbt", "xero"), seeds={"xero": "sandbox"}
+    )
+    books.api("PUT", "/v1/connections/xero/settings", {"customers_only": True}, ok=200)
+    return books
+
+
+def test_only_customers_come_in_and_the_others_are_added_on_request(firm):
+    customers, others = firm.xero_contacts(True), firm.xero_contacts(False)
+    assert customers  # the demo organisation has both
+    assert others
+    firm.pull("xero")  # the first pull reads every contact
+    assert firm.contacts() == sorted(customers)
+    firm.api("POST", "/v1/connections/qbt/sync", ok=200)
+    firm.run()
+    jobcodes = [j["name"] for j in firm.objects("qbt", "jobcodes") if j["type"] == "regular"]
+    assert sorted(jobcodes) == sorted(customers)
+
+    listed, _ = firm.api("GET", "/v1/connections/xero/non-customers", ok=200)
+    assert sorted(i["name"] for i in listed["items"]) == sorted(others)
+    chosen = sorted(others)[0]
+    added, _ = firm.api(
+        "POST",
+        "/v1/connections/xero/non-customers/add",
+        {"contact_ids": [others[chosen], "00000000-0000-0000-0000-000000000000"]},
+        ok=200,
+    )
+    assert (added["created"], added["not_found"]) == (1, ["00000000-0000-0000-0000-000000000000"])
+    firm.run()
+    assert chosen in firm.contacts()
+    assert chosen in [j["name"] for j in firm.objects("qbt", "jobcodes")]
+    listed, _ = firm.api("GET", "/v1/connections/xero/non-customers", ok=200)
+    assert chosen not in [i["name"] for i in listed["items"]]
+
+
+def test_a_contact_invoiced_later_comes_in_with_the_reimport(firm):
+    firm.pull("xero")
+    others = firm.xero_contacts(False)
+    late = sorted(others)[-1]
+    firm.in_provider(
+        "xero",
+        "Invoices",
+        {
+            "Type": "ACCREC",
+            "Contact": {"ContactID": others[late]},
+            "Date": date.today().isoformat(),
+            "DueDate": date.today().isoformat(),
+            "Status": "AUTHORISED",
+            "LineItems": [
+                {"Description": "Advice", "Quantity": 1, "UnitAmount": 100, "AccountCode": "200"}
+            ],
+        },
+    )
+    assert late not in firm.contacts()  # (a pull may not see it: nothing it reads moved)
+    plan: Any
+    plan, _ = firm.api("POST", "/v1/connections/qbt/import-from-xero", {"dry_run": True}, ok=200)
+    assert plan["customers"] == {"to_import": [late]}
+    done, _ = firm.api("POST", "/v1/connections/qbt/import-from-xero", {}, ok=200)
+    assert done["customers"]["created"] == 1
+    assert late in firm.contacts()
+    again, _ = firm.api("POST", "/v1/connections/qbt/import-from-xero", {}, ok=200)
+    assert again["customers"]["created"] == 0  # idempotent
