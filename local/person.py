@@ -5,9 +5,11 @@ provider's sign-in, consent there, follow the redirects back (with booksync's co
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from html import unescape
+from typing import Any
 
 import requests
 
@@ -21,12 +23,21 @@ class ConnectResult:
 
 
 def connect(
-    api: str, key: str, provider: str, sim_company: str | None = None, reset: bool = False
+    api: str,
+    key: str,
+    provider: str,
+    sim_company: str | None = None,
+    reset: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> ConnectResult:
-    """Connect a provider through the real redirects: booksync -> provider consent -> callback."""
-    query = "?reset=true" if reset else ""
+    """Connect a provider through the real redirects: booksync -> provider consent -> callback.
+    `settings`: the connection's, from before its first pull (import options)."""
+    params = {"reset": "true"} if reset else {}
+    if settings:
+        params["settings"] = json.dumps(settings)
     start = requests.get(
-        f"{api}/oauth/{provider}/connect{query}",
+        f"{api}/oauth/{provider}/connect",
+        params=params,
         headers={"Authorization": f"Bearer {key}"},
         timeout=30,
     )

@@ -62,6 +62,7 @@ class Firm:
         qbt_settings=None,
         country="US",
         seeds=None,
+        connect_query=None,
     ):
         self.stack = stack_env
         self.h = handlers
@@ -83,7 +84,9 @@ class Firm:
             reply.raise_for_status()
             self.company[provider] = str(reply.json()["id"])
             status, page = Dance(handlers["oauth"], self.key).connect(
-                provider, sim_company=self.company[provider]
+                provider,
+                sim_company=self.company[provider],
+                **(connect_query or {}).get(provider, {}),
             )
             assert status == 200, page
         if qbt_settings:

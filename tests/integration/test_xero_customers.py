@@ -8,12 +8,15 @@ account."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_handler
+from booksync.store.tenants import create_api_key, create_tenant
+from tests.conftest import lambda_context, load_handler
+from tests.integration.oauth_dance import oauth_event
 from tests.integration.test_time_entries import (
     Firm,
     stack_env,  # noqa: F401 - fixture
@@ -46,11 +49,29 @@ class XeroQbtFirm(Firm):
 
 @pytest.fixture
 def firm(stack_env, handlers, sims):  # noqa: F811
+    # the import option is chosen as Xero is connected: it holds from the first import
     books = XeroQbtFirm(
-        stack_env, handlers, sims, connect=("qbt", "xero"), seeds={"xero": "sandbox"}
+        stack_env,
+        handlers,
+        sims,
+        connect=("qbt", "xero"),
+        seeds={"xero": "sandbox"},
+        connect_query={"xero": {"settings": json.dumps({"customers_only": True})}},
     )
-    books.api("PUT", "/v1/connections/xero/settings", {"customers_only": True}, ok=200)
+    settings, _ = books.api("GET", "/v1/connections/xero/settings", ok=200)
+    assert settings["customers_only"] is True
     return books
+
+
+def test_settings_given_at_connect_are_checked_first(handlers):
+    tenant = create_tenant("Harbour Accounting")
+    key = create_api_key(tenant.tenant_id).key
+    for bad, field in (('{"customers_onl": true}', "customers_onl"), ("[1]", "settings")):
+        answer = handlers["oauth"](
+            oauth_event("GET", "/oauth/xero/connect", {"settings": bad}, key), lambda_context()
+        )
+        assert answer["statusCode"] == 400, answer
+        assert field in answer["body"]
 
 
 def test_only_customers_come_in_and_the_others_are_added_on_request(firm):

@@ -1,7 +1,9 @@
 """Routes of the oauth function: connect, start (the hand-off page), callback, disconnect.
 
 connect and disconnect are called by the practice app with its API key (connect needs the
-write scope, with `reset=true` admin; disconnect admin). connect answers the URL of the
+write scope, with `reset=true` admin; disconnect admin; `settings=` a JSON object of the
+connection's settings, kept from before its first pull: import options hold from the
+first import). connect answers the URL of the
 hand-off page, `start`, which the person's browser opens: it names the firm the books will
 be connected to, sets a browser-binding cookie and links on to the provider's sign-in.
 callback is opened by the browser coming back from the provider: it needs that cookie,
@@ -31,9 +33,11 @@ from booksync.connections.manager import (
     HandOff,
     Outcome,
     check_provider,
+    validate_settings,
 )
-from booksync.errors import Problem
+from booksync.errors import InvalidInput, Problem
 from booksync.observability import logger
+from booksync.providers.registry import settings_schema
 
 COOKIE = "booksync_oauth"  # the browser binding: set by the hand-off page, read by callback
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -45,6 +49,22 @@ PAGE = """<!doctype html>
 h1{{font-size:1.4rem}} li{{margin:.4rem 0}}</style></head>
 <body><h1>{title}</h1><p>{message}</p>{extra}<p>You can close this window.</p></body></html>
 """
+
+
+def _initial_settings(provider: str, raw: str | None) -> dict[str, Any]:
+    """`?settings=` of a connect: a JSON object of the provider's settings, checked as
+    `PUT /v1/connections/{provider}/settings` checks them; only the fields given are kept
+    (a reconnect keeps the rest)."""
+    if not raw:
+        return {}
+    try:
+        given = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput("settings: not JSON", field="settings") from exc
+    if not isinstance(given, dict):
+        raise InvalidInput("settings: a JSON object of the provider's settings", field="settings")
+    checked = validate_settings(provider, given, settings_schema(provider))
+    return {k: checked[k] for k in given}
 
 
 def page(outcome: Outcome, provider: str) -> Response[str]:
@@ -161,7 +181,13 @@ def make_oauth_app(runtime: Runtime) -> APIGatewayHttpResolver:
         query = app.current_event.query_string_parameters or {}
         reset = query.get("reset", "").lower() in ("1", "true", "yes")
         caller = require(app, "admin" if reset else "write")  # a reset forgets links
-        token = runtime.connections.start(caller.tenant_id, provider, reset=reset, by=caller.key_id)
+        token = runtime.connections.start(
+            caller.tenant_id,
+            provider,
+            reset=reset,
+            by=caller.key_id,
+            settings=_initial_settings(provider, query.get("settings")),
+        )
         base = public_base(app.current_event.raw_event, configured)
         url = f"{base}/oauth/{provider}/start?{urlencode({'handoff': token})}"
         if query.get("redirect", "").lower() in ("1", "true", "yes"):

@@ -107,9 +107,18 @@ class ConnectionManager:
     def _sign(self, nonce: str) -> str:
         return hmac.new(self.signing_key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def start(self, tenant_id: str, provider: str, reset: bool = False, by: str = "") -> str:
+    def start(
+        self,
+        tenant_id: str,
+        provider: str,
+        reset: bool = False,
+        by: str = "",
+        settings: dict[str, Any] | None = None,
+    ) -> str:
         """A single-use hand-off for the person's browser (step 1): its token. `by`: the
-        key that asked, named in the audit trail if a reset forgets links."""
+        key that asked, named in the audit trail if a reset forgets links. `settings`
+        (checked by the caller): saved on the connection before its first pull, so import
+        options (a Xero firm's customers only) hold from the first import."""
         check_provider(provider)
         tenant = tenants.get_tenant(tenant_id)
         if tenant is None:
@@ -123,6 +132,7 @@ class ConnectionManager:
                 "reset": reset,
                 "by": by,
                 "firm_name": str(tenant.name),
+                "settings": dict(settings or {}),
             },
             HANDOFF_TTL,
         )
@@ -151,6 +161,7 @@ class ConnectionManager:
                 "reset": bool(value.get("reset")),
                 "by": str(value.get("by") or ""),
                 "browser": browser_hash(browser),
+                "settings": dict(value.get("settings") or {}),
             },
             STATE_TTL,
         )
@@ -262,6 +273,7 @@ class ConnectionManager:
                         tenant_id, provider, tokens, connection_id=f"pending:{pending}"
                     ),
                     "companies": [c.__dict__ for c in companies],
+                    "settings": dict(state.get("settings") or {}),
                 },
                 PENDING_TTL,
             )
@@ -273,7 +285,9 @@ class ConnectionManager:
                 [{"id": c.company_id, "name": c.name, "pending": pending} for c in companies],
             )
         reset_by = str(state.get("by") or "") if state["reset"] else None
-        return self._bind(tenant_id, provider, companies[0], tokens, reset_by)
+        return self._bind(
+            tenant_id, provider, companies[0], tokens, reset_by, state.get("settings")
+        )
 
     def _choose(self, provider: str, query: dict[str, str], browser: str | None) -> Outcome:
         pending = query["pending"]
@@ -293,7 +307,9 @@ class ConnectionManager:
             if other.company_id != chosen[0].company_id:
                 oauth.drop_company(tokens, other)
         reset_by = str(value.get("by") or "") if value["reset"] else None
-        return self._bind(value["tenant_id"], provider, chosen[0], tokens, reset_by)
+        return self._bind(
+            value["tenant_id"], provider, chosen[0], tokens, reset_by, value.get("settings")
+        )
 
     def _bind(
         self,
@@ -302,8 +318,10 @@ class ConnectionManager:
         company: Company,
         tokens: TokenSet,
         reset_by: str | None,
+        settings: dict[str, Any] | None = None,
     ) -> Outcome:
-        """`reset_by`: the key that asked for a reset (None: no reset)."""
+        """`reset_by`: the key that asked for a reset (None: no reset); `settings`: given
+        when the connect began, over those the connection holds."""
         reset = reset_by is not None
         name = PROVIDER_NAMES[provider]
         company_key = f"{provider}#{company.company_id}"
@@ -339,6 +357,8 @@ class ConnectionManager:
         now = self.now()
         # the same books again: what changed in the hub since the last good sync goes now
         away_since = (conn.last_sync_at or conn.connected_at) if conn.connected_at else None
+        if settings:
+            conn.settings = {**(conn.settings or {}), **settings}
         conn.company_id = company.company_id
         conn.company_key = company_key
         conn.company_name = company.name
