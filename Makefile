@@ -41,16 +41,17 @@ browser:  ## Debian's chromium package for the operator page's browser test (apt
 
 test: lint browser  ## lint, then every test (unit, integration, simulators on every core; then e2e in its own process)
 	$(BIN)/pytest -q -n auto tests/unit tests/integration tests/simulators
-	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_BILLING=$(or $(CHAOS_BILLING),20) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
+	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_BILLING=$(or $(CHAOS_BILLING),20) CHAOS_TIME_BILLING=$(or $(CHAOS_TIME_BILLING),40) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
 	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q -n auto tests/unit tests/integration
 
-chaos: setup  ## the fault-injection e2e tests at the issues' sizes (500 contacts, 2,000 time entries, 1,000 invoices and 1,500 payments; an hour or more)
+chaos: setup  ## the fault-injection e2e tests at the issues' sizes (500 contacts, 2,000 time entries, 1,000 invoices and 1,500 payments, 1,000 timesheets billed; an hour or more)
 	CHAOS_CONTACTS=500 $(BIN)/pytest -q tests/e2e/test_faults_e2e.py
 	CHAOS_TIME=2000 $(BIN)/pytest -q tests/e2e/test_time_faults_e2e.py
 	CHAOS_BILLING=1000 $(BIN)/pytest -q tests/e2e/test_billing_faults_e2e.py
+	CHAOS_TIME_BILLING=1000 $(BIN)/pytest -q tests/e2e/test_time_billing_faults_e2e.py
 
 fuzz: setup  ## schemathesis over /v1/openapi.json on the local stack and the webhook fuzzer; prints figures
 	FUZZ_API_CASES=$(or $(FUZZ_API_CASES),2400) FUZZ_WEBHOOK_CASES=$(or $(FUZZ_WEBHOOK_CASES),5000) \

@@ -308,6 +308,7 @@ def run(demo: Demo) -> None:
     _time_story(demo, auth, sims, companies, made)
     _billing_story(demo, auth, sims, companies, made)
     _operations_story(demo, auth, sims, companies, tenant["tenant_id"], made)
+    _xero_hours_story(demo, sims)
 
     demo.step("The hourly schedule fires now (POST /_local/schedules/Hourly)")
     fired = requests.post(f"{demo.api}/_local/schedules/Hourly", timeout=30).json()
@@ -736,6 +737,166 @@ def _operations_story(
     demo.show("audit (newest first)", ", ".join(row["action"] for row in trail[:4]))
 
 
+def _xero_hours_story(demo: Demo, sims: dict[str, str]) -> None:
+    """Issue 15, shortened: a second firm, books in Xero and hours in QuickBooks Time.
+    Customers only, items and tracking as QBT custom fields, time billed as a draft Xero
+    invoice, time off as a leave application (unpaid leave kept back), a rename in Xero."""
+    api, drain = demo.api, demo.stack.drain
+    qbt, xero = sims["qbt"], sims["xero"]
+
+    def sim(url: str, method: str, path: str, body: Any = None) -> Any:
+        reply = requests.request(method, f"{url}/_sim/{path}", json=body, timeout=30)
+        reply.raise_for_status()
+        return reply.json() if reply.content else None
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        reply = requests.request(method, f"{api}{path}", headers=auth, json=body, timeout=60)
+        if reply.status_code >= 300:
+            raise SystemExit(f"demo failed: {method} {path}: {reply.status_code} {reply.text}")
+        return reply.json() if reply.content else None
+
+    demo.step("A firm with its books in Xero and hours in QuickBooks Time: customers only")
+    tenant = demo.cli("tenants", "create", "Harbour Bookkeeping")
+    auth = {"Authorization": f"Bearer {demo.cli('api-keys', 'create', tenant['tenant_id'])['key']}"}
+    books = {
+        "qbt": str(sim(qbt, "POST", "companies", {"name": "Harbour hours", "seed": "empty"})["id"]),
+        "xero": str(
+            sim(xero, "POST", "companies", {"name": "Harbour UK", "seed": "sandbox"})["id"]
+        ),
+    }
+    connect(demo.api, auth["Authorization"][7:], "qbt", sim_company=books["qbt"])
+    # the import option is chosen as Xero is connected: it holds from the first import
+    connect(
+        demo.api,
+        auth["Authorization"][7:],
+        "xero",
+        sim_company=books["xero"],
+        settings={"customers_only": True},
+    )
+    demo.wait("the first pulls", lambda: _all_synced(demo, auth), timeout=60)
+    drain(timeout=120)
+    contacts = [
+        c for c in _objects(xero, books["xero"], "Contacts") if c["ContactStatus"] == "ACTIVE"
+    ]
+    customers = sorted(c["Name"] for c in contacts if c["IsCustomer"])
+    hub = sorted(c["name"] for c in call("GET", "/v1/contacts?limit=200")["items"])
+    demo.show("Xero contacts", f"{len(contacts)} active, {len(customers)} customers")
+    demo.show("hub contacts", f"{len(hub)}: {', '.join(hub)}")
+    offered = call("GET", "/v1/connections/xero/non-customers")["items"]
+    demo.show("non-customers", f"{len(offered)} offered, e.g. {offered[0]['name']!r}")
+    added = call(
+        "POST", "/v1/connections/xero/non-customers/add", {"contact_ids": [offered[0]["id"]]}
+    )
+    demo.show("  added on request", f"created {added['created']}")
+
+    demo.step("Xero's items and tracking categories become QuickBooks Time custom fields")
+    for code, name, price in (("BKPG", "Bookkeeping", 120.0), ("PAYR", "Payroll", 80.0)):
+        item = {"Code": code, "Name": name, "IsSold": True, "SalesDetails": {"UnitPrice": price}}
+        sim(xero, "POST", f"companies/{books['xero']}/objects/Items", item)
+    call("PUT", "/v1/connections/qbt/settings", {"xero_items": True, "xero_tracking": True})
+    made = call("POST", "/v1/connections/qbt/import-from-xero", {})
+    for field in made["fields"]:
+        demo.show(f"  {field['field']}", f"{field['action']}: {', '.join(field['added'][:4])}")
+    call("POST", "/v1/connections/qbt/sync")
+    drain(timeout=120)
+    jobs = {j["name"]: j for j in _objects(qbt, books["qbt"], "jobcodes") if j["type"] == "regular"}
+    demo.show("QBT customers", f"{len(jobs)} jobcodes: {', '.join(sorted(jobs))}")
+
+    demo.step("Time and time off in QuickBooks Time: a draft Xero invoice and a leave application")
+    users = {u["first_name"]: u for u in _objects(qbt, books["qbt"], "users")}
+    jack = users["Jack"]
+    monday = date.today() - timedelta(days=date.today().weekday() + 7)
+    sunday = monday + timedelta(days=6)
+    sim(
+        qbt,
+        "PATCH",
+        f"companies/{books['qbt']}/objects/users/{jack['id']}",
+        {"approved_to": sunday.isoformat()},
+    )
+    client = jobs[hub[0]]
+    sim(
+        qbt,
+        "PATCH",
+        f"companies/{books['qbt']}/objects/jobcodes/{client['id']}",
+        {"billable": True},
+    )
+    codes = {j["name"]: j for j in _objects(qbt, books["qbt"], "jobcodes") if j["type"] == "pto"}
+    unpaid = sim(
+        qbt, "POST", f"companies/{books['qbt']}/objects/jobcodes", {"name": "Unpaid", "type": "pto"}
+    )
+    leave_types = {
+        t["name"]: t["id"] for t in call("GET", "/v1/connections/xero/leave-mapping")["leave_types"]
+    }
+    mapping = {
+        str(codes["Holiday"]["id"]): leave_types["Holiday"],
+        str(unpaid["id"]): leave_types["Unpaid Leave"],
+    }
+    call("PUT", "/v1/connections/xero/leave-mapping", {"mapping": mapping})
+    fields = {f["name"]: str(f["id"]) for f in _objects(qbt, books["qbt"], "customfields")}
+    sheets = [
+        (client["id"], 150, "Month-end close", {"Item": "Bookkeeping", "Region": "North"}),
+        (client["id"], 60, "Payslips", {"Item": "Payroll"}),
+        (codes["Holiday"]["id"], 480, "Half term", {}),
+        (unpaid["id"], 480, "Unpaid day", {}),
+    ]
+    for day, (jobcode, minutes, notes, values) in enumerate(sheets):
+        sheet = {"user_id": jack["id"], "jobcode_id": jobcode, "type": "manual", "notes": notes,
+                 "date": (monday + timedelta(days=day)).isoformat(), "duration": minutes * 60,
+                 "customfields": {fields[k]: v for k, v in values.items()}}  # fmt: skip
+        sim(qbt, "POST", f"companies/{books['qbt']}/objects/timesheets", sheet)
+    call("POST", "/v1/connections/qbt/sync")  # save and sync pulls too (else: the 5-min poll)
+    drain(timeout=120)
+    billed = call(
+        "POST",
+        "/v1/connections/xero/invoice-time",
+        {"date_from": monday.isoformat(), "date_to": sunday.isoformat()},
+    )
+    drain(timeout=120)
+    drafts = [
+        i
+        for i in _objects(xero, books["xero"], "Invoices")
+        if str(i.get("InvoiceNumber")).startswith("TIME-")
+    ]
+    for inv in drafts:
+        lines = "; ".join(
+            f"{ln['Quantity']} h {ln.get('ItemCode')} x {ln['UnitAmount']}"
+            for ln in inv["LineItems"]
+        )
+        demo.show(
+            f"Xero {inv['Status']} {inv['InvoiceNumber']}", f"{inv['Contact'].get('Name')}: {lines}"
+        )
+    again = call(
+        "POST",
+        "/v1/connections/xero/invoice-time",
+        {"date_from": monday.isoformat(), "date_to": sunday.isoformat()},
+    )
+    demo.show(
+        "  billed again",
+        f"{len(again['created'])} new invoices; {len(again['already_billed'])} entries "
+        f"already billed (the first run made {len(billed['created'])})",
+    )
+    for row in _objects(xero, books["xero"], "EmployeeLeave"):
+        name = next((n for n, t in leave_types.items() if t == row["leaveTypeID"]), "?")
+        units = sum(p["numberOfUnits"] for p in row["periods"])
+        demo.show(
+            "Xero leave", f"{name} {str(row['startDate'])[:10]}: {units} h ({row['description']})"
+        )
+    demo.show("  unpaid day", "kept in QuickBooks Time (unpaid leave is never exported)")
+
+    demo.step("A customer renamed in Xero is renamed in QuickBooks Time")
+    contact = next(c for c in contacts if c["Name"] == hub[0])
+    sim(
+        xero,
+        "PATCH",
+        f"companies/{books['xero']}/objects/Contacts/{contact['ContactID']}",
+        {"Name": f"{hub[0]} Group"},
+    )
+    call("POST", "/v1/connections/xero/sync")  # save and sync pulls too (else: its webhook)
+    drain(timeout=120)
+    renamed = f"{hub[0]} Group" in _names(qbt, books["qbt"], "jobcodes", "name")
+    demo.show("QBT jobcode", f"{hub[0]!r} -> {hub[0] + ' Group'!r}: {'yes' if renamed else 'no'}")
+
+
 def _writes(sim: str) -> int:
     """Writes (POSTs) the simulator answered on its API (its running counts per route)."""
     counts = requests.get(f"{sim}/_sim/calls", timeout=30).json()["counts"]
@@ -823,6 +984,7 @@ def _all_synced(demo: Demo, auth: dict[str, str]) -> list[dict[str, Any]] | None
     rows: list[dict[str, Any]] = requests.get(
         f"{demo.api}/v1/connections", headers=auth, timeout=30
     ).json()["items"]
+    rows = [r for r in rows if r["status"] != "not_connected"]
     return rows if all(r["last_successful_sync"] for r in rows) else None
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from booksync.engine import time_billing
 from tests.conftest import load_handler
@@ -218,3 +219,16 @@ def test_deleting_the_draft_frees_its_time_and_deletes_it_in_xero(firm):
     (rebilled,) = again["created"]
     assert rebilled["invoice_id"] != birch["invoice_id"]
     assert rebilled["time_entry_ids"] == birch["time_entry_ids"]
+
+
+def test_xero_not_answering_is_a_503_to_retry_and_nothing_is_billed_meanwhile(firm):
+    _week(firm)
+    firm.fault("xero", action="error", method="GET", path="/Items", status=503, count=5)
+    span = {"date_from": MONDAY.isoformat(), "date_to": (MONDAY + timedelta(6)).isoformat()}
+    status, answer = firm.api("POST", "/v1/connections/xero/invoice-time", span)
+    assert status == 503, answer
+    assert "try again" in answer["detail"]
+    requests.delete(f"{firm.sims['xero']}/_sim/faults", timeout=10)
+    page, _ = firm.api("GET", "/v1/invoices", ok=200)
+    assert page["items"] == []  # it failed while reading: nothing marked, nothing made
+    assert len(firm.bill()["created"]) == 2

@@ -17,7 +17,7 @@ from booksync.connections.manager import active_connection, check_provider, save
 from booksync.engine import drift, leave, qbt_from_xero, time_billing
 from booksync.engine.messages import Pull
 from booksync.engine.outbox import reconcile_push
-from booksync.errors import Conflict, SyncFailure
+from booksync.errors import Conflict, SyncFailure, problem_of
 from booksync.providers.qbt import custom_fields
 from booksync.providers.qbt.users import unmatched_users
 from booksync.store import records as hub_records
@@ -200,8 +200,8 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
             return time_billing.invoice_time(
                 qbt, xero, body.date_from, body.date_to, dry_run=body.dry_run
             )
-        except SyncFailure as failure:
-            raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
+        except SyncFailure as failure:  # while reading, before any write: safe to retry
+            raise problem_of(failure) from failure
 
     @router.get("/v1/connections/qbt/unmatched-users")
     def unmatched_qbt_users() -> dict[str, Any]:
