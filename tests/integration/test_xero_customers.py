@@ -129,3 +129,37 @@ def test_a_contact_invoiced_later_comes_in_with_the_reimport(firm):
     assert late in firm.contacts()
     again, _ = firm.api("POST", "/v1/connections/qbt/import-from-xero", {}, ok=200)
     assert again["customers"]["created"] == 0  # idempotent
+
+
+def test_a_contacts_address_is_its_jobcodes_location(stack_env, handlers, sims):  # noqa: F811
+    firm = Firm(stack_env, handlers, sims, connect=("qbt",))
+    firm.api("PUT", "/v1/connections/qbt/settings", {"addresses_as_locations": True}, ok=200)
+    address = {"line1": "1 Quay St", "city": "Bristol", "postal_code": "BS1 4DJ", "country": "GB"}
+    acme = firm.create("contacts", {"name": "Acme Ltd", "physical_address": address})
+    firm.create("contacts", {"name": "No Address Co"})
+    firm.api("POST", "/v1/connections/qbt/sync", ok=200)
+    firm.run()
+    jobcode = int(firm.link("qbt", "contact", acme["id"]))
+    (place,) = firm.objects("qbt", "locations")
+    assert (place["addr1"], place["city"], place["zip"], place["label"]) == (
+        "1 Quay St",
+        "Bristol",
+        "BS1 4DJ",
+        "Acme Ltd",
+    )
+    assert place["linked_objects"] == {"jobcodes": [jobcode]}
+    job = next(j for j in firm.objects("qbt", "jobcodes") if j["id"] == jobcode)
+    assert job["locations"] == [place["id"]]
+
+    firm.forget_calls("qbt")
+    firm.edit("contacts", acme, physical_address={**address, "line1": "2 Quay St"})
+    firm.run()
+    (moved,) = firm.objects("qbt", "locations")
+    assert (moved["id"], moved["addr1"]) == (place["id"], "2 Quay St")  # updated, not added
+    firm.forget_calls("qbt")
+    current, _ = firm.api("GET", f"/v1/contacts/{acme['id']}", ok=200)
+    # an edit that leaves the name (the label) and the address as they were
+    firm.edit("contacts", current, emails=[{"address": "accounts@acme.example"}])
+    firm.run()
+    writes = [c for c in firm.calls("qbt") if c["method"] != "GET" and "locations" in c["endpoint"]]
+    assert writes == []

@@ -455,3 +455,25 @@ def test_token_from_sim_control_acts_as_the_company_owner(qbt: str) -> None:
     assert me.status_code == 200
     user = next(iter(me.json()["results"]["users"].values()))
     assert user["username"] == "admin"
+
+
+def test_a_location_links_to_jobcodes_and_each_jobcode_answers_its_locations(qbt: str) -> None:
+    conn = connect(qbt, new_company(qbt, seed="empty"))
+    job = conn.one("jobcodes", {"name": "Acme Ltd"})
+    place = conn.one(
+        "locations",
+        {"addr1": "1 Quay St", "city": "Bristol", "zip": "BS1", "label": "Acme",
+         "linked_objects": {"jobcodes": [job["id"]]}},
+    )  # fmt: skip
+    assert place["formatted_address"] == "1 Quay St, Bristol, BS1"
+    assert place["linked_objects"] == {"jobcodes": [job["id"]]}
+    listed = conn.get("jobcodes", ids=str(job["id"])).json()["results"]["jobcodes"]
+    assert listed[str(job["id"])]["locations"] == [place["id"]]
+    # unlinked by an update with no jobcodes; the jobcode no longer names it
+    conn.one("locations", {"id": place["id"], "linked_objects": {"jobcodes": []}}, "put")
+    listed = conn.get("jobcodes", ids=str(job["id"])).json()["results"]["jobcodes"]
+    assert listed[str(job["id"])]["locations"] == []
+    # docs: one or more address parts are required; a jobcode that does not exist fails
+    for bad in ({"label": "no address"}, {"city": "Leeds", "linked_objects": {"jobcodes": [9]}}):
+        row = conn.post("locations", [bad]).json()["results"]["locations"]["1"]
+        assert row["_status_code"] == 417

@@ -36,7 +36,12 @@ ENDPOINTS = (
     "timesheets_deleted",
     "customfields",
     "customfielditems",
+    "locations",
 )
+# Locations (docs: Locations/_create.md.erb, Examples/_create-response.md.erb,
+# _update.md): an address, linked to jobcodes by `linked_objects.jobcodes` (the jobcode
+# answers the ids in its `locations`); created with any one address part; 50 a write.
+LOCATION_FIELDS = ("addr1", "addr2", "city", "state", "zip", "country", "label", "notes")
 # docs: LastModified/_retrieve.md.erb, the list returned when `endpoints` is omitted.
 DEFAULT_TIMESTAMP_ENDPOINTS = (
     "current_user",
@@ -608,6 +613,81 @@ class QbtStore:
         if q.has("name") and not _wildcard(q.get("name")).match(o["name"]):
             return False
         return q.active(o, "yes") and q.modified(o)
+
+    def _filter_locations(self, comp: dict[str, Any], q: Query, o: dict[str, Any]) -> bool:
+        """docs: Locations/_retrieve.md: ids, active (default 'yes'), modified_*."""
+        ids = q.ints("ids")
+        if ids is not None and o["id"] not in ids:
+            return False
+        return q.active(o, "yes") and q.modified(o)
+
+    def _create_locations(
+        self, comp: dict[str, Any], item: dict[str, Any], actor: int
+    ) -> tuple[int, str, dict[str, Any]]:
+        """docs: Locations/_create.md.erb: "One or more of the following properties are
+        required": addr1, addr2, city, state, zip, country."""
+        if not any(str(item.get(f) or "").strip() for f in LOCATION_FIELDS[:6]):
+            raise ItemError(417, "Oops! An address is required")  # (U) wording
+        now = self._now()
+        loc: dict[str, Any] = {
+            "id": self._id(),
+            **{f: "" for f in LOCATION_FIELDS},
+            "country": "US",
+            "active": True,
+            "latitude": 0,
+            "longitude": 0,
+            "place_id": "",
+            "place_id_hash": "",
+            "geocoding_status": "none",
+            "created": now,
+            "last_modified": now,
+            "linked_objects": {},
+            "geofence_config_id": None,
+        }
+        self._location_fields(comp, loc, item)
+        self._objs(comp, "locations")[str(loc["id"])] = loc
+        self._touch(comp, "locations", loc)
+        return 200, "Created", loc
+
+    def _update_locations(
+        self, comp: dict[str, Any], item: dict[str, Any], actor: int
+    ) -> tuple[int, str, dict[str, Any]]:
+        loc = self._objs(comp, "locations").get(str(item.get("id")))
+        if loc is None:
+            raise ItemError(417, "Oops! That location does not exist")  # (U)
+        self._location_fields(comp, loc, item)
+        self._touch(comp, "locations", loc)
+        return 200, "Updated", loc
+
+    def _location_fields(
+        self, comp: dict[str, Any], loc: dict[str, Any], item: dict[str, Any]
+    ) -> None:
+        jobcodes = self._objs(comp, "jobcodes")
+        linked = (
+            (item.get("linked_objects") or {}).get("jobcodes") if "linked_objects" in item else None
+        )
+        if linked is not None:
+            wanted = [int(j) for j in linked]
+            missing = [j for j in wanted if str(j) not in jobcodes]
+            if missing:
+                raise ItemError(417, f"Oops! That jobcode does not exist: {missing[0]}")  # (U)
+        for f in LOCATION_FIELDS:
+            if f in item:
+                loc[f] = str(item[f] or "")
+        if "active" in item:
+            loc["active"] = _bool(item["active"])
+        street = " ".join(p for p in (loc["addr1"], loc["addr2"]) if p)
+        region = " ".join(p for p in (loc["state"], loc["zip"]) if p)
+        loc["formatted_address"] = ", ".join(p for p in (street, loc["city"], region) if p)
+        if linked is None:
+            return
+        before = set((loc.get("linked_objects") or {}).get("jobcodes") or [])
+        loc["linked_objects"] = {"jobcodes": wanted} if wanted else {}
+        for jid in before | set(wanted):  # a jobcode answers its locations' ids
+            job = jobcodes[str(jid)]
+            held = [i for i in job.get("locations") or [] if i != loc["id"]]
+            job["locations"] = held + ([loc["id"]] if jid in wanted else [])
+            self._touch(comp, "jobcodes", job)
 
     def list_checked(
         self, company_id: str, endpoint: str, query: dict[str, list[str]]

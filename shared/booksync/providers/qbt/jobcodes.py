@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from booksync.engine.seam import Family, ProviderSession, Pushed, PushItem
 from booksync.errors import SyncFailure
@@ -58,6 +58,32 @@ def jobcode_from_contact(contact: hub.Contact) -> dict[str, Any]:
         "type": "regular",
         "active": contact.active,
     }
+
+
+def location_from(address: hub.Address, label: str) -> dict[str, Any] | None:
+    """A QBT location (docs: Locations/_create.md.erb; addr1, addr2, city, state, zip,
+    country, label) from a hub address; None for an address with nothing in it."""
+    body = {
+        "addr1": address.line1,
+        "addr2": address.line2,
+        "city": address.city,
+        "state": address.region,
+        "zip": address.postal_code,
+        "country": address.country,
+    }
+    if not any(body.values()):
+        return None
+    return {**body, "label": label}
+
+
+LOCATIONS: Any = (
+    bool,
+    Field(
+        default=False,
+        description="a contact's address (physical, else mailing) becomes its jobcode's "
+        "QuickBooks Time location (the nearby-jobs feature)",
+    ),
+)
 
 
 def jobcode_from_work_item(item: hub.WorkItem, parent_jobcode_id: int) -> dict[str, Any]:
@@ -135,6 +161,7 @@ class Jobcodes(Family):
         self.settings = {"sync": SYNC, "assign_new_jobcodes_to_all_users": ASSIGN_ALL}
         if kind == "contact":
             self.settings["contact_types"] = CONTACT_TYPES
+            self.settings["addresses_as_locations"] = LOCATIONS
 
     def wants(self, settings: dict[str, Any], data: dict[str, Any]) -> bool:
         if self.kind == "contact":
@@ -201,7 +228,53 @@ class Jobcodes(Family):
         # A create answered 202 (the same name appeared meanwhile) joins the found ones.
         found += [p for p in missing if results[p.index] is None and p.current is not None]
         self._update(client, found, results)
+        if self.kind == "contact" and session.settings.get("addresses_as_locations"):
+            self._locate(client, plans, results)
         return finish(results)
+
+    @staticmethod
+    def _locate(
+        client: QbtClient, plans: list[_Plan], results: list[Pushed | Exception | None]
+    ) -> None:
+        """Each pushed contact's address as its jobcode's location: created and linked to
+        the jobcode, or the location it has brought up to date. Reads: the jobcodes (their
+        `locations`) and those locations, by id; writes only what differs, 50 a call. A
+        refusal fails the contact's push with QBT's words (the jobcode is in step)."""
+        wanted: dict[str, tuple[int, dict[str, Any]]] = {}
+        for p in plans:
+            done = results[p.index]
+            if not isinstance(done, Pushed) or not isinstance(p.content, hub.Contact):
+                continue
+            address = p.content.physical_address or p.content.mailing_address
+            body = location_from(address, p.content.name) if address else None
+            if body is not None:
+                wanted[done.provider_id] = (p.index, body)
+        if not wanted:
+            return
+        try:
+            jobs = by_ids(client, "jobcodes", wanted)
+            held = {str(i) for j in jobs.values() for i in j.get("locations") or []}
+            places = by_ids(client, "locations", held) if held else {}
+        except SyncFailure as failure:
+            for index, _ in wanted.values():
+                results[index] = failure
+            return
+        creates: list[tuple[int, dict[str, Any]]] = []
+        updates: list[tuple[int, dict[str, Any]]] = []
+        for jid, (index, body) in wanted.items():
+            mine = [
+                places[str(i)] for i in jobs.get(jid, {}).get("locations") or [] if str(i) in places
+            ]
+            if not mine:
+                creates.append((index, {**body, "linked_objects": {"jobcodes": [int(jid)]}}))
+            elif any(str(mine[0].get(k) or "") != v for k, v in body.items()):
+                updates.append((index, {**body, "id": int(mine[0]["id"])}))
+        for write, batch in ((client.create, creates), (client.update, updates)):
+            if batch:
+                answers = write("locations", [b for _, b in batch])
+                for (index, _), answer in zip(batch, answers, strict=True):
+                    if isinstance(answer, SyncFailure):
+                        results[index] = answer
 
     def _find(
         self,
