@@ -793,10 +793,23 @@ def _xero_hours_story(demo: Demo, sims: dict[str, str]) -> None:
     for code, name, price in (("BKPG", "Bookkeeping", 120.0), ("PAYR", "Payroll", 80.0)):
         item = {"Code": code, "Name": name, "IsSold": True, "SalesDetails": {"UnitPrice": price}}
         sim(xero, "POST", f"companies/{books['xero']}/objects/Items", item)
+    stock = {
+        "Code": "PAPER",
+        "Name": "Paper",
+        "IsSold": True,
+        "IsTrackedAsInventory": True,
+        "InventoryAssetAccountCode": "630",
+        "PurchaseDetails": {"COGSAccountCode": "310"},
+    }
+    sim(xero, "POST", f"companies/{books['xero']}/objects/Items", stock)
     call("PUT", "/v1/connections/qbt/settings", {"xero_items": True, "xero_tracking": True})
     made = call("POST", "/v1/connections/qbt/import-from-xero", {})
+    demo.show("Xero items", "Bookkeeping, Payroll (sold); Paper (sold, tracked as inventory)")
     for field in made["fields"]:
-        demo.show(f"  {field['field']}", f"{field['action']}: {', '.join(field['added'][:4])}")
+        values = ", ".join(field["added"])
+        demo.show(f"  {field['field']}", f"{field['action']}: {values[:90]}")
+    item_values = next(f["added"] for f in made["fields"] if f["field"] == "Item")
+    demo.show("  Paper", "not a value: inventory" if "Paper" not in item_values else "listed!")
     call("POST", "/v1/connections/qbt/sync")
     drain(timeout=120)
     jobs = {j["name"]: j for j in _objects(qbt, books["qbt"], "jobcodes") if j["type"] == "regular"}
