@@ -59,7 +59,14 @@ class TimeBench:
     # ----------------------------------------------------------------- plumbing
 
     def call(self, method: str, path: str, auth: dict[str, str], body: Any = None) -> Any:
-        reply = requests.request(method, f"{self.api}{path}", headers=auth, json=body, timeout=120)
+        while True:
+            reply = requests.request(
+                method, f"{self.api}{path}", headers=auth, json=body, timeout=120
+            )
+            if reply.status_code != 429:
+                break
+            # the key's token bucket (API_KEY_RATE_PER_SECOND): wait as it says
+            time.sleep(float(reply.headers.get("Retry-After") or 1))
         reply.raise_for_status()
         return reply.json() if reply.content else None
 
