@@ -220,20 +220,13 @@ def non_customers(xero: ProviderSession) -> dict[str, Any]:
     """Xero's active contacts that have had no sales invoice and that no hub contact
     links: what a firm taking in customers only (the Xero setting `customers_only`) may
     add on request. One paged read of those contacts, their links by key."""
-    rows = list(
-        XeroClient(xero).contacts(include_archived=False, where=f"IsCustomer==false&&{ACTIVE}")
-    )
-    held = links.by_provider_ids(
-        xero.tenant_id, "xero", [("Contact", str(r["ContactID"])) for r in rows]
-    )
     items = [
         {
             "id": str(r["ContactID"]),
             "name": str(r.get("Name") or ""),
             "email": r.get("EmailAddress") or None,
         }
-        for r in rows
-        if ("Contact", str(r["ContactID"])) not in held
+        for r in _unlinked(xero, f"IsCustomer==false&&{ACTIVE}")
     ]
     return {"items": sorted(items, key=lambda i: i["name"].casefold())}
 
@@ -254,14 +247,19 @@ def add_contacts(xero: ProviderSession, ids: list[str]) -> dict[str, Any]:
 
 def _take_in(xero: ProviderSession, where: str, *, dry_run: bool) -> dict[str, Any]:
     """Import the Xero contacts matching `where` that no hub contact links yet."""
+    new = _unlinked(xero, where)
+    if dry_run:
+        return {"to_import": sorted(str(r.get("Name") or "") for r in new)}
+    return _import(xero, new)
+
+
+def _unlinked(xero: ProviderSession, where: str) -> list[dict[str, Any]]:
+    """Xero's contacts matching `where` (archived left out) that no link names."""
     rows = list(XeroClient(xero).contacts(include_archived=False, where=where))
     held = links.by_provider_ids(
         xero.tenant_id, "xero", [("Contact", str(r["ContactID"])) for r in rows]
     )
-    new = [r for r in rows if ("Contact", str(r["ContactID"])) not in held]
-    if dry_run:
-        return {"to_import": sorted(str(r.get("Name") or "") for r in new)}
-    return _import(xero, new)
+    return [r for r in rows if ("Contact", str(r["ContactID"])) not in held]
 
 
 def _import(xero: ProviderSession, rows: list[dict[str, Any]]) -> dict[str, Any]:

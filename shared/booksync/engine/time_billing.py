@@ -35,6 +35,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from booksync.engine.qbt_from_xero import ITEM_FIELD
 from booksync.engine.seam import ProviderSession
 from booksync.hub import records as hub_records
 from booksync.hub.kinds.invoices import Invoice
@@ -49,7 +50,6 @@ from booksync.store import Record, links
 from booksync.store import records as store
 
 MARK = "time_billed"  # a time entry's mark: the invoice it is billed on
-ITEM_FIELD = "Item"
 NAMESPACE = uuid.UUID("5b0c3c1e-6a53-4c55-9d55-2f3e1f7b9a10")
 MAX_DESCRIPTION = 4000
 HOUR = Decimal(60)
@@ -110,7 +110,8 @@ def invoice_time(
     ids = [str(r.record_id) for r in found]
     marks = _marks(tenant, ids)
     billed_on, freed = _live_invoices(tenant, set(marks.values()))
-    facts = _QbtFacts(qbt, found)
+    # QBT is asked only about time not billed yet (a rerun of a billed period: nothing)
+    facts = _QbtFacts(qbt, [r for r in found if marks.get(str(r.record_id)) not in billed_on])
     market = _XeroFacts(xero)
     require_item = bool(registry.effective_settings("qbt", qbt.settings).get("require_item"))
 
