@@ -39,6 +39,9 @@ from booksync.store import records as hub_records
 
 HELD_FAMILY = "qbt.held_time"
 DURATION_SLACK_SECONDS = 36  # a manual duration is kept as hours to 2 decimals
+# a lost create is looked for among timesheets QBT stamped since its first try, less this
+# (QBT's clock and ours may differ; QBT stamps whole seconds)
+LOST_CREATE_CLOCK_MARGIN = timedelta(minutes=10)
 MANAGED = (
     "user_id",
     "contact_id",
@@ -278,40 +281,38 @@ class Timesheets(ReadByEndpoint):
         tried = [(i, body) for i, body in creates if items[i].sent_before]
         if not tried:
             return {}
-        by_day: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for index, body in tried:
-            by_day.setdefault(body.get("date") or str(body.get("start", ""))[:10], []).append(
-                (index, body)
-            )
-        # one read per day the tries are on, for all their users (a dropped batch of fifty
-        # entered today is one call, not fifty)
-        on_day: dict[str, list[dict[str, Any]]] = {}
-        for day, group in sorted(by_day.items()):
-            params = {
-                "user_ids": ",".join(sorted({str(body["user_id"]) for _, body in group})),
-                "start_date": day,
-                "end_date": day,
-                "on_the_clock": "both",
-            }
-            on_day[day] = client.get_all("timesheets", params)
+        days = {i: body.get("date") or str(body.get("start", ""))[:10] for i, body in tried}
+        first_try = min(str(s.get("at") or "") for i, _ in tried for s in items[i].sent_before)
+        # one read for every try: their users, their days' span, and only what changed
+        # since the first of them was sent (less a margin for the two clocks), so a
+        # dropped batch of fifty spread over two months is one call, not one a day
+        params = {
+            "user_ids": ",".join(sorted({str(body["user_id"]) for _, body in tried})),
+            "start_date": min(days.values()),
+            "end_date": max(days.values()),
+            "on_the_clock": "both",
+        }
+        if first_try:
+            since = datetime.fromisoformat(first_try) - LOST_CREATE_CLOCK_MARGIN
+            params["modified_since"] = since.isoformat(timespec="seconds")
+        sheets = client.get_all("timesheets", params)
         linked = links.by_provider_ids(
-            session.tenant_id,
-            PROVIDER,
-            [("timesheet", str(t["id"])) for sheets in on_day.values() for t in sheets],
+            session.tenant_id, PROVIDER, [("timesheet", str(t["id"])) for t in sheets]
         )
         found: dict[int, int] = {}
-        for day, group in sorted(by_day.items()):
-            for index, body in group:
-                own = items[index].record.record_id
-                for ts in on_day[day]:
-                    holder = linked.get(("timesheet", str(ts["id"])))
-                    if int(ts["id"]) in found.values() or (
-                        holder is not None and links.hub_id_of(holder) != own
-                    ):
-                        continue
-                    if _made_by(ts, body):
-                        found[index] = int(ts["id"])
-                        break
+        for index, body in tried:
+            own = items[index].record.record_id
+            for ts in sheets:
+                holder = linked.get(("timesheet", str(ts["id"])))
+                if (
+                    str(ts.get("date")) != days[index]
+                    or int(ts["id"]) in found.values()
+                    or (holder is not None and links.hub_id_of(holder) != own)
+                ):
+                    continue
+                if _made_by(ts, body):
+                    found[index] = int(ts["id"])
+                    break
         return found
 
     def _write(
@@ -388,26 +389,31 @@ class Timesheets(ReadByEndpoint):
         else:  # the first read: only what is kept in step (the last six months)
             params["start_date"] = first.isoformat()
         if endpoint == "timesheets_deleted":
-            return self._deleted(client, params)
+            return self._deleted(session, client, params)
         rows = client.get_all("timesheets", {**params, "on_the_clock": "no"})
         changes = self._resolved(session, client, rows, with_held=True)
         return changes, _newest(rows)
 
     def _deleted(
-        self, client: QbtClient, params: dict[str, Any]
+        self, session: ProviderSession, client: QbtClient, params: dict[str, Any]
     ) -> tuple[list[Change], str | None]:
         rows = client.get_all("timesheets_deleted", params)
+        # the ids say nothing of the jobcode: time off is what is linked as time off
+        # (one batched key read), the rest time, linked or held
+        off = links.by_provider_ids(
+            session.tenant_id, PROVIDER, {(time_off.OBJECT_TYPE, str(r["id"])) for r in rows}
+        )
         return [
             Change(
-                object_type=object_type,
+                object_type=time_off.OBJECT_TYPE
+                if (time_off.OBJECT_TYPE, str(r["id"])) in off
+                else self.object_type,
                 provider_id=str(r["id"]),
                 provider_version=None,
                 raw=None,
                 changed_at=stamp(r.get("last_modified") or datetime.now(UTC).isoformat()),
             )
             for r in rows
-            # the ids say nothing of the jobcode: time or time off (only one is linked)
-            for object_type in (self.object_type, time_off.OBJECT_TYPE)
         ], _newest(rows)
 
     def _resolved(
