@@ -133,3 +133,24 @@ def test_a_hold_stops_every_worker_of_the_connection_until_it_ends(clock):
     # And after the hour the budget spends again
     clock.now += 3601
     first.take()
+
+
+def test_lambdas_that_meet_on_the_bucket_row_look_again_instead_of_giving_up(clock, monkeypatch):
+    # four workers of one connection write the row at once: the losers pause a random
+    # moment and look again while they may wait, instead of sending the message back to
+    # burn a receive (with MaximumConcurrency 10, that dead-lettered payments)
+    from booksync.engine import budget as budget_module
+
+    real = budget_module.leases.write_bucket
+    lost = {"n": 0}
+
+    def busy_row(*args, **kwargs):
+        if lost["n"] < 30:  # another Lambda's write wins, thirty times over
+            lost["n"] += 1
+            return False
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(budget_module.leases, "write_bucket", busy_row)
+    Budget("xero", "c7", clock=clock, sleep=clock.sleep, max_wait=10).take()
+    assert lost["n"] == 30
+    assert clock.slept < 30 * 0.15 + 0.01  # short random pauses only

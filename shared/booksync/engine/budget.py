@@ -11,6 +11,7 @@ from its answers: providers/xero/client.py). The buckets refill a little below t
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ RATES: dict[str, dict[str, Rate]] = {
 # publishes none): the width of a connection's push shards (engine/outbox.py)
 CONCURRENCY = {"qbo": 10, "qbt": 5, "xero": 5}
 THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_limited"}
-ATTEMPTS = 8
+ATTEMPTS = 200  # looks at the bucket row per call at most (each wait is bounded, too)
 # A worker paces itself (sleeps) for waits up to this long, as long as its invocation's
 # deadline allows: a throttled message sent back to its queue counts a receive against its
 # dead-letter limit.
@@ -50,6 +51,11 @@ PACE_SECONDS = 30.0
 # A provider's wait at least this long holds the whole connection (every worker stops
 # calling it until then), so nobody hammers an answer that will not change.
 HOLD_AFTER_SECONDS = 60.0
+# Lambdas that want the same bucket at the same moment: the one whose conditional write
+# lost looks again after a random pause in this range (so they do not meet again), as long
+# as it may wait, instead of sending its message back to burn a receive on it.
+CONTENDED_PAUSE = (0.01, 0.15)
+_CONTENDED = -1.0  # _try's answer when another Lambda's write won the row
 
 
 @dataclass
@@ -83,19 +89,24 @@ class Budget:
                 "this run's time is spent; the rest goes back to its queue",
                 retry_after=1,
             )
+        began = self.clock()
         for _ in range(ATTEMPTS):
             wait, hold = self._try(cost)
             if hold is not None:
                 raise hold
-            if wait <= 0:
+            if wait == _CONTENDED:
+                wait = random.uniform(*CONTENDED_PAUSE)
+            elif wait <= 0:
                 return
-            if wait > self._may_wait():
+            # the tokens may go to another Lambda first: wait again, while this one may
+            if self.clock() - began + wait > self._may_wait():
                 raise SyncFailure(
                     THROTTLED[self.provider],
                     f"booksync's own budget for this {self.provider} account is spent",
                     retry_after=wait,
                 )
-            self.sleep(wait)
+            # waiters wake together: a jitter keeps them from writing the row at once
+            self.sleep(wait + random.uniform(0, CONTENDED_PAUSE[0]))
         raise SyncFailure(THROTTLED[self.provider], "rate budget contended", retry_after=1)
 
     def _may_wait(self) -> float:
@@ -104,9 +115,9 @@ class Budget:
         return max(self.max_wait, min(PACE_SECONDS, self.deadline - self.clock()))
 
     def _try(self, cost: int) -> tuple[float, SyncFailure | None]:
-        """(0, None) if spent; else the seconds until the call can be afforded, or the hold
-        that refuses it. Conditional on the row's version: two Lambdas never spend the
-        same token."""
+        """(0, None) if spent; else the seconds until the call can be afforded (_CONTENDED
+        if another Lambda's write won), or the hold that refuses it. Conditional on the
+        row's version: two Lambdas never spend the same token."""
         now = self.clock()
         row = leases.bucket(self._pk)
         value, version = row if row is not None else ({}, None)
@@ -135,7 +146,7 @@ class Budget:
             return wait, None
         new = {"buckets": spent}
         if not leases.write_bucket(self._pk, new, version, int(now) + 3600):
-            return 0.01, None  # another Lambda spent at the same moment: look again
+            return _CONTENDED, None  # another Lambda spent at the same moment: look again
         return 0.0, None
 
     def hold(self, seconds: float, code: str, why: str) -> None:
@@ -149,3 +160,4 @@ class Budget:
             new = {**value, "hold_until": until, "hold_code": code, "hold_why": why}
             if leases.write_bucket(self._pk, new, version, int(until) + 3600):
                 return
+            self.sleep(random.uniform(*CONTENDED_PAUSE))
