@@ -57,6 +57,7 @@ class Phase:
     cpu: dict[str, float] = field(default_factory=dict)  # function -> CPU seconds
     busy: dict[str, float] = field(default_factory=dict)  # function -> invocation seconds
     invocations: dict[str, int] = field(default_factory=dict)  # function -> invocations
+    concurrency: int = 1  # the push worker's invocations at once (its queue's poller)
 
     @property
     def per_minute(self) -> float:
@@ -132,8 +133,8 @@ def within(value: float | None, tolerance: float = PER_RECORD_TOLERANCE) -> bool
 def holdback(phase: Phase) -> str:
     """What holds a provider below its bound, read off the phase's profile: where the
     push worker's time went (waiting for the provider, waiting for the AWS server, its
-    own CPU, the rest: the rate budget's waits and client overhead), and the rate one
-    invocation at a time can reach with the provider's own call times."""
+    own CPU, the rest: the rate budget's waits and client overhead), and the rate the
+    poller's invocations at once can reach with the provider's own call times."""
     p = phase.provider
     push = f"{p}_push"
     wall = phase.seconds or 1.0
@@ -162,12 +163,14 @@ def holdback(phase: Phase) -> str:
         )
     if phase.write_calls:
         per_call = phase.write_latency / phase.write_calls
-        one_at_a_time = BATCH[p] * 60 / per_call if per_call > 0 else 0.0
-        if per_call > 0 and one_at_a_time < BOUND[p] * SHARE_OF_BOUND:
+        width = max(1, phase.concurrency)
+        at_most = width * BATCH[p] * 60 / per_call if per_call > 0 else 0.0
+        if per_call > 0 and at_most < BOUND[p] * SHARE_OF_BOUND:
             parts.append(
                 f"{NAMES[p]} takes {per_call:.1f} s per write of up to {BATCH[p]} (simulated "
-                "latency) and the local poller runs one invocation at a time per queue: at "
-                f"most {one_at_a_time:,.0f} records/min even with no other cost"
+                f"latency) and the local poller runs {width} invocation{'s' if width > 1 else ''}"
+                f" at a time per queue: at most {at_most:,.0f} records/min even with no "
+                "other cost"
             )
     parts.append(
         f"booksync's own rate budget allows at most {BUDGET[p]:,.0f} records/min "

@@ -304,6 +304,7 @@ class Bench:
             cpu={k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1},
             busy={k: busy1[k] - busy0.get(k, 0.0) for k in busy1},
             invocations={k: inv1[k] - inv0.get(k, 0) for k in inv1},
+            concurrency=self.stack.pollers[f"{provider}_push"].concurrency,
         )
         take_meter(phase, snapshot)
         _provider_figures(phase, log, company)
@@ -742,11 +743,12 @@ def main(argv: list[str] | None = None) -> int:
             + ")."
         )
         print(
-            "Local stack: each Lambda function in its own process, one invocation at a time "
-            "per queue; moto (metered; transactions and key queries cost what their items "
-            "do, local/aws.py), the simulators, the gateway and the pollers share the "
-            f"bench's process ({os.cpu_count()} cores here). Workers warmed up first; "
-            f"{(time.monotonic() - began) / 60:.0f} min in all."
+            "Local stack: each Lambda function in its own processes, "
+            f"{stack.queue_concurrency} invocation(s) at a time per queue (the template's "
+            "MaximumConcurrency, capped by the local stack); moto (metered; transactions "
+            "and key queries cost what their items do, local/aws.py), the simulators, the "
+            f"gateway and the pollers share the bench's process ({os.cpu_count()} cores "
+            f"here). Workers warmed up first; {(time.monotonic() - began) / 60:.0f} min in all."
         )
         for n in sizes:
             print(report_size(n, runs[n], naive))

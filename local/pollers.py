@@ -4,6 +4,14 @@ A poller does what Lambda's event source mapping does: receive up to BatchSize
 messages, invoke the function with a real SQS event, delete what succeeded (all of it,
 or all but the reported batchItemFailures), and leave the rest to reappear after their
 visibility timeout, so moto's redrive moves a message that keeps failing to its DLQ.
+
+Like the mapping, it runs up to `concurrency` invocations at once (the event's
+ScalingConfig.MaximumConcurrency, capped by the local stack): it receives again while
+a batch runs, and a FIFO queue (moto keeps a group whose messages are in flight from
+every other receiver, as SQS does) hands it only other groups' messages, so two changes
+of one group stay in order while independent groups go side by side. AWS documents the
+FIFO scaling: "Lambda scales up to the number of active message groups" (Lambda
+developer guide, "Configuring scaling behavior for SQS event source mappings").
 """
 
 from __future__ import annotations
@@ -59,12 +67,17 @@ class QueuePoller:
     function: FunctionPool
     batch_size: int = 10
     report_failures: bool = True
+    concurrency: int = 1  # invocations at once, as the mapping's MaximumConcurrency
     invocations: int = 0
     messages_done: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _slots: threading.Semaphore | None = None
+    _running: set[threading.Thread] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
+        self._slots = threading.Semaphore(max(1, self.concurrency))
         self._thread = threading.Thread(
             target=self._run, daemon=True, name=f"poll-{self.function.name}"
         )
@@ -74,18 +87,50 @@ class QueuePoller:
         self._stop.set()
         if self._thread:
             self._thread.join(5)
+        with self._lock:
+            running = list(self._running)
+        for thread in running:  # let the invocations under way settle their messages
+            thread.join(5)
 
     def _run(self) -> None:
+        assert self._slots is not None
         while not self._stop.is_set():
+            if not self._slots.acquire(timeout=1):  # every slot busy: wait for one
+                continue
             try:
-                self.poll_once(wait_seconds=1)
+                messages = self._receive(wait_seconds=1)
             except Exception as exc:  # keep polling; say what happened
+                self._slots.release()
                 if self._stop.is_set():
                     break
                 print(f"[poller {self.function.name}] {type(exc).__name__}: {exc}", flush=True)
                 time.sleep(1)
+                continue
+            if not messages:
+                self._slots.release()
+                continue
+            worker = threading.Thread(
+                target=self._settle_in_slot,
+                args=(messages,),
+                daemon=True,
+                name=f"invoke-{self.function.name}",
+            )
+            with self._lock:
+                self._running.add(worker)
+            worker.start()
 
-    def poll_once(self, wait_seconds: int = 0) -> int:
+    def _settle_in_slot(self, messages: list[dict[str, Any]]) -> None:
+        assert self._slots is not None
+        try:
+            self._invoke(messages)
+        except Exception as exc:  # the messages reappear after their visibility timeout
+            print(f"[poller {self.function.name}] {type(exc).__name__}: {exc}", flush=True)
+        finally:
+            with self._lock:
+                self._running.discard(threading.current_thread())
+            self._slots.release()
+
+    def _receive(self, wait_seconds: int) -> list[dict[str, Any]]:
         reply = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
@@ -93,10 +138,13 @@ class QueuePoller:
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
-        messages = reply.get("Messages", [])
-        if not messages:
-            return 0
-        self.invocations += 1
+        messages: list[dict[str, Any]] = reply.get("Messages", [])
+        return messages
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> int:
+        """Invoke the function on `messages`, delete what succeeded; how many did."""
+        with self._lock:
+            self.invocations += 1
         try:
             result = self.function.invoke(sqs_event(messages, self.queue_arn))
         except InvokeError as exc:
@@ -115,7 +163,8 @@ class QueuePoller:
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                 ],
             )
-        self.messages_done += len(done)
+        with self._lock:
+            self.messages_done += len(done)
         return len(done)
 
 

@@ -104,6 +104,11 @@ class LocalStack:
     run_pollers: bool = True
     run_schedules: bool = True
     metered: bool = False  # count AWS requests and estimate DynamoDB capacity (AwsMeter)
+    # invocations at once per queue: the template's ScalingConfig.MaximumConcurrency, at
+    # most this many here (each is a process; this machine is not Lambda's fleet). One by
+    # default: at 4 the billing fault run still finds payments refused as overpaying
+    # (README, "The local stack"); `python -m local --queue-concurrency 4` runs so
+    queue_concurrency: int = 1
     overrides: LocalOverrides = field(default_factory=LocalOverrides)
 
     aws: MotoAws | None = None
@@ -140,7 +145,13 @@ class LocalStack:
             # the Lambda runtime would have no X-Ray daemon here; Powertools' own switch
             env["POWERTOOLS_TRACE_DISABLED"] = "true"
             self.function_env[spec.name] = env
-            self.pools[spec.name] = FunctionPool(spec, env, log_dir, echo=self.echo_logs)
+            self.pools[spec.name] = FunctionPool(
+                spec,
+                env,
+                log_dir,
+                echo=self.echo_logs,
+                max_instances=max(2, self._concurrency(spec)),
+            )
 
         routes: list[Route] = []
         sqs = self.aws.client("sqs", access_key=EVENT_SOURCE_KEY)
@@ -161,6 +172,7 @@ class LocalStack:
                         batch_size=int(props.get("BatchSize", 10)),
                         report_failures="ReportBatchItemFailures"
                         in props.get("FunctionResponseTypes", []),
+                        concurrency=self._concurrency(spec),
                     )
                 elif ev["Type"] == "DynamoDB":
                     destination = (
@@ -308,6 +320,16 @@ class LocalStack:
         ]
         (self.state_dir / "env").write_text("\n".join(lines) + "\n")
 
+    def _concurrency(self, spec: tpl.FunctionSpec) -> int:
+        """How many invocations a function's queue runs at once: its mapping's
+        MaximumConcurrency (Lambda's own scaling without one), capped here."""
+        for ev in spec.events.values():
+            if ev["Type"] == "SQS":
+                scaling = ev.get("Properties", {}).get("ScalingConfig") or {}
+                wanted = int(scaling.get("MaximumConcurrency", self.queue_concurrency))
+                return max(1, min(wanted, self.queue_concurrency))
+        return 1
+
     def drain(self, timeout: float = 30.0) -> None:
         """Wait until every worker queue is empty and nothing is in flight (tests, demo).
 
@@ -380,11 +402,18 @@ def main(argv: list[str] | None = None) -> int:
         help="simulators listen on N+1 (QBO), N+2 (QBT), N+3 (Xero)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not echo function logs")
+    parser.add_argument(
+        "--queue-concurrency",
+        type=int,
+        default=1,
+        help="invocations at once per queue, up to its MaximumConcurrency (default 1)",
+    )
     args = parser.parse_args(argv)
     stack = LocalStack(
         port=args.port,
         sim_port_base=args.sim_port_base,
         echo_logs=None if args.quiet else sys.stdout,
+        queue_concurrency=args.queue_concurrency,
     )
     stack.start()
     ep = stack.endpoints()

@@ -64,10 +64,28 @@ def test_holdback_names_provider_latency_when_one_invocation_at_a_time_cannot_re
     )
     reason = holdback(phase)
     assert "2.4 s per write of up to 50" in reason
-    assert "one invocation at a time" in reason
+    assert "1 invocation at a time" in reason
     assert "at most 1,277 records/min" in reason
     assert "99% waiting for Xero" in reason
     assert "idle" not in reason
+
+
+def test_holdback_counts_the_invocations_the_poller_runs_at_once():
+    phase = Phase(
+        provider="xero",
+        records=5000,
+        linked=5000,
+        seconds=240.0,
+        write_calls=100,
+        write_latency=235.0,
+        busy={"xero_push": 238.0},
+        concurrency=2,
+    )
+    reason = holdback(phase)
+    assert "2 invocations at a time" in reason
+    assert "at most 2,553 records/min" in reason
+    phase.concurrency = 3  # 3,830 a minute: above 90% of Xero's 3,000, not what holds it
+    assert "invocation" not in holdback(phase)
 
 
 def test_holdback_names_an_idle_worker_and_429s():
