@@ -2,9 +2,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from local.stack import LocalStack
 
@@ -38,3 +40,16 @@ def operator_cli(stack, *args: str) -> dict:
 def api_key(stack):
     tenant = operator_cli(stack, "tenants", "create", "E2E Firm")
     return operator_cli(stack, "api-keys", "create", tenant["tenant_id"])["key"]
+
+
+def save_and_sync(api: str, auth: dict[str, str], provider: str, tries: int = 5) -> dict:
+    """ "Save and sync" as a firm's page calls it: a 503 (the provider down a moment) is
+    waited out as its Retry-After says; any other refusal fails the test with its words."""
+    for _ in range(tries):
+        reply = requests.post(f"{api}/v1/connections/{provider}/sync", headers=auth, timeout=120)
+        if reply.status_code != 503:
+            break
+        time.sleep(float(reply.headers.get("Retry-After") or 1))
+    assert reply.status_code == 200, reply.text
+    answer: dict = reply.json()
+    return answer

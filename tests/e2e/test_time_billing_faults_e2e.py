@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from local.person import connect
-from tests.e2e.conftest import operator_cli
+from tests.e2e.conftest import operator_cli, save_and_sync
 from tests.e2e.test_billing_faults_e2e import _company, _in_books, _settings
 from tests.e2e.test_time_faults_e2e import _objects, _post, _wait, faults_on
 
@@ -102,7 +102,7 @@ def _firm(stack, sims, companies, auth):
     clients = [
         _post(api, auth, "contacts", {"name": f"Billed Client {i:02d}"}) for i in range(CLIENTS)
     ]
-    requests.post(f"{api}/v1/connections/qbt/sync", headers=auth, timeout=120).raise_for_status()
+    save_and_sync(api, auth, "qbt")
     stack.drain(timeout=300)
 
     def everyone_linked():

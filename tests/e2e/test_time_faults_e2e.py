@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from local.person import connect
-from tests.e2e.conftest import operator_cli
+from tests.e2e.conftest import operator_cli, save_and_sync
 
 N = int(os.environ.get("CHAOS_TIME", "0"))
 THROTTLE = float(os.environ.get("CHAOS_THROTTLE", "0.05"))
@@ -84,7 +84,7 @@ def test_time_reaches_qbt_and_qbo_once_each_despite_5xx_429_and_dropped_replies(
     clients = [
         _post(api, auth, "contacts", {"name": f"Time Client {i:02d}"}) for i in range(CLIENTS)
     ]
-    requests.post(f"{api}/v1/connections/qbt/sync", headers=auth, timeout=120).raise_for_status()
+    save_and_sync(api, auth, "qbt")
     stack.drain(timeout=300)
     for provider in ("qbo", "qbt"):
         assert _linked(api, auth, provider, "user") >= USERS  # (an owner may come along)

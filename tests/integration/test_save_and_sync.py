@@ -87,6 +87,23 @@ def test_with_too_few_free_custom_fields_save_and_sync_fails_with_a_clear_error(
     assert "Deactivate" in error["what_to_do"]
 
 
+def test_qbt_down_while_save_and_sync_sets_up_its_fields_is_a_wait_not_a_sync_error(firm):
+    api, key, qbt, _company = firm
+    fault = {"action": "error", "status": 503, "path": "/customfields", "count": 20}
+    requests.post(f"{qbt}/_sim/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        status, problem, headers = call(api, "POST", "/v1/connections/qbt/sync", key)
+    finally:
+        requests.delete(f"{qbt}/_sim/faults", timeout=10)
+    assert status == 503
+    assert int(headers["Retry-After"]) >= 1
+    assert "try again" in problem["detail"]
+    _, errors, _ = call(api, "GET", "/v1/sync-errors", key, query="provider=qbt")
+    assert errors["items"] == []  # nothing for a person to fix
+    status, _, _ = call(api, "POST", "/v1/connections/qbt/sync", key)  # QBT is back
+    assert status == 200
+
+
 def test_qbt_users_without_a_hub_match_are_listed_with_the_reason(firm):
     api, key, _qbt, _company = firm
     status, body, _ = call(api, "GET", "/v1/connections/qbt/unmatched-users", key)

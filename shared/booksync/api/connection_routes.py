@@ -87,15 +87,19 @@ def make_connection_router(runtime: RuntimeFactory) -> Router:
             try:
                 fields = custom_fields.setup(rt.session(conn))
             except SyncFailure as failure:
-                upsert_error(
-                    tenant_id=conn.tenant_id,
-                    provider="qbt",
-                    connection_id=conn.connection_id,
-                    kind="connection",
-                    record_id=conn.connection_id,
-                    failure=failure,
-                )
-                raise Conflict(f"{failure.spec.title}: {failure.provider_message}") from failure
+                # a wait (a 5xx, a throttle) is a 503 with Retry-After; a refusal a person
+                # must fix is a 409 and the connection's sync error
+                problem = problem_of(failure)
+                if isinstance(problem, Conflict):
+                    upsert_error(
+                        tenant_id=conn.tenant_id,
+                        provider="qbt",
+                        connection_id=conn.connection_id,
+                        kind="connection",
+                        record_id=conn.connection_id,
+                        failure=failure,
+                    )
+                raise problem from failure
         queued = reconcile_push(conn, rt.enqueuer)
         # and read what changed there now, not at the next poll or tick
         rt.enqueuer.send(
