@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import pytest
 import requests
 
+from booksync.engine.worker import MAX_BACKOFF_SECONDS
 from local.person import connect
 from tests.e2e.conftest import operator_cli
 from tests.e2e.test_time_faults_e2e import _linked, _objects, _post, _wait, faults_on
@@ -125,7 +126,9 @@ def _under_faults(stack, sims, companies, auth, clients):
         )
     for provider in companies:
         requests.delete(f"{sims[provider]}/_sim/faults", timeout=30)
-    stack.drain(timeout=300)
+    # a message may sit out its longest backoff first: at the size a Xero pull
+    # failed by the 5xx over and over waited 611 s, and a 300 s drain gave up on it
+    stack.drain(timeout=MAX_BACKOFF_SECONDS + 300)
 
     qbo_invoices = _objects(sims["qbo"], companies["qbo"], "Invoice")
     xero_invoices = _objects(sims["xero"], companies["xero"], "Invoices")
