@@ -423,16 +423,19 @@ class MotoAws:
 
 @dataclass
 class LocalOverrides:
-    # Redelivery after a failure waits out the queue's visibility timeout; the template's
-    # (6x the function timeout) would make local retries take minutes.
-    queue_visibility_seconds: int = 2
+    # A batch whose invocation crashed or overran comes back after the queue's visibility
+    # timeout; the template's (720 s) would make a local crash retry take minutes, so the
+    # local poller brings such a batch back after this many seconds instead (pollers.py).
+    # The queues themselves keep the template's timeout: a shorter one would hand a
+    # message still being worked on to a second invocation (two creates of one record),
+    # which the cloud never does.
+    crash_redelivery_seconds: int = 2
 
 
 def provision(
     client: Callable[[str], Any],
     template: dict[str, Any],
     resolver: Resolver,
-    overrides: LocalOverrides,
 ) -> dict[str, dict[str, str]]:
     """Create every AWS resource the functions use; fill the resolver's Ref/GetAtt.
 
@@ -497,8 +500,7 @@ def provision(
                 attrs[key] = str(value).lower() if isinstance(value, bool) else str(value)
         if "RedrivePolicy" in props:
             attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-            attrs["VisibilityTimeout"] = str(overrides.queue_visibility_seconds)
-        elif "VisibilityTimeout" in props:
+        if "VisibilityTimeout" in props:
             attrs["VisibilityTimeout"] = str(props["VisibilityTimeout"])
         url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][

@@ -4,6 +4,9 @@ A poller does what Lambda's event source mapping does: receive up to BatchSize
 messages, invoke the function with a real SQS event, delete what succeeded (all of it,
 or all but the reported batchItemFailures), and leave the rest to reappear after their
 visibility timeout, so moto's redrive moves a message that keeps failing to its DLQ.
+The queues keep the template's visibility timeout, so a message is never handed to a
+second invocation while one still works on it; only a batch whose invocation crashed
+or overran is brought back sooner (`crash_redelivery_seconds`), not after 12 minutes.
 
 Like the mapping, it runs up to `concurrency` invocations at once (the event's
 ScalingConfig.MaximumConcurrency, capped by the local stack): it receives again while
@@ -68,6 +71,7 @@ class QueuePoller:
     batch_size: int = 10
     report_failures: bool = True
     concurrency: int = 1  # invocations at once, as the mapping's MaximumConcurrency
+    crash_redelivery_seconds: int | None = None  # None: the queue's visibility timeout
     invocations: int = 0
     messages_done: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -151,6 +155,7 @@ class QueuePoller:
             print(
                 f"[poller {self.function.name}] invocation failed, batch retried: {exc}", flush=True
             )
+            self._redeliver_soon(messages)
             return 0
         failed: set[str] = set()
         if self.report_failures and isinstance(result, dict):
@@ -166,6 +171,24 @@ class QueuePoller:
         with self._lock:
             self.messages_done += len(done)
         return len(done)
+
+    def _redeliver_soon(self, messages: list[dict[str, Any]]) -> None:
+        """A crashed batch comes back after `crash_redelivery_seconds`, not the queue's
+        visibility timeout (the only local shortcut: the invocation is over)."""
+        if self.crash_redelivery_seconds is None:
+            return
+        for start in range(0, len(messages), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": self.crash_redelivery_seconds,
+                    }
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")

@@ -132,7 +132,7 @@ class LocalStack:
         resolver = tpl.Resolver(
             parameters=self.parameters, conditions=template.get("Conditions", {})
         )
-        self.resources = provision(self.aws.client, template, resolver, self.overrides)
+        self.resources = provision(self.aws.client, template, resolver)
         if self.aws.meter is not None:
             self.aws.meter.tables = table_schemas(template, self.resources["tables"])
 
@@ -173,6 +173,7 @@ class LocalStack:
                         report_failures="ReportBatchItemFailures"
                         in props.get("FunctionResponseTypes", []),
                         concurrency=self._concurrency(spec),
+                        crash_redelivery_seconds=self.overrides.crash_redelivery_seconds,
                     )
                 elif ev["Type"] == "DynamoDB":
                     destination = (

@@ -27,7 +27,6 @@ from booksync.store.models import bind_tables  # noqa: E402
 from local import template as tpl  # noqa: E402
 from local.aws import (  # noqa: E402
     CREDENTIALS,
-    LocalOverrides,
     emulate_message_move_tasks_in_moto,
     keep_fifo_order_in_moto,
     provision,
@@ -97,7 +96,6 @@ def _stack_env(monkeypatch: pytest.MonkeyPatch, sim_urls: dict[str, str]) -> Ite
             lambda service: boto3.client(service, region_name=CREDENTIALS["AWS_REGION"]),
             template,
             resolver,
-            LocalOverrides(),
         )
         glob = template["Globals"]["Function"]["Environment"]["Variables"]
         env = {k: str(v) for k, v in resolver.resolve(glob).items()}

@@ -15,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    """The embedded stack on free ports, as `make local` runs it."""
-    s = LocalStack(state_dir=tmp_path_factory.mktemp("local"), port=0, sim_port_base=0)
+    """The embedded stack on free ports, as `make local` runs it (LOCAL_QUEUE_CONCURRENCY:
+    invocations at once per queue, as `python -m local --queue-concurrency`)."""
+    s = LocalStack(
+        state_dir=tmp_path_factory.mktemp("local"),
+        port=0,
+        sim_port_base=0,
+        queue_concurrency=int(os.environ.get("LOCAL_QUEUE_CONCURRENCY", "1")),
+    )
     s.start()
     yield s
     s.stop()

@@ -89,7 +89,7 @@ def test_message_that_keeps_failing_lands_in_the_dead_letter_queue(stack):
         MessageGroupId="bad",
         MessageDeduplicationId="bad-1",
     )
-    # maxReceiveCount is 12 and the local visibility timeout 2 s: about 30 s
+    # a message no worker can read goes to the dead-letter queue at its first receive
     dead = _wait(
         lambda: sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"]).get("Messages"), 90
     )

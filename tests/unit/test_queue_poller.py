@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from local.lambdas import InvokeError
 from local.pollers import QueuePoller
 
 
@@ -94,3 +95,57 @@ def test_one_at_a_time_when_the_mapping_says_so():
     function, poller = _run(concurrency=1, groups=3, per_group=2)
     assert poller.messages_done == 6
     assert function.most_at_once == 1
+
+
+class CrashesFirst(SlowFunction):
+    """Its first invocation crashes (the pool's InvokeError); the rest succeed."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.calls = 0
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == 1:
+            raise InvokeError(self.name, {"errorType": "Crash", "errorMessage": "halfway"})
+        return super().invoke(event)
+
+
+@mock_aws
+def test_a_crashed_batch_comes_back_soon_not_after_the_visibility_timeout():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(
+        QueueName="work.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "true",
+            "VisibilityTimeout": "720",  # the template's
+        },
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="m", MessageGroupId="g")
+    function = CrashesFirst()
+    poller = QueuePoller(
+        sqs=sqs,
+        queue_url=url,
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:work.fifo",
+        function=function,  # type: ignore[arg-type]
+        crash_redelivery_seconds=1,
+    )
+    poller.start()
+    deadline = time.monotonic() + 20
+    while poller.messages_done < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    poller.stop()
+    assert poller.messages_done == 1
+    assert function.calls == 2  # crashed once, then done once
+
+
+def test_local_queues_keep_the_templates_visibility_timeout(stack_env):
+    """A shorter one would hand a message still being worked on to a second invocation
+    (with several at once, two creates of one record: the billing fault run's overpaying
+    payments); only a crashed batch comes back sooner (the poller above)."""
+    sqs = stack_env.client("sqs")
+    for logical, url in stack_env.resources["queues"].items():
+        wanted = stack_env.template["Resources"][logical]["Properties"]["VisibilityTimeout"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        assert attrs["Attributes"]["VisibilityTimeout"] == str(wanted), logical
