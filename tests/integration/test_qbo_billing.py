@@ -287,6 +287,55 @@ def test_a_hub_payment_reaches_qbo_once_and_qbo_refusals_are_checked_first(books
     assert not [c for c in books.calls("qbo") if c["method"] == "POST" and "payment" in c["path"]]
 
 
+def _pay_in_full(books, contact, invoice):
+    paid, _ = books.api(
+        "POST",
+        "/v1/payments",
+        {
+            "contact_id": contact["id"],
+            "date": TODAY.isoformat(),
+            "amount": invoice["total"],
+            "currency": "CAD",
+            "reference": "CHQ 90",
+            "allocations": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
+        },
+        ok=201,
+    )
+    return paid
+
+
+def test_a_payment_in_full_whose_reply_was_lost_is_found_not_refused_as_overpaying(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    # QBO applies it (the invoice owes 0 now) but the reply never comes back: the retry
+    # must find it, not hold it to the balance its own first try lowered
+    books.fault("qbo", action="drop_after_commit", method="POST", path="/payment", count=1)
+    paid = _pay_in_full(books, acme, invoice)
+    books.run()
+    (payment,) = books.qbo("Payment")
+    assert books.link("qbo", "payment", paid["id"]) == payment["Id"]
+    assert books.errors() == {}
+    (held,) = books.qbo("Invoice")
+    assert held["Balance"] == 0
+
+
+def test_a_retried_payment_not_found_is_still_held_to_what_the_invoice_owes(books):
+    acme = books.client("Acme Ltd")
+    invoice = books.invoice(acme)
+    books.run()
+    books.fault("qbo", action="error", status=503, method="POST", path="/payment", count=1)
+    paid = _pay_in_full(books, acme, invoice)
+    books.run(rounds=1)  # refused by the 503: nothing applied
+    (held,) = books.qbo("Invoice")
+    books.pay_in_qbo(books.link("qbo", "contact", acme["id"]), [(held["Id"], 100.0)])
+    books.forget_calls("qbo")
+    books.run()
+    assert (paid["id"], "qbo.payment_overpays") in books.errors()
+    assert [p["TotalAmt"] for p in books.qbo("Payment")] == [100.0]
+    assert not [c for c in books.calls("qbo") if c["method"] == "POST" and "payment" in c["path"]]
+
+
 def test_a_payment_method_is_one_qbo_payment_method_both_ways(books):
     acme = books.client("Acme Ltd")
     invoice = books.invoice(acme)

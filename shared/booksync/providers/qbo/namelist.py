@@ -50,6 +50,9 @@ class Planned:
     body: dict[str, Any]
     fingerprint: str
     target: dict[str, Any] | None = None  # an existing object to update instead of creating
+    # a check only the recovery could make (an earlier try's object not found after all):
+    # the item is not sent, and this is its outcome
+    refusal: SyncFailure | None = None
 
 
 def parent_id(session: ProviderSession, kind: str, hub_id: str, pushed: dict[str, str]) -> str:
@@ -261,8 +264,14 @@ class NameListFamily(Family):
                 next(p for p in chunk if p.index == index).target = raw
         except SyncFailure as failure:
             return [failure] * len(chunk)
+        outcomes: dict[int, Pushed | Exception] = {
+            p.index: p.refusal for p in chunk if p.refusal is not None
+        }
+        live = [p for p in chunk if p.refusal is None]
+        if not live:
+            return [outcomes[p.index] for p in chunk]
         ops: list[dict[str, Any]] = []
-        for n, p in enumerate(chunk):
+        for n, p in enumerate(live):
             link = p.item.link
             object_id: str | None = None
             token: str | None = None
@@ -290,13 +299,12 @@ class NameListFamily(Family):
             else:
                 ops.append({"bId": str(n + 1), "operation": "create", self.entity: p.body})
         try:
-            answers = self._call(client, chunk, ops)
+            answers = self._call(client, live, ops)
         except SyncFailure as failure:
-            return [failure] * len(chunk)
-        return [
-            self._outcome(client, p, op, answer)
-            for p, op, answer in zip(chunk, ops, answers, strict=True)
-        ]
+            return [outcomes.get(p.index, failure) for p in chunk]
+        for p, op, answer in zip(live, ops, answers, strict=True):
+            outcomes[p.index] = self._outcome(client, p, op, answer)
+        return [outcomes[p.index] for p in chunk]
 
     def _call(
         self, client: QboClient, chunk: list[Planned], ops: list[dict[str, Any]]

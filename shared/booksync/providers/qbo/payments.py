@@ -16,7 +16,10 @@ deleted one is `{"Id", "status": "Deleted"}` in CDC (simulator README, Payment).
   found again by its customer, date, amount and reference among payments no link names.
   Checked first, each refusal a sync error with the reason: a date over two days ahead
   (UTC), a date in the closed period, an invoice not in QBO, another customer's invoice,
-  more than the QBO invoice still owes. A payment deleted in the hub is deleted in QBO.
+  more than the QBO invoice still owes. A retried create is held to what the invoice
+  owes only once its earlier try is known not to have landed (`find_created`): a try
+  that did has lowered the balance by itself. A payment deleted in the hub is deleted
+  in QBO.
 """
 
 from __future__ import annotations
@@ -265,7 +268,11 @@ class Payments(NameListFamily):
             return {}, "deleted"
         payment = _payment(item.content)
         settling = context if isinstance(context, _Settling) else _Settling.read(session, [payment])
-        customer = settling.refuse_or_customer(payment, creating=item.link is None)
+        # a retried create's earlier try may be in QBO already, its amount off the invoice's
+        # balance: what it owes is checked once that try is known not found (find_created)
+        customer = settling.refuse_or_customer(
+            payment, creating=item.link is None and not item.attempted_before
+        )
         body = payment_body(
             payment,
             customer,
@@ -306,6 +313,20 @@ class Payments(NameListFamily):
                     p.target = row
                     rows.remove(row)
                     break
+        unfound = [p for p in tried if p.target is None]
+        held = {i for p in unfound for i, _ in invoice_ids(p.body)}
+        if held:  # not found: sent anew, so held to what its invoices owe now
+            listed = ", ".join(quote(i) for i in sorted(held))
+            owed = {str(r["Id"]): r for r in client.query("Invoice", f"Id IN ({listed})")}
+            for p in unfound:
+                p.refusal = next(
+                    (
+                        failure
+                        for i, amount in invoice_ids(p.body)
+                        if (failure := overpays(amount, i, owed.get(i, {}))) is not None
+                    ),
+                    None,
+                )
 
 
 @dataclass
@@ -376,14 +397,22 @@ class _Settling:
                     f"QuickBooks invoice {held.get('DocNumber')} (Id {qbo_id}) is customer "
                     f"{ref(held, 'CustomerRef')}'s; the payment's customer is {customer}",
                 )
-            owed = Decimal(str(held.get("Balance") or 0))
-            if creating and a.amount > owed:
-                raise SyncFailure(
-                    "qbo.payment_overpays",
-                    f"{a.amount} applied to QuickBooks invoice {held.get('DocNumber')}, "
-                    f"which owes {number(owed)}",
-                )
+            failure = overpays(a.amount, qbo_id, held) if creating else None
+            if failure is not None:
+                raise failure
         return customer
+
+
+def overpays(amount: Decimal, qbo_id: str, held: dict[str, Any]) -> SyncFailure | None:
+    """`amount` applied to QBO invoice `qbo_id` (`held`: as QBO has it) is more than it owes."""
+    owed = Decimal(str(held.get("Balance") or 0))
+    if amount <= owed:
+        return None
+    return SyncFailure(
+        "qbo.payment_overpays",
+        f"{amount} applied to QuickBooks invoice {held.get('DocNumber') or qbo_id}, "
+        f"which owes {number(owed)}",
+    )
 
 
 def _method_names(client: QboClient, ids: set[Any]) -> dict[str, str]:
