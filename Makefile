@@ -65,7 +65,7 @@ local: setup  ## serve the embedded stack (API on :3000, simulators on :8701-870
 
 bench: setup  ## benchmarks; prints figures (BENCH_RECORDS=1000,5000 by default: about 45 minutes)
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench.sync $(if $(BENCH_RECORDS),--records $(BENCH_RECORDS))
+	$(BIN)/python -m bench.sync $(if $(BENCH_RECORDS),--records $(BENCH_RECORDS)) $(if $(BENCH_QUEUE_CONCURRENCY),--queue-concurrency $(BENCH_QUEUE_CONCURRENCY))
 	$(BIN)/python -m bench.timesheets
 	$(BIN)/python -m bench.billing
 

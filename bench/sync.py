@@ -678,6 +678,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-idle-day", action="store_true", help="skip the idle QBO day")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive loops")
+    parser.add_argument(
+        "--queue-concurrency",
+        type=int,
+        default=1,
+        help="invocations at once per queue, up to the template's MaximumConcurrency "
+        "(default 1: one at a time, as the local stack runs by default)",
+    )
     args = parser.parse_args(argv)
     providers = [p for p in args.providers.split(",") if p]
     unknown = set(providers) - set(PROVIDERS)
@@ -690,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         sim_port_base=0,
         run_schedules=False,
         metered=True,
+        queue_concurrency=max(1, args.queue_concurrency),
     )
     began = time.monotonic()
     stack.start()

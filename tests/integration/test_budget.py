@@ -154,3 +154,20 @@ def test_lambdas_that_meet_on_the_bucket_row_look_again_instead_of_giving_up(clo
     Budget("xero", "c7", clock=clock, sleep=clock.sleep, max_wait=10).take()
     assert lost["n"] == 30
     assert clock.slept < 30 * 0.15 + 0.01  # short random pauses only
+
+
+def test_a_hold_the_row_never_takes_is_given_up_after_a_few_looks(clock, monkeypatch):
+    # the row taken by other workers every time: the hold is not worth a long stay (the
+    # next call hears the provider's refusal again and holds then)
+    from booksync.engine import budget as budget_module
+
+    looks = {"n": 0}
+
+    def busy_row(*args, **kwargs):
+        looks["n"] += 1
+        return False
+
+    monkeypatch.setattr(budget_module.leases, "write_bucket", busy_row)
+    Budget("xero", "c8", clock=clock, sleep=clock.sleep).hold(600, "xero.rate_limited", "429")
+    assert looks["n"] == budget_module.HOLD_ATTEMPTS
+    assert clock.slept < budget_module.HOLD_ATTEMPTS * 0.15 + 0.01

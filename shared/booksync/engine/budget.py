@@ -44,6 +44,9 @@ RATES: dict[str, dict[str, Rate]] = {
 CONCURRENCY = {"qbo": 10, "qbt": 5, "xero": 5}
 THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_limited"}
 ATTEMPTS = 200  # looks at the bucket row per call at most (each wait is bounded, too)
+# looks at the row to write a hold: a hold not written costs only calls that hear the
+# provider's refusal again (each then tries to hold), so no worker spends long on it
+HOLD_ATTEMPTS = 10
 # A worker paces itself (sleeps) for waits up to this long, as long as its invocation's
 # deadline allows: a throttled message sent back to its queue counts a receive against its
 # dead-letter limit.
@@ -153,7 +156,7 @@ class Budget:
         """Stop every worker calling this connection's provider for `seconds` (its answer
         would be the same): each call refuses at once with `code` and `why` until then."""
         now = self.clock()
-        for _ in range(ATTEMPTS):
+        for _ in range(HOLD_ATTEMPTS):
             row = leases.bucket(self._pk)
             value, version = row if row is not None else ({}, None)
             until = max(float(value.get("hold_until") or 0), now + seconds)
