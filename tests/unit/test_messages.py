@@ -77,3 +77,13 @@ def test_a_bundle_larger_than_any_provider_batch_is_refused():
     body = {"v": 1, "type": "push_many", "tenant_id": "t", "connection_id": "c"}
     with pytest.raises(MessageInvalid, match="records"):
         decode({**body, "provider": "xero", "kind": "contact", "records": refs})
+
+
+def test_a_companys_pushes_and_its_pull_never_exceed_its_concurrent_calls():
+    from booksync.engine.budget import CONCURRENCY
+    from booksync.engine.outbox import shard_of
+
+    for provider, limit in CONCURRENCY.items():
+        shards = {shard_of(provider, "contact", f"r{i}", {}) for i in range(500)}
+        # each shard is a FIFO group (one invocation at a time), and the pull one more
+        assert len(shards) + 1 == limit, provider

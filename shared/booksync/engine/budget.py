@@ -40,7 +40,8 @@ RATES: dict[str, dict[str, Rate]] = {
     "xero": {"minute": Rate(per_second=55 / 60, burst=5)},
 }
 # calls a provider takes at once per company (QBO 10, Xero 5: PROVIDERS.md 1.4, 3.4; QBT
-# publishes none): the width of a connection's push shards (engine/outbox.py)
+# publishes none): a connection's push shards take all but one (engine/outbox.py), the
+# other is its pull's
 CONCURRENCY = {"qbo": 10, "qbt": 5, "xero": 5}
 THROTTLED = {"qbo": "qbo.throttled", "qbt": "qbt.throttled", "xero": "xero.rate_limited"}
 ATTEMPTS = 200  # looks at the bucket row per call at most (each wait is bounded, too)

@@ -91,9 +91,11 @@ def changed_from_record(record: Record) -> Changed:
 
 def shard_of(provider: str, kind: str, record_id: str, data: dict[str, Any]) -> str:
     """The FIFO shard of a record's pushes to a provider: its group key (a client and its
-    jobs share one) hashed over the provider's concurrency."""
+    jobs share one) hashed over the provider's concurrent calls less one, the call the
+    connection's pull (one FIFO group) may be making meanwhile: Xero's five pushes and a
+    pull were six calls at once, one over its limit (a 429 in the sync bench)."""
     key = ENTITIES[kind].group_key(record_id, data)
-    width = CONCURRENCY.get(provider, 1)
+    width = max(1, CONCURRENCY.get(provider, 1) - 1)
     return str(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % width)
 
 
