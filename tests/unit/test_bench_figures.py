@@ -51,8 +51,9 @@ def test_ratio_and_tolerance():
     assert not within(None)
 
 
-def test_holdback_names_provider_latency_when_one_invocation_at_a_time_cannot_reach_the_bound():
-    phase = Phase(
+def _xero_writes(**extra) -> Phase:
+    """5,000 Xero contacts in 4 minutes: 100 writes of 2.35 s, the push worker busy."""
+    return Phase(
         provider="xero",
         records=5000,
         linked=5000,
@@ -60,9 +61,12 @@ def test_holdback_names_provider_latency_when_one_invocation_at_a_time_cannot_re
         write_calls=100,
         write_latency=235.0,
         busy={"xero_push": 238.0},
-        cpu={"xero_push": 2.0},
+        **extra,
     )
-    reason = holdback(phase)
+
+
+def test_holdback_names_provider_latency_when_one_invocation_at_a_time_cannot_reach_the_bound():
+    reason = holdback(_xero_writes(cpu={"xero_push": 2.0}))
     assert "2.4 s per write of up to 50" in reason
     assert "1 invocation at a time" in reason
     assert "at most 1,277 records/min" in reason
@@ -71,16 +75,7 @@ def test_holdback_names_provider_latency_when_one_invocation_at_a_time_cannot_re
 
 
 def test_holdback_counts_the_invocations_the_poller_runs_at_once():
-    phase = Phase(
-        provider="xero",
-        records=5000,
-        linked=5000,
-        seconds=240.0,
-        write_calls=100,
-        write_latency=235.0,
-        busy={"xero_push": 238.0},
-        concurrency=2,
-    )
+    phase = _xero_writes(concurrency=2)
     reason = holdback(phase)
     assert "2 invocations at a time" in reason
     assert "at most 2,553 records/min" in reason

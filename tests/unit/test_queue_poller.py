@@ -46,29 +46,41 @@ class SlowFunction:
         return {"batchItemFailures": []}
 
 
-def _run(concurrency: int, groups: int, per_group: int) -> tuple[SlowFunction, QueuePoller]:
+def _fifo(**attributes: str) -> tuple[Any, str]:
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(
         QueueName="work.fifo",
-        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", **attributes},
     )["QueueUrl"]
-    for n in range(per_group):
-        for g in range(groups):
-            sqs.send_message(QueueUrl=url, MessageBody=f"{g}-{n}", MessageGroupId=f"g{g}")
-    function = SlowFunction(0.3)
+    return sqs, url
+
+
+def _poll_until(sqs: Any, url: str, function: Any, done: int, **options: Any) -> QueuePoller:
+    """Poll the queue with `function` until `done` messages are done (30 s at most)."""
     poller = QueuePoller(
         sqs=sqs,
         queue_url=url,
         queue_arn="arn:aws:sqs:us-east-1:123456789012:work.fifo",
-        function=function,  # type: ignore[arg-type]
-        batch_size=1,
-        concurrency=concurrency,
+        function=function,
+        **options,
     )
     poller.start()
     deadline = time.monotonic() + 30
-    while poller.messages_done < groups * per_group and time.monotonic() < deadline:
+    while poller.messages_done < done and time.monotonic() < deadline:
         time.sleep(0.05)
     poller.stop()
+    return poller
+
+
+def _run(concurrency: int, groups: int, per_group: int) -> tuple[SlowFunction, QueuePoller]:
+    sqs, url = _fifo()
+    for n in range(per_group):
+        for g in range(groups):
+            sqs.send_message(QueueUrl=url, MessageBody=f"{g}-{n}", MessageGroupId=f"g{g}")
+    function = SlowFunction(0.3)
+    poller = _poll_until(
+        sqs, url, function, groups * per_group, batch_size=1, concurrency=concurrency
+    )
     return function, poller
 
 
@@ -113,29 +125,10 @@ class CrashesFirst(SlowFunction):
 
 @mock_aws
 def test_a_crashed_batch_comes_back_soon_not_after_the_visibility_timeout():
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(
-        QueueName="work.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "ContentBasedDeduplication": "true",
-            "VisibilityTimeout": "720",  # the template's
-        },
-    )["QueueUrl"]
+    sqs, url = _fifo(VisibilityTimeout="720")  # the template's
     sqs.send_message(QueueUrl=url, MessageBody="m", MessageGroupId="g")
     function = CrashesFirst()
-    poller = QueuePoller(
-        sqs=sqs,
-        queue_url=url,
-        queue_arn="arn:aws:sqs:us-east-1:123456789012:work.fifo",
-        function=function,  # type: ignore[arg-type]
-        crash_redelivery_seconds=1,
-    )
-    poller.start()
-    deadline = time.monotonic() + 20
-    while poller.messages_done < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    poller.stop()
+    poller = _poll_until(sqs, url, function, 1, crash_redelivery_seconds=1)
     assert poller.messages_done == 1
     assert function.calls == 2  # crashed once, then done once
 
