@@ -7,7 +7,8 @@ import time
 import pytest
 
 from booksync.engine.messages import Pull, PushRecord
-from booksync.engine.seam import Family, Pushed
+from booksync.engine.seam import Family, Page, Pushed
+from booksync.engine.worker import Pass
 from booksync.errors import SyncFailure
 from booksync.providers import registry
 from booksync.store import Connection, Cursor, Record, SyncErrorRow
@@ -178,6 +179,79 @@ def test_message_for_a_replaced_connection_is_dropped(stack_env, handler, qbo_co
     assert handler("qbo_pull")(event, lambda_context()) == {"batchItemFailures": []}
     assert Connection.get("t1", "qbo").last_sync_at is None
     assert not list(SyncErrorRow.scan())
+
+
+# -------------------------------------------------- a backlog longer than one invocation
+
+
+class Backlog:
+    """A source with `pages` pages of changes whose rate budget lets an invocation read
+    `allowed` of them (then refuses, as booksync's budget does when a call's turn would
+    come after the invocation's deadline)."""
+
+    name = "backlog"
+
+    def __init__(self, pages, allowed):
+        self.pages, self.allowed = pages, allowed
+        self.reads = []
+        self.this_invocation = 0
+
+    def read(self, session, cursor):
+        if self.this_invocation == self.allowed:
+            self.this_invocation = 0  # the next invocation has its own turns
+            raise SyncFailure("qbo.throttled", "rate budget: no turn before the deadline")
+        self.this_invocation += 1
+        n = int(cursor or 0)
+        self.reads.append(n)
+        return Page([], str(n + 1), more=n + 1 < self.pages)
+
+
+def _pull_rounds(stack_env, handler):
+    """Run the pull queue until it is empty: (message reasons, answers) per round."""
+    rounds = []
+    for _ in range(10):
+        event, got = _receive(stack_env, "QboPullQueue", wait=1)
+        if not got:
+            return rounds
+        assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in got)
+        answer = _run(handler, "qbo_pull", event, stack_env, "QboPullQueue", got)
+        rounds.append(([json.loads(m["Body"])["reason"] for m in got], answer))
+    raise AssertionError("the pull never finished")
+
+
+@pytest.mark.parametrize("limit", ["rate budget", "deadline"])
+def test_a_backlog_longer_than_an_invocation_goes_on_in_new_pulls_each_page_read_once(
+    stack_env, handler, qbo_connection, monkeypatch, limit
+):
+    # Given a backlog of five pages, and invocations that can read two of them
+    source = Backlog(pages=5, allowed=2 if limit == "rate budget" else 99)
+    monkeypatch.setattr(registry, "sources", lambda provider: [source])
+    if limit == "deadline":
+        reads = iter(range(1000))
+        monkeypatch.setattr(Pass, "time_left", lambda self: next(reads) % 2 == 0)
+    _send(stack_env, "QboPullQueue", PULL)
+    # When the queue is worked until empty
+    rounds = _pull_rounds(stack_env, handler)
+    # Then every message was done on its first receive (none spent its dead-letter
+    # allowance), each unfinished pull queued the next, and each page was read once
+    assert [reasons for reasons, _ in rounds] == [["reconcile"], ["continue"], ["continue"]]
+    assert all(answer == {"batchItemFailures": []} for _, answer in rounds)
+    assert source.reads == [0, 1, 2, 3, 4]
+    assert Cursor.get("c1", "backlog").position == "5"
+    # the connection shows a finished pull only once everything was read
+    assert Connection.get("t1", "qbo").last_sync_at is not None
+    assert not _dead_letters(stack_env, "QboPullDeadLetterQueue")
+    assert not list(SyncErrorRow.scan())
+
+
+def test_a_pull_refused_before_reading_anything_is_retried_not_continued(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    monkeypatch.setattr(registry, "sources", lambda provider: [Backlog(pages=5, allowed=0)])
+    event, msg = _receive_one(stack_env, "QboPullQueue", PULL)
+    answer = handler("qbo_pull")(event, lambda_context())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": msg["MessageId"]}]}
+    assert Connection.get("t1", "qbo").last_sync_at is None
 
 
 # -------------------------------------------------- what a failure holds back

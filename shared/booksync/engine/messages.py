@@ -146,7 +146,8 @@ class Pull(_Message):
     """Pull what changed at the provider since the connection's cursor."""
 
     type: Literal["pull"] = "pull"
-    reason: Literal["webhook", "reconcile", "manual"] = "reconcile"
+    # continue: the rest of a backlog a pull could not read in one invocation
+    reason: Literal["webhook", "reconcile", "manual", "continue"] = "reconcile"
     # set by the sender: the webhook delivery or the schedule tick this pull answers,
     # so a repeated delivery of the same notice de-duplicates in the FIFO queue
     trigger: str = Field(default="", max_length=128)

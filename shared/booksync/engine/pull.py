@@ -6,6 +6,11 @@ of the linked kind (or, unlinked, of the family that adopts that object type); r
 our own echo by its content hash; else apply it, the later change winning when both
 sides changed (the loser is kept in the record's history); hand unlinked objects to the
 hub kind's `adopt` (import matching, staff matching); save the cursor after the page.
+
+A backlog longer than one invocation (its time, MAX_PAGES, or the rate budget running
+out after some pages were read) leaves the pull `unfinished`: what was read is applied
+and its cursors saved, and the worker queues a continuation instead of failing the
+message, so a long catch-up never spends the message's receives.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from booksync.engine.seam import Change, Family, ProviderSession, Source
-from booksync.errors import InvalidInput
+from booksync.errors import InvalidInput, Kind, SyncFailure
 from booksync.hub import records
 from booksync.hub.content import content_hash
 from booksync.hub.entities import entity
@@ -39,6 +44,10 @@ class PullResult:
     rejected: int = 0
     pages: int = 0
     cursors: dict[str, str] = field(default_factory=dict)
+    # why the pull stopped before reading everything ("" when it read everything):
+    # "time", "pages", or the code of the rate limit that stopped it
+    unfinished: str = ""
+    stopped_by: SyncFailure | None = None  # that rate limit (its wait holds the connection)
 
 
 # (record, provider) -> queue a push of the record to that provider now
@@ -62,15 +71,26 @@ def pull(
     *,
     time_left: Callable[[], bool] = lambda: True,
 ) -> PullResult:
-    """Read every source of the connection's provider from its cursor and apply it."""
+    """Read every source of the connection's provider from its cursor and apply it.
+
+    Only a pull that read everything is marked on the connection (a notice sent before it
+    began is then covered); an unfinished one says why in `result.unfinished`."""
     conn = session.connection
     started = utcnow()
     result = PullResult()
     for source in registry.sources(conn.provider):
-        _read_source(session, source, requeue, result, time_left)
-    connection_rows.mark_pulled(conn, started=started, finished=utcnow())
+        try:
+            _read_source(session, source, requeue, result, time_left)
+        except SyncFailure as failure:
+            if failure.kind is not Kind.RATE_LIMITED or not result.pages:
+                raise  # nothing read: the message is retried after the wait
+            result.unfinished, result.stopped_by = failure.code, failure
+        if result.unfinished:
+            break
+    if not result.unfinished:
+        connection_rows.mark_pulled(conn, started=started, finished=utcnow())
     logger.info(
-        "pull applied",
+        "pull applied" if not result.unfinished else "pull read part of the backlog",
         extra={
             "changes": result.changes,
             "echoes": result.echoes,
@@ -79,6 +99,7 @@ def pull(
             "hub_won": result.hub_won,
             "rejected": result.rejected,
             "pages": result.pages,
+            "unfinished": result.unfinished,
         },
     )
     return result
@@ -94,6 +115,9 @@ def _read_source(
     conn = session.connection
     cursor = cursors.get_or_new(str(conn.connection_id), source.name)
     for _ in range(MAX_PAGES):
+        if result.pages and not time_left():
+            result.unfinished = "time"
+            return
         page = source.read(session, cursor.position)
         result.pages += 1
         apply_changes(session, page.changes, requeue, result)
@@ -102,8 +126,9 @@ def _read_source(
         cursor.last_run_at = utcnow()
         cursors.save(cursor)
         result.cursors[source.name] = str(cursor.position or "")
-        if not page.more or not time_left():
+        if not page.more:
             return
+    result.unfinished = "pages"
 
 
 def apply_changes(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from booksync.engine.budget import HOLD_AFTER_SECONDS
 from booksync.engine.messages import (
     Message,
     MessageInvalid,
+    Pull,
     PushRecord,
     PushRecords,
     decode,
@@ -308,8 +310,11 @@ def _pull(work: Pass) -> None:
                 logger.info("a pull that began after these notices has run; nothing to do")
                 continue
             session = work.session(conn)
-            pulling.pull(session, _requeue(work), time_left=work.time_left)
+            result = pulling.pull(session, _requeue(work), time_left=work.time_left)
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
+            if result.unfinished:
+                _hold_if_asked(session, [result.stopped_by])
+                _continue_pull(work, conn, result)
         except SyncFailure as failure:
             _hold_if_asked(work.session(conn), [failure])
             _fail(notices, failure, partial(_connection_error, conn))
@@ -318,6 +323,25 @@ def _pull(work: Pass) -> None:
             _fail(notices, exc)
         finally:
             logger.remove_keys(list(ids))
+
+
+def _continue_pull(work: Pass, conn: Connection, result: pulling.PullResult) -> None:
+    """A pull that read part of a backlog: its notices are done (what was read is applied,
+    the cursors saved) and a new pull goes on from the cursors. It queues behind this one
+    in the connection's group, and the rate budget paces its calls."""
+    work.rt.enqueuer.send(
+        Pull(
+            tenant_id=conn.tenant_id,
+            connection_id=conn.connection_id,
+            provider=conn.provider,  # type: ignore[arg-type]
+            reason="continue",
+            trigger=f"continue:{uuid.uuid4().hex}",
+        )
+    )
+    logger.info(
+        "pull continues in a new message",
+        extra={"why": result.unfinished, "pages": result.pages, "changes": result.changes},
+    )
 
 
 def _connection_error(conn: Connection, failure: SyncFailure) -> None:
