@@ -13,7 +13,9 @@ Printed per size and provider:
   meter, local/aws.py), SQS requests per record (booksync's functions; the event
   source's receives and deletes apart), QBO CorePlus calls per record (the simulator's
   Core/CorePlus categories for the company), and the CPU milliseconds per record of the
-  workers (the six sync workers and fanout; not the simulators, moto or the API);
+  workers (the six sync workers and fanout; not the simulators, moto or the API) in
+  their invocations: the import of an instance started mid-phase (a queue scaling out)
+  is a cold start's cost, not the records';
 - a profile: where the push worker's time went, which says what holds a provider back.
 
 Then the per-record ratios between the sizes, one idle QBO connection-day (24 hourly
@@ -442,7 +444,10 @@ def report_size(n: int, phases: dict[str, Phase], naive: dict[str, tuple[float, 
             ],
         )
     )
-    out.append("\nCost per record (DynamoDB units estimated per request; CPU: workers only)")
+    out.append(
+        "\nCost per record (DynamoDB units estimated per request; CPU: workers only, "
+        "in invocations: a cold start's import is not a record's)"
+    )
     out.append(
         table(
             (

@@ -5,7 +5,8 @@ module's import, is kept in `cold_starts`), serves one invocation at a
 time, is killed and replaced when an invocation overruns the function's timeout, and
 writes the function's log lines to `<state>/logs/<function>.log` (and the console).
 `cpu_seconds()` is the CPU time (user and system, from /proc) the function's
-processes have used, and `busy_seconds` the wall time spent in invocations.
+processes have used in invocations (their init, the cold start, is `init_cpu_seconds`),
+and `busy_seconds` the wall time spent in invocations.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class FunctionPool:
     max_instances: int = 2
     cold_starts: list[float] = field(default_factory=list)
     busy_seconds: float = 0.0  # wall time spent in invocations, all instances
+    init_cpu_seconds: float = 0.0  # CPU the instances' cold starts used (not in cpu_seconds)
     _instances: list[_Instance] = field(default_factory=list)
     _idle: queue.LifoQueue[_Instance] = field(default_factory=queue.LifoQueue)
     _count: int = 0
@@ -129,11 +131,13 @@ class FunctionPool:
         return inst
 
     def cpu_seconds(self) -> float:
-        """CPU seconds (user + system) used by every instance this pool has started,
-        init included; an instance that has exited counts what it had when last read."""
+        """CPU seconds (user + system) every instance this pool has started used in its
+        invocations (its cold start excluded: a scaled-out queue's new instances would
+        otherwise charge their imports to the records of the moment); an instance that
+        has exited counts what it had when last read."""
         with self._lock:
-            instances = list(self._instances)
-        return sum(inst.cpu_seconds() for inst in instances)
+            instances, init = list(self._instances), self.init_cpu_seconds
+        return max(0.0, sum(inst.cpu_seconds() for inst in instances) - init)
 
     def _pump_logs(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -162,6 +166,9 @@ class FunctionPool:
             )
             inst.requests.flush()
             answer = self._read_answer(inst, self.spec.timeout + 5)
+            if answer is not None and "init_cpu_s" in answer:  # its first answer
+                with self._lock:
+                    self.init_cpu_seconds += float(answer["init_cpu_s"])
             inst.cpu_seconds()  # read while it is alive
             with self._lock:
                 self.busy_seconds += time.monotonic() - began
