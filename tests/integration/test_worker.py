@@ -244,6 +244,24 @@ def test_a_backlog_longer_than_an_invocation_goes_on_in_new_pulls_each_page_read
     assert not list(SyncErrorRow.scan())
 
 
+def test_a_source_whose_cursor_does_not_move_is_not_continued_forever(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given a source that says "more" but gives back the cursor it was asked for
+    class Stuck(Backlog):
+        def read(self, session, cursor):
+            super().read(session, cursor)
+            return Page([], cursor or "", more=True)
+
+    source = Stuck(pages=5, allowed=99)
+    monkeypatch.setattr(registry, "sources", lambda provider: [source])
+    _send(stack_env, "QboPullQueue", PULL)
+    rounds = _pull_rounds(stack_env, handler)
+    # one message, done; no continuation re-reading the same page over and over
+    assert [reasons for reasons, _ in rounds] == [["reconcile"]]
+    assert Connection.get("t1", "qbo").last_sync_at is None  # it never read everything
+
+
 def test_a_pull_refused_before_reading_anything_is_retried_not_continued(
     stack_env, handler, qbo_connection, monkeypatch
 ):

@@ -48,6 +48,12 @@ class PullResult:
     # "time", "pages", or the code of the rate limit that stopped it
     unfinished: str = ""
     stopped_by: SyncFailure | None = None  # that rate limit (its wait holds the connection)
+    moved: bool = False  # a cursor went on (a continuation of a pull that did not is no use)
+
+    @property
+    def goes_on(self) -> bool:
+        """Unfinished, and a continuation would start further on than this pull did."""
+        return bool(self.unfinished) and self.moved
 
 
 # (record, provider) -> queue a push of the record to that provider now
@@ -87,6 +93,11 @@ def pull(
             result.unfinished, result.stopped_by = failure.code, failure
         if result.unfinished:
             break
+    if result.unfinished and not result.moved:
+        # pages read but no cursor went on: a continuation would read them again
+        logger.warning("pull stopped where it began", extra={"why": result.unfinished})
+        if result.stopped_by is not None:
+            raise result.stopped_by  # the message is retried after the wait
     if not result.unfinished:
         connection_rows.mark_pulled(conn, started=started, finished=utcnow())
     logger.info(
@@ -121,6 +132,7 @@ def _read_source(
         page = source.read(session, cursor.position)
         result.pages += 1
         apply_changes(session, page.changes, requeue, result)
+        result.moved = result.moved or bool(page.cursor and page.cursor != cursor.position)
         cursor.position = page.cursor or cursor.position
         cursor.runs = (cursor.runs or 0) + 1
         cursor.last_run_at = utcnow()

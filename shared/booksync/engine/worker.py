@@ -312,7 +312,7 @@ def _pull(work: Pass) -> None:
             session = work.session(conn)
             result = pulling.pull(session, _requeue(work), time_left=work.time_left)
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
-            if result.unfinished:
+            if result.goes_on:
                 _hold_if_asked(session, [result.stopped_by])
                 _continue_pull(work, conn, result)
         except SyncFailure as failure:
