@@ -262,6 +262,30 @@ def test_a_source_whose_cursor_does_not_move_is_not_continued_forever(
     assert Connection.get("t1", "qbo").last_sync_at is None  # it never read everything
 
 
+def test_a_pull_stopped_by_a_long_wait_waits_it_out_instead_of_going_on(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given a backlog whose second read meets a hold (the provider asked for an hour)
+    class Held(Backlog):
+        def read(self, session, cursor):
+            if self.reads:
+                raise SyncFailure("qbo.throttled", "held for an hour", retry_after=3600)
+            return super().read(session, cursor)
+
+    source = Held(pages=5, allowed=99)
+    monkeypatch.setattr(registry, "sources", lambda provider: [source])
+    event, msg = _receive_one(stack_env, "QboPullQueue", PULL)
+    answer = handler("qbo_pull")(event, lambda_context())
+    # the message goes back for the wait (one receive), no continuation calls meanwhile;
+    # the page read is kept
+    assert answer == {"batchItemFailures": [{"itemIdentifier": msg["MessageId"]}]}
+    assert source.reads == [0]
+    assert Cursor.get("c1", "backlog").position == "1"
+    assert "Messages" not in stack_env.client("sqs").receive_message(
+        QueueUrl=stack_env.queue_url("QboPullQueue")
+    )
+
+
 def test_a_pull_refused_before_reading_anything_is_retried_not_continued(
     stack_env, handler, qbo_connection, monkeypatch
 ):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from booksync.engine.budget import HOLD_AFTER_SECONDS
 from booksync.engine.seam import Change, Family, ProviderSession, Source
 from booksync.errors import InvalidInput, Kind, SyncFailure
 from booksync.hub import records
@@ -88,8 +89,14 @@ def pull(
         try:
             _read_source(session, source, requeue, result, time_left)
         except SyncFailure as failure:
-            if failure.kind is not Kind.RATE_LIMITED or not result.pages:
-                raise  # nothing read: the message is retried after the wait
+            if (
+                failure.kind is not Kind.RATE_LIMITED
+                or not result.pages
+                or (failure.retry_after or 0) >= HOLD_AFTER_SECONDS
+            ):
+                # nothing read, or a long wait asked (a hold, a day limit): the message
+                # waits it out in one receive; what was read is saved
+                raise
             result.unfinished, result.stopped_by = failure.code, failure
         if result.unfinished:
             break
