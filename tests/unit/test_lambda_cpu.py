@@ -9,15 +9,22 @@ from local.lambdas import FunctionPool
 from local.template import FunctionSpec
 
 
+def _pool(tmp_path: Path, name: str, source: str) -> FunctionPool:
+    """A one-instance pool of a function whose app.py is `source`."""
+    code = tmp_path / name
+    code.mkdir()
+    (code / "app.py").write_text(source)
+    spec = FunctionSpec(f"{name.title()}Function", code, "app.lambda_handler", 30, {}, {})
+    return FunctionPool(spec, {}, tmp_path / "logs", max_instances=1)
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
 def test_cpu_and_busy_seconds_grow_with_work_and_outlive_the_process(tmp_path: Path):
-    code = tmp_path / "burn"
-    code.mkdir()
-    (code / "app.py").write_text(
-        "def lambda_handler(event, context):\n    return sum(i * i for i in range(event['n']))\n"
+    pool = _pool(
+        tmp_path,
+        "burn",
+        "def lambda_handler(event, context):\n    return sum(i * i for i in range(event['n']))\n",
     )
-    spec = FunctionSpec("BurnFunction", code, "app.lambda_handler", 30, {}, {})
-    pool = FunctionPool(spec, {}, tmp_path / "logs", max_instances=1)
     try:
         pool.invoke({"n": 1})
         idle = pool.cpu_seconds()
@@ -34,14 +41,12 @@ def test_cpu_and_busy_seconds_grow_with_work_and_outlive_the_process(tmp_path: P
 def test_a_cold_starts_cpu_is_counted_apart_from_the_invocations(tmp_path: Path):
     # a handler module whose import is costly: a new instance (a queue scaling out) must
     # not charge it to the records its first invocation syncs
-    code = tmp_path / "heavy"
-    code.mkdir()
-    (code / "app.py").write_text(
+    pool = _pool(
+        tmp_path,
+        "heavy",
         "WARM = sum(i * i for i in range(3_000_000))\n"
-        "def lambda_handler(event, context):\n    return WARM\n"
+        "def lambda_handler(event, context):\n    return WARM\n",
     )
-    spec = FunctionSpec("HeavyFunction", code, "app.lambda_handler", 30, {}, {})
-    pool = FunctionPool(spec, {}, tmp_path / "logs", max_instances=1)
     try:
         pool.invoke({})
         assert pool.init_cpu_seconds >= 0.05

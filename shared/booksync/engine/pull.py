@@ -48,7 +48,7 @@ class PullResult:
     # why the pull stopped before reading everything ("" when it read everything):
     # "time", "pages", or the code of the rate limit that stopped it
     unfinished: str = ""
-    stopped_by: SyncFailure | None = None  # that rate limit (its wait holds the connection)
+    stopped_by: SyncFailure | None = None  # that rate limit (a short wait: a long one raises)
     moved: bool = False  # a cursor went on (a continuation of a pull that did not is no use)
 
     @property

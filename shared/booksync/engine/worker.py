@@ -313,7 +313,6 @@ def _pull(work: Pass) -> None:
             result = pulling.pull(session, _requeue(work), time_left=work.time_left)
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
             if result.goes_on:
-                _hold_if_asked(session, [result.stopped_by])
                 _continue_pull(work, conn, result)
         except SyncFailure as failure:
             _hold_if_asked(work.session(conn), [failure])
