@@ -11,7 +11,7 @@ from booksync.engine.seam import Family, Page, Pushed
 from booksync.engine.worker import Pass
 from booksync.errors import SyncFailure
 from booksync.providers import registry
-from booksync.store import Connection, Cursor, Record, SyncErrorRow
+from booksync.store import Connection, Cursor, Record, SyncErrorRow, utcnow
 from local.pollers import sqs_event
 from tests.conftest import lambda_context
 
@@ -242,6 +242,40 @@ def test_a_backlog_longer_than_an_invocation_goes_on_in_new_pulls_each_page_read
     assert Connection.get("t1", "qbo").last_sync_at is not None
     assert not _dead_letters(stack_env, "QboPullDeadLetterQueue")
     assert not list(SyncErrorRow.scan())
+
+
+def test_a_continuation_goes_on_at_the_source_where_its_pull_stopped(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given two sources sharing a budget of two reads per invocation: the first has two
+    # pages, the second three (Xero: contacts, then invoices, then payments)
+    budget = {"left": 2}
+
+    class Shared(Backlog):
+        def read(self, session, cursor):
+            if not budget["left"]:
+                budget["left"] = 2  # the next invocation has its own turns
+                raise SyncFailure("qbo.throttled", "rate budget: no turn before the deadline")
+            budget["left"] -= 1
+            self.at.append(utcnow())
+            return Backlog.read(self, session, cursor)
+
+    first, second = Shared(pages=2, allowed=99), Shared(pages=3, allowed=99)
+    first.name, second.name = "first", "second"
+    first.at, second.at = [], []
+    monkeypatch.setattr(registry, "sources", lambda provider: [first, second])
+    _send(stack_env, "QboPullQueue", PULL)
+    rounds = _pull_rounds(stack_env, handler)
+    # Then each continuation started in the second source (the first, read to its end,
+    # is not read again each round), and every page was read once
+    assert [reasons for reasons, _ in rounds] == [["reconcile"], ["continue"], ["continue"]]
+    assert first.reads == [0, 1]
+    assert second.reads == [0, 1, 2]
+    # the chain is marked pulled from when its first pull began: a notice sent while it
+    # went on is not taken as covered by it
+    conn = Connection.get("t1", "qbo")
+    assert conn.last_sync_at is not None
+    assert conn.pull_started_at <= first.at[0]
 
 
 def test_a_source_whose_cursor_does_not_move_is_not_continued_forever(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -151,6 +152,11 @@ class Pull(_Message):
     # set by the sender: the webhook delivery or the schedule tick this pull answers,
     # so a repeated delivery of the same notice de-duplicates in the FIFO queue
     trigger: str = Field(default="", max_length=128)
+    # a continuation goes on at the source where its pull stopped (the ones before it
+    # were read to the end), and remembers when the first pull of the chain began: the
+    # chain is marked pulled from then once its last source is read
+    resume: str = Field(default="", max_length=64)
+    began: datetime | None = None
 
 
 Message = PushRecord | PushRecords | Pull

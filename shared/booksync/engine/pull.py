@@ -10,7 +10,9 @@ hub kind's `adopt` (import matching, staff matching); save the cursor after the 
 A backlog longer than one invocation (its time, MAX_PAGES, or the rate budget running
 out after some pages were read) leaves the pull `unfinished`: what was read is applied
 and its cursors saved, and the worker queues a continuation instead of failing the
-message, so a long catch-up never spends the message's receives.
+message, so a long catch-up never spends the message's receives. The continuation goes
+on at the source where the pull stopped, so a provider whose first sources fill the
+budget still reaches its last one.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class PullResult:
     unfinished: str = ""
     stopped_by: SyncFailure | None = None  # that rate limit (a short wait: a long one raises)
     moved: bool = False  # a cursor went on (a continuation of a pull that did not is no use)
+    resume: str = ""  # the source an unfinished pull stopped in: its continuation starts there
+    began: datetime | None = None  # when the first pull of this chain began
 
     @property
     def goes_on(self) -> bool:
@@ -77,15 +81,25 @@ def pull(
     requeue: Requeue,
     *,
     time_left: Callable[[], bool] = lambda: True,
+    resume: str = "",
+    began: datetime | None = None,
 ) -> PullResult:
     """Read every source of the connection's provider from its cursor and apply it.
 
-    Only a pull that read everything is marked on the connection (a notice sent before it
-    began is then covered); an unfinished one says why in `result.unfinished`."""
+    A continuation passes `resume` (the source its pull stopped in: the ones before it
+    were read to the end) and `began` (when the chain's first pull began). Only a chain
+    that read everything is marked on the connection, from when it began (a notice sent
+    before that is then covered); an unfinished pull says why in `result.unfinished` and
+    where to go on in `result.resume`."""
     conn = session.connection
-    started = utcnow()
-    result = PullResult()
-    for source in registry.sources(conn.provider):
+    began = began or utcnow()
+    result = PullResult(began=began)
+    sources = registry.sources(conn.provider)
+    names = [s.name for s in sources]
+    if resume in names:
+        sources = sources[names.index(resume) :]
+    for source in sources:
+        result.resume = source.name
         try:
             _read_source(session, source, requeue, result, time_left)
         except SyncFailure as failure:
@@ -106,7 +120,8 @@ def pull(
         if result.stopped_by is not None:
             raise result.stopped_by  # the message is retried after the wait
     if not result.unfinished:
-        connection_rows.mark_pulled(conn, started=started, finished=utcnow())
+        result.resume = ""
+        connection_rows.mark_pulled(conn, started=began, finished=utcnow())
     logger.info(
         "pull applied" if not result.unfinished else "pull read part of the backlog",
         extra={

@@ -310,7 +310,10 @@ def _pull(work: Pass) -> None:
                 logger.info("a pull that began after these notices has run; nothing to do")
                 continue
             session = work.session(conn)
-            result = pulling.pull(session, _requeue(work), time_left=work.time_left)
+            resume, began = _resume_point([r.message for r in notices])
+            result = pulling.pull(
+                session, _requeue(work), time_left=work.time_left, resume=resume, began=began
+            )
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
             if result.goes_on:
                 _continue_pull(work, conn, result)
@@ -324,10 +327,21 @@ def _pull(work: Pass) -> None:
             logger.remove_keys(list(ids))
 
 
+def _resume_point(messages: list[Any]) -> tuple[str, datetime | None]:
+    """Where the pull of these messages starts: a continuation's source when all of them
+    continue one chain at one source (a webhook or a schedule tick among them asks for
+    every source from its cursor), and when that chain began."""
+    resumes = {m.resume if isinstance(m, Pull) and m.reason == "continue" else "" for m in messages}
+    if len(resumes) != 1 or "" in resumes:
+        return "", None
+    starts = [m.began for m in messages if m.began is not None]
+    return resumes.pop(), min(starts, default=None)
+
+
 def _continue_pull(work: Pass, conn: Connection, result: pulling.PullResult) -> None:
     """A pull that read part of a backlog: its notices are done (what was read is applied,
-    the cursors saved) and a new pull goes on from the cursors. It queues behind this one
-    in the connection's group, and the rate budget paces its calls."""
+    the cursors saved) and a new pull goes on from the source where it stopped. It queues
+    behind this one in the connection's group, and the rate budget paces its calls."""
     work.rt.enqueuer.send(
         Pull(
             tenant_id=conn.tenant_id,
@@ -335,11 +349,21 @@ def _continue_pull(work: Pass, conn: Connection, result: pulling.PullResult) -> 
             provider=conn.provider,  # type: ignore[arg-type]
             reason="continue",
             trigger=f"continue:{uuid.uuid4().hex}",
+            resume=result.resume,
+            began=result.began,
         )
     )
+    stopped = result.stopped_by
     logger.info(
         "pull continues in a new message",
-        extra={"why": result.unfinished, "pages": result.pages, "changes": result.changes},
+        extra={
+            "why": result.unfinished,
+            "resume_at": result.resume,
+            "pages": result.pages,
+            "changes": result.changes,
+            "provider_message": stopped.provider_message if stopped else "",
+            "retry_after": stopped.retry_after if stopped else None,
+        },
     )
 
 
