@@ -91,4 +91,5 @@ def boot(settings: Settings | None = None, clients: AwsClients | None = None) ->
     """Read settings (failing by name if any is missing), bind tables, make clients."""
     settings = settings or get_settings()
     store.bind(settings.tables)
+    store.open_clients()
     return Runtime(settings=settings, clients=clients or make_clients())

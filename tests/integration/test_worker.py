@@ -4,6 +4,7 @@ pass over the batch, what each outcome does to a message, and what a failure hol
 import json
 import time
 
+import botocore.session
 import pytest
 
 from booksync.engine.messages import Pull, PushRecord
@@ -12,6 +13,7 @@ from booksync.engine.worker import Pass
 from booksync.errors import SyncFailure
 from booksync.providers import registry
 from booksync.store import Connection, Cursor, Record, SyncErrorRow, utcnow
+from booksync.store.models import ALL_MODELS
 from local.pollers import sqs_event
 from tests.conftest import lambda_context
 
@@ -217,6 +219,28 @@ def _pull_rounds(stack_env, handler):
         answer = _run(handler, "qbo_pull", event, stack_env, "QboPullQueue", got)
         rounds.append(([json.loads(m["Body"])["reason"] for m in got], answer))
     raise AssertionError("the pull never finished")
+
+
+def test_a_cold_start_makes_the_aws_clients_so_the_first_message_does_not(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given a new Lambda instance: no model has a DynamoDB client yet
+    for model in ALL_MODELS:
+        model._connection = None
+    lambda_handler = handler("qbo_pull")  # its cold start
+    event, _ = _receive_one(stack_env, "QboPullQueue", PULL)
+    made = []
+    create_client = botocore.session.Session.create_client
+
+    def counted(self, name, *args, **kwargs):
+        made.append(name)
+        return create_client(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counted)
+    # When its first message is worked (reading the connection, cursors, leases)
+    assert lambda_handler(event, lambda_context()) == {"batchItemFailures": []}
+    # Then it made no client: each one's CPU (a tenth of a second) was the init's
+    assert made == []
 
 
 @pytest.mark.parametrize("limit", ["rate budget", "deadline"])

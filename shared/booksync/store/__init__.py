@@ -17,6 +17,7 @@ from booksync.store.models import (
     SyncErrorRow,
     Tenant,
     bind_tables,
+    open_clients,
     utcnow,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "SyncErrorRow",
     "Tenant",
     "bind",
+    "open_clients",
     "utcnow",
 ]
 
