@@ -6,13 +6,14 @@ nothing lost, and a sync error in words where a person must act."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 import requests
 
 from booksync.boot import boot
-from booksync.engine.pull import pull
+from booksync.engine.pull import covered_by_a_later_pull, pull
 from booksync.engine.push import Wanted, push_records
 from booksync.hub import importing
 from booksync.hub.records import create_record, update_record
@@ -22,7 +23,7 @@ from booksync.providers.qbo.customers import Customers
 from booksync.providers.qbo.employees import Employees
 from booksync.providers.qbt import custom_fields
 from booksync.settings import get_settings
-from booksync.store import SyncErrorRow, links
+from booksync.store import SyncErrorRow, links, utcnow
 from booksync.store import connections as connection_rows
 from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, load_handler
@@ -238,6 +239,32 @@ def test_near_the_end_of_xeros_day_the_connection_waits_and_says_so(oauth_handle
     outcome = firm.push("contact", ids)
     waiting = [r for r in outcome.results.values() if r is not None]
     assert all(r.code == "xero.day_limit" for r in waiting)
+
+
+def test_a_xero_webhook_pull_reads_only_the_sources_its_events_name(oauth_handler, sims):
+    # Given a Xero organisation pulled once in full (contacts, payroll, payments)
+    firm = Firm(oauth_handler, sims, "xero", {})
+    pull(firm.session(), lambda record, provider: None)
+    conn = connection_rows.get(firm.tenant_id, "xero")
+    last_sync = conn.last_sync_at
+    # and a contact notice and an invoice notice sent after it began (the coverage check
+    # allows the clocks a second)
+    time.sleep(1.1)
+    sent = utcnow()
+    time.sleep(1.1)
+    requests.delete(f"{firm.sim}/_sim/calls", timeout=10)
+    # When the contact notice's pull runs
+    pull(firm.session(), lambda record, provider: None, topics=frozenset({"CONTACT"}))
+    # Then it read Xero's contacts only: one call, not one per source
+    calls = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["calls"]
+    assert [c["path"].split("?")[0] for c in calls] == ["/api.xro/2.0/Contacts"]
+    # the contact notice is covered by it, the invoice notice is not (its payments were
+    # last read before it was sent), and the connection's full-sync time is unchanged
+    conn = connection_rows.get(firm.tenant_id, "xero")
+    assert covered_by_a_later_pull(conn, [(sent, frozenset({"CONTACT"}))])
+    assert not covered_by_a_later_pull(conn, [(sent, frozenset({"INVOICE"}))])
+    assert not covered_by_a_later_pull(conn, [(sent, None)])
+    assert conn.last_sync_at == last_sync
 
 
 def test_a_lost_create_in_a_high_volume_organisation_is_found_by_short_filters(oauth_handler, sims):

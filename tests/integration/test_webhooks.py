@@ -454,6 +454,20 @@ def test_valid_xero_delivery_gets_empty_200_and_one_pull_per_org(deliver, stack_
     )
 
 
+def test_a_xero_pull_names_the_topics_of_its_orgs_events(deliver, stack_env):
+    # Given two orgs: one whose contact changed, one whose invoice and contact changed
+    contacts_only, both = "org-contacts-only", "org-both"
+    add_connection("xero", contacts_only)
+    add_connection("xero", both)
+    body = json.loads(xero_body(contacts_only, both, both))
+    body["events"][1]["eventCategory"] = "INVOICE"
+    deliver("xero", json.dumps(body).encode())
+    # Then each org's pull carries its own events' categories: its worker reads only the
+    # sources they may concern (Xero contacts; payments, which move invoices)
+    pulls = {p["group"]: p["topics"] for p in drain(stack_env, "XeroPullQueue")}
+    assert sorted(pulls.values()) == [["CONTACT"], ["CONTACT", "INVOICE"]]
+
+
 def test_xero_intent_to_receive_good_signature_gets_empty_200(deliver, stack_env):
     answer = deliver("xero", INTENT_TO_RECEIVE)
 

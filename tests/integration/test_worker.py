@@ -128,7 +128,7 @@ def test_transient_failure_returns_message_after_the_providers_wait(
 def test_failure_a_person_must_fix_becomes_an_error_row_and_is_not_retried(
     qbo_connection, stack_env, handler, monkeypatch
 ):
-    def closed(session, requeue, time_left):
+    def closed(session, requeue, **how):
         raise SyncFailure(
             "qbo.period_closed", "Account Period Closed, cannot update through this date."
         )

@@ -236,10 +236,21 @@ def xero_companies(payload: Any) -> dict[str, int]:
     return companies
 
 
+def xero_topics(payload: Any) -> dict[str, list[str]]:
+    """Xero tenantId -> the events' categories (CONTACT, INVOICE): its pull reads only the
+    sources they may concern (seam.Source.topics). Called after xero_companies."""
+    topics: dict[str, set[str]] = {}
+    for event in _XeroDelivery.model_validate(payload).events:
+        topics.setdefault(event.tenantId, set()).add(event.eventCategory.upper()[:32])
+    return {company: sorted(named)[:8] for company, named in topics.items()}
+
+
 COMPANIES: dict[str, Callable[[Any], dict[str, int]]] = {
     "qbo": qbo_companies,
     "xero": xero_companies,
 }
+# a provider whose notices name what changed by topic (QBO's CDC reads everything at once)
+TOPICS: dict[str, Callable[[Any], dict[str, list[str]]]] = {"xero": xero_topics}
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,7 @@ class Delivery:
     provider: str
     sha256: str
     companies: dict[str, int]
+    topics: dict[str, list[str]] = field(default_factory=dict)  # company -> topics (Xero)
 
 
 def parse(provider: str, body: bytes) -> Delivery:
@@ -261,6 +273,7 @@ def parse(provider: str, body: bytes) -> Delivery:
         provider=provider,
         sha256=hashlib.sha256(body).hexdigest(),
         companies=COMPANIES[provider](payload),
+        topics=TOPICS[provider](payload) if provider in TOPICS else {},
     )
 
 
@@ -316,6 +329,7 @@ def route(delivery: Delivery, enqueuer: Enqueuer) -> Routed:
                     provider=conn.provider,  # type: ignore[arg-type]
                     reason="webhook",
                     trigger=trigger_for(delivery, company_id),
+                    topics=tuple(delivery.topics.get(company_id, ())),
                 )
             )
             routed.enqueued.append(conn.connection_id)
@@ -333,6 +347,7 @@ def _route_once(*, delivery: dict[str, Any], enqueuer: Enqueuer) -> dict[str, An
         provider=delivery["provider"],
         sha256=delivery["sha256"],
         companies=dict(delivery["companies"]),
+        topics=dict(delivery.get("topics") or {}),
     )
     return asdict(route(parsed, enqueuer))
 

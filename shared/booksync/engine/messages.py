@@ -157,6 +157,9 @@ class Pull(_Message):
     # chain is marked pulled from then once its last source is read
     resume: str = Field(default="", max_length=64)
     began: datetime | None = None
+    # a webhook's topics (Xero: CONTACT, INVOICE): only the sources they may concern are
+    # read (seam.Source.topics); empty: every source
+    topics: tuple[str, ...] = Field(default=(), max_length=8)
 
 
 Message = PushRecord | PushRecords | Pull

@@ -54,6 +54,7 @@ class PullResult:
     moved: bool = False  # a cursor went on (a continuation of a pull that did not is no use)
     resume: str = ""  # the source an unfinished pull stopped in: its continuation starts there
     began: datetime | None = None  # when the first pull of this chain began
+    topics: frozenset[str] | None = None  # the webhook topics it read for (None: all)
 
     @property
     def goes_on(self) -> bool:
@@ -65,15 +66,33 @@ class PullResult:
 Requeue = Callable[[Record, str], Any]
 
 
-def covered_by_a_later_pull(conn: Connection, sent_at: datetime | None) -> bool:
-    """True when a pull that began after this notice was sent has completed: it read
-    everything the notice is about. A burst of webhooks (a bulk push echoing back) then
-    costs one pull, not one each."""
-    started = conn.pull_started_at
-    if sent_at is None or started is None:
+def covered_by_a_later_pull(
+    conn: Connection, notices: list[tuple[datetime | None, frozenset[str] | None]]
+) -> bool:
+    """True when, for every notice (when it was sent, its topics or None for all), a pull
+    that began after it was sent has read to its end every source the notice may concern.
+    A burst of webhooks (a bulk push echoing back) then costs one pull, not one each."""
+    if any(sent is None for sent, _ in notices):
+        return False
+    if all(topics is None for _, topics in notices):
+        return all(_later(conn.pull_started_at, sent) for sent, _ in notices)
+    wanted = {
+        sent: [s.name for s in registry.named_by(registry.sources(conn.provider), topics)]
+        for sent, topics in notices
+    }
+    names = sorted({n for ns in wanted.values() for n in ns})
+    read = cursors.get_many(str(conn.connection_id), names)
+    return all(
+        all(n in read and _later(read[n].started_at, sent) for n in ns)
+        for sent, ns in wanted.items()
+    )
+
+
+def _later(started: datetime | None, sent: datetime | None) -> bool:
+    if started is None or sent is None:
         return False
     # a second's margin for the clocks of SQS and of the worker
-    return _aware(started) > _aware(sent_at) + timedelta(seconds=1)
+    return _aware(started) > _aware(sent) + timedelta(seconds=1)
 
 
 def pull(
@@ -83,6 +102,7 @@ def pull(
     time_left: Callable[[], bool] = lambda: True,
     resume: str = "",
     began: datetime | None = None,
+    topics: frozenset[str] | None = None,
 ) -> PullResult:
     """Read every source of the connection's provider from its cursor and apply it.
 
@@ -90,11 +110,13 @@ def pull(
     were read to the end) and `began` (when the chain's first pull began). Only a chain
     that read everything is marked on the connection, from when it began (a notice sent
     before that is then covered); an unfinished pull says why in `result.unfinished` and
-    where to go on in `result.resume`."""
+    where to go on in `result.resume`. With `topics` (a webhook's), only the sources they
+    may concern are read, and the connection is not marked (each source read to its end
+    is, on its cursor)."""
     conn = session.connection
     began = began or utcnow()
-    result = PullResult(began=began)
-    sources = registry.sources(conn.provider)
+    result = PullResult(began=began, topics=topics)
+    sources = registry.named_by(registry.sources(conn.provider), topics)
     names = [s.name for s in sources]
     if resume in names:
         sources = sources[names.index(resume) :]
@@ -121,7 +143,8 @@ def pull(
             raise result.stopped_by  # the message is retried after the wait
     if not result.unfinished:
         result.resume = ""
-        connection_rows.mark_pulled(conn, started=began, finished=utcnow())
+        if topics is None:
+            connection_rows.mark_pulled(conn, started=began, finished=utcnow())
     logger.info(
         "pull applied" if not result.unfinished else "pull read part of the backlog",
         extra={
@@ -133,6 +156,7 @@ def pull(
             "rejected": result.rejected,
             "pages": result.pages,
             "unfinished": result.unfinished,
+            "topics": sorted(topics) if topics is not None else "all",
         },
     )
     return result
@@ -158,6 +182,8 @@ def _read_source(
         cursor.position = page.cursor or cursor.position
         cursor.runs = (cursor.runs or 0) + 1
         cursor.last_run_at = utcnow()
+        if not page.more:  # read to its end: notices sent before the chain began are covered
+            cursor.started_at = result.began
         cursors.save(cursor)
         result.cursors[source.name] = str(cursor.position or "")
         if not page.more:

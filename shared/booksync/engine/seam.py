@@ -180,7 +180,12 @@ class Page:
 
 
 class Source(Protocol):
-    """How a provider pages changes of one or more families, and the name of its cursor."""
+    """How a provider pages changes of one or more families, and the name of its cursor.
+
+    A source may also say which webhook topics name its changes, as `topics` (Xero: the
+    events' eventCategory): a webhook pull then reads only the sources its notices name,
+    and a source no webhook names (`()`) is read by schedules and by hand. Without it,
+    every notice may concern the source (QBO's CDC, QBT's poll)."""
 
     name: str
 

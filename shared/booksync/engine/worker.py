@@ -306,13 +306,19 @@ def _pull(work: Pass) -> None:
         ids = {"tenant_id": conn.tenant_id, "connection_id": conn.connection_id}
         logger.append_keys(**ids)
         try:
-            if all(pulling.covered_by_a_later_pull(conn, _sent_at(r.record)) for r in notices):
+            asked = [(_sent_at(r.record), _topics(r.message)) for r in notices]
+            if pulling.covered_by_a_later_pull(conn, asked):
                 logger.info("a pull that began after these notices has run; nothing to do")
                 continue
             session = work.session(conn)
             resume, began = _resume_point([r.message for r in notices])
             result = pulling.pull(
-                session, _requeue(work), time_left=work.time_left, resume=resume, began=began
+                session,
+                _requeue(work),
+                time_left=work.time_left,
+                resume=resume,
+                began=began,
+                topics=_all_topics([topics for _, topics in asked]),
             )
             metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=session.calls)
             if result.goes_on:
@@ -325,6 +331,19 @@ def _pull(work: Pass) -> None:
             _fail(notices, exc)
         finally:
             logger.remove_keys(list(ids))
+
+
+def _topics(message: Any) -> frozenset[str] | None:
+    """A webhook pull's topics (only the sources they may concern are read); None: all."""
+    topics = message.topics if isinstance(message, Pull) else ()
+    return frozenset(topics) if topics else None
+
+
+def _all_topics(each: list[frozenset[str] | None]) -> frozenset[str] | None:
+    """What one pull for several notices reads: every source if any notice asks for all."""
+    if any(t is None for t in each):
+        return None
+    return frozenset().union(*[t for t in each if t is not None])
 
 
 def _resume_point(messages: list[Any]) -> tuple[str, datetime | None]:
@@ -351,6 +370,7 @@ def _continue_pull(work: Pass, conn: Connection, result: pulling.PullResult) -> 
             trigger=f"continue:{uuid.uuid4().hex}",
             resume=result.resume,
             began=result.began,
+            topics=tuple(sorted(result.topics or ())),
         )
     )
     stopped = result.stopped_by

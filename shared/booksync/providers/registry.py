@@ -93,6 +93,14 @@ def sources(provider: str) -> list[Source]:
     return [factory(members) for factory, members in groups.items()]
 
 
+def named_by(found: list[Source], topics: frozenset[str] | None) -> list[Source]:
+    """Of these sources, those a webhook's `topics` may concern (seam.Source.topics);
+    all of them for None (a schedule's, a person's pull)."""
+    if topics is None:
+        return found
+    return [s for s in found if (own := getattr(s, "topics", None)) is None or topics & set(own)]
+
+
 # ------------------------------------------------------------------------- settings
 
 

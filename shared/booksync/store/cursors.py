@@ -16,6 +16,12 @@ def get_or_new(connection_id: str, family: str) -> Cursor:
     return get(connection_id, family) or Cursor(connection_id, family, runs=0)
 
 
+def get_many(connection_id: str, families: list[str]) -> dict[str, Cursor]:
+    """The cursors of these sources, by key (one batch read)."""
+    keys = [(connection_id, f) for f in families]
+    return {str(c.family): c for c in Cursor.batch_get(keys, consistent_read=True)} if keys else {}
+
+
 def save(cursor: Cursor) -> None:
     cursor.save()
 

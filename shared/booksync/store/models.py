@@ -271,7 +271,8 @@ class Cursor(_Base):
     position = UnicodeAttribute(null=True)  # changedSince / If-Modified-Since / modified_since
     runs = NumberAttribute(default=0)
     last_run_at = UTCDateTimeAttribute(null=True)
-    # when the last completed pull began: a notice sent before it is already covered
+    # when the last pull that read this source to its end began: a notice about it sent
+    # before then is already covered
     started_at = UTCDateTimeAttribute(null=True)
 
 

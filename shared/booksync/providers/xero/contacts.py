@@ -171,6 +171,7 @@ class XeroContacts:
     (If-Modified-Since is to the second and has gaps), never our clock."""
 
     name = "xero.contacts"
+    topics = ("CONTACT",)  # the webhook events' eventCategory (Xero sends CONTACT, INVOICE)
 
     def __init__(self, families: Sequence[Family] = (), page_size: int = 1000) -> None:
         self.page_size = page_size

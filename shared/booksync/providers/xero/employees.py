@@ -45,6 +45,7 @@ class XeroEmployees:
     """Payroll UK employees changed since the cursor (Xero's own clock, less a second)."""
 
     name = "xero.employees"
+    topics = ()  # Xero sends no payroll webhooks: read by the schedules and by hand
 
     def __init__(self, families: Sequence[Family] = ()) -> None:
         self.families = tuple(families)

@@ -181,6 +181,10 @@ class XeroPayments:
     batch's payments as one change (the batch's id, its live payments)."""
 
     name = "xero.payments"
+    # a payment made or removed moves its invoice (AmountDue, Status): an INVOICE event
+    # (whether it always does is not documented: the simulator's payment_touches_invoice
+    # mode; when it does not, the schedule's pull finds the payment)
+    topics = ("INVOICE",)
 
     def __init__(self, families: Sequence[Family] = (), page_size: int = 1000) -> None:
         self.page_size = page_size
