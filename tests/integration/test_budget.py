@@ -135,6 +135,22 @@ def test_a_hold_stops_every_worker_of_the_connection_until_it_ends(clock):
     first.take()
 
 
+def test_a_worker_waits_out_a_hold_that_ends_before_its_deadline(clock):
+    # Given a connection held for a minute (QBO answered 429 to another worker)
+    Budget("qbo", "c9", clock=clock, sleep=clock.sleep).hold(60, "qbo.throttled", "429")
+    # When a worker with two minutes left calls: it waits the hold out and calls, instead
+    # of sending its message back to spend a receive on it
+    Budget("qbo", "c9", clock=clock, sleep=clock.sleep, deadline=clock.now + 120).take()
+    assert 60 <= clock.slept <= 61
+    # and a worker whose deadline comes first is refused at once, with the wait
+    Budget("qbo", "c9", clock=clock, sleep=clock.sleep).hold(60, "qbo.throttled", "429")
+    slept = clock.slept
+    with pytest.raises(SyncFailure) as info:
+        Budget("qbo", "c9", clock=clock, sleep=clock.sleep, deadline=clock.now + 30).take()
+    assert info.value.code == "qbo.throttled"
+    assert clock.slept == slept
+
+
 def test_lambdas_that_meet_on_the_bucket_row_look_again_instead_of_giving_up(clock, monkeypatch):
     # four workers of one connection write the row at once: the losers pause a random
     # moment and look again while they may wait, instead of sending the message back to

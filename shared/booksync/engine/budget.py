@@ -86,7 +86,8 @@ class Budget:
         raise the provider's throttled SyncFailure with the wait, so the message backs off.
         A hold (the provider asked for a long wait) refuses at once, until it ends. Past a
         worker's deadline no call starts, tokens or not: its answer might come after the
-        function's timeout, and the work done so far would be lost with the invocation."""
+        function's timeout, and the work done so far would be lost with the invocation.
+        A worker waits out a hold that ends before its deadline (`_sits_out`)."""
         if self.deadline is not None and self.clock() >= self.deadline:
             raise SyncFailure(
                 THROTTLED[self.provider],
@@ -97,7 +98,10 @@ class Budget:
         for _ in range(ATTEMPTS):
             wait, hold = self._try(cost)
             if hold is not None:
-                raise hold
+                if not self._sits_out(hold):
+                    raise hold
+                began = self.clock()  # the hold is over: pacing counts from now
+                continue
             if wait == _CONTENDED:
                 wait = random.uniform(*CONTENDED_PAUSE)
             elif wait <= 0:
@@ -112,6 +116,17 @@ class Budget:
             # waiters wake together: a jitter keeps them from writing the row at once
             self.sleep(wait + random.uniform(0, CONTENDED_PAUSE[0]))
         raise SyncFailure(THROTTLED[self.provider], "rate budget contended", retry_after=1)
+
+    def _sits_out(self, hold: SyncFailure) -> bool:
+        """A hold that ends before this worker's deadline is waited out here (then the call
+        goes on): sent back, each message behind it would spend a receive per hold, and
+        under a provider that throttles now and then a message met a dozen holds and was
+        dead-lettered. A longer one (a day limit) is sent back with its wait."""
+        ends = self.clock() + (hold.retry_after or 0) + CONTENDED_PAUSE[1]
+        if self.deadline is None or ends >= self.deadline:
+            return False
+        self.sleep((hold.retry_after or 0) + random.uniform(*CONTENDED_PAUSE))
+        return True
 
     def _may_wait(self) -> float:
         if self.deadline is None:
