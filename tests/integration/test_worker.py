@@ -302,6 +302,38 @@ def test_a_continuation_goes_on_at_the_source_where_its_pull_stopped(
     assert conn.pull_started_at <= first.at[0]
 
 
+def test_a_source_read_to_its_end_is_not_read_again_by_the_continuation(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given a source listed in full each time (its cursor never moves: Xero payroll), then
+    # a source the budget refuses after that one read
+    budget = {"left": 1}
+
+    class Listing(Backlog):
+        def read(self, session, cursor):
+            budget["left"] -= 1
+            self.reads.append(cursor)
+            return Page([], "", more=False)
+
+    class Refusing(Backlog):
+        def read(self, session, cursor):
+            if budget["left"] <= 0:
+                budget["left"] = 1  # the next invocation has its own turns
+                raise SyncFailure("qbo.throttled", "this run's time is spent", retry_after=1)
+            return super().read(session, cursor)
+
+    listing, after = Listing(pages=1, allowed=99), Refusing(pages=1, allowed=99)
+    listing.name, after.name = "listing", "after"
+    monkeypatch.setattr(registry, "sources", lambda provider: [listing, after])
+    _send(stack_env, "QboPullQueue", PULL)
+    rounds = _pull_rounds(stack_env, handler)
+    # Then the first pull's message is done (no receive spent on the refusal) and its
+    # continuation reads only the refused source: the listing is read once
+    assert [reasons for reasons, _ in rounds] == [["reconcile"], ["continue"]]
+    assert len(listing.reads) == 1
+    assert after.reads == [0]
+
+
 def test_a_source_whose_cursor_does_not_move_is_not_continued_forever(
     stack_env, handler, qbo_connection, monkeypatch
 ):

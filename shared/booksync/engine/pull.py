@@ -51,7 +51,9 @@ class PullResult:
     # "time", "pages", or the code of the rate limit that stopped it
     unfinished: str = ""
     stopped_by: SyncFailure | None = None  # that rate limit (a short wait: a long one raises)
-    moved: bool = False  # a cursor went on (a continuation of a pull that did not is no use)
+    # a cursor went on or a source was read to its end (a continuation of a pull that did
+    # neither would read the same pages again)
+    moved: bool = False
     resume: str = ""  # the source an unfinished pull stopped in: its continuation starts there
     began: datetime | None = None  # when the first pull of this chain began
     topics: frozenset[str] | None = None  # the webhook topics it read for (None: all)
@@ -184,6 +186,9 @@ def _read_source(
         cursor.last_run_at = utcnow()
         if not page.more:  # read to its end: notices sent before the chain began are covered
             cursor.started_at = result.began
+            # and a continuation starts after it: progress, even for a source whose cursor
+            # never moves (Xero payroll is listed in full each time)
+            result.moved = True
         cursors.save(cursor)
         result.cursors[source.name] = str(cursor.position or "")
         if not page.more:
