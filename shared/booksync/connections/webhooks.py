@@ -194,7 +194,12 @@ def _count(companies: dict[str, int], company_id: str) -> None:
     companies[company_id] = companies.get(company_id, 0) + 1
 
 
-def qbo_companies(payload: Any) -> dict[str, int]:
+# company id -> events booksync reads; company id -> the events' topics (Xero names them;
+# QBO's CDC reads everything at once, so its topics are empty)
+_Parsed = tuple[dict[str, int], dict[str, list[str]]]
+
+
+def qbo_companies(payload: Any) -> _Parsed:
     """Realm id -> number of entity events booksync reads, from either QBO body format.
     A realm whose events all name entities no family reads (a TimeActivity booksync wrote)
     is left out: its pull would read nothing booksync holds, and spend an item of the
@@ -208,7 +213,7 @@ def qbo_companies(payload: Any) -> dict[str, int]:
                 if len(parts) >= 3 and parts[0] == "qbo" and parts[1].casefold() not in read:
                     continue
                 _count(companies, event.intuitaccountid)
-            return companies
+            return companies, {}
         if isinstance(payload, dict) and "eventNotifications" in payload:
             for note in _QboLegacy.model_validate(payload).eventNotifications:
                 entities = note.dataChangeEvent.entities
@@ -216,7 +221,7 @@ def qbo_companies(payload: Any) -> dict[str, int]:
                 if entities and not mine:
                     continue
                 companies[note.realmId] = companies.get(note.realmId, 0) + len(mine)
-            return companies
+            return companies, {}
     except ValidationError as exc:
         raise _invalid(exc) from exc
     raise DeliveryInvalid(
@@ -224,33 +229,26 @@ def qbo_companies(payload: Any) -> dict[str, int]:
     )
 
 
-def xero_companies(payload: Any) -> dict[str, int]:
-    """Xero tenantId -> number of events; the intent-to-receive check has none."""
+def xero_companies(payload: Any) -> _Parsed:
+    """Xero tenantId -> number of events (the intent-to-receive check has none), and
+    tenantId -> the events' categories (CONTACT, INVOICE): its pull reads only the sources
+    they may concern (seam.Source.topics)."""
     try:
         delivery = _XeroDelivery.model_validate(payload)
     except ValidationError as exc:
         raise _invalid(exc) from exc
     companies: dict[str, int] = {}
+    topics: dict[str, set[str]] = {}
     for event in delivery.events:
         _count(companies, event.tenantId)
-    return companies
-
-
-def xero_topics(payload: Any) -> dict[str, list[str]]:
-    """Xero tenantId -> the events' categories (CONTACT, INVOICE): its pull reads only the
-    sources they may concern (seam.Source.topics). Called after xero_companies."""
-    topics: dict[str, set[str]] = {}
-    for event in _XeroDelivery.model_validate(payload).events:
         topics.setdefault(event.tenantId, set()).add(event.eventCategory.upper()[:32])
-    return {company: sorted(named)[:8] for company, named in topics.items()}
+    return companies, {company: sorted(named)[:8] for company, named in topics.items()}
 
 
-COMPANIES: dict[str, Callable[[Any], dict[str, int]]] = {
+COMPANIES: dict[str, Callable[[Any], _Parsed]] = {
     "qbo": qbo_companies,
     "xero": xero_companies,
 }
-# a provider whose notices name what changed by topic (QBO's CDC reads everything at once)
-TOPICS: dict[str, Callable[[Any], dict[str, list[str]]]] = {"xero": xero_topics}
 
 
 @dataclass(frozen=True)
@@ -269,11 +267,12 @@ def parse(provider: str, body: bytes) -> Delivery:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise DeliveryInvalid(f"body is not JSON: {exc}", field="body") from exc
+    companies, topics = COMPANIES[provider](payload)
     return Delivery(
         provider=provider,
         sha256=hashlib.sha256(body).hexdigest(),
-        companies=COMPANIES[provider](payload),
-        topics=TOPICS[provider](payload) if provider in TOPICS else {},
+        companies=companies,
+        topics=topics,
     )
 
 
