@@ -187,3 +187,35 @@ def test_a_hold_the_row_never_takes_is_given_up_after_a_few_looks(clock, monkeyp
     Budget("xero", "c8", clock=clock, sleep=clock.sleep).hold(600, "xero.rate_limited", "429")
     assert looks["n"] == budget_module.HOLD_ATTEMPTS
     assert clock.slept < budget_module.HOLD_ATTEMPTS * 0.15 + 0.01
+
+
+def test_workers_waiting_for_the_same_tokens_book_their_turns_and_read_the_row_once(
+    clock, monkeypatch
+):
+    # Three workers of one QBO connection want a batch of 30 at the same moment: the
+    # first spends the burst, the others book the next refills in turn and sleep until
+    # then, each reading the bucket row once (waking together to look again cost a
+    # Leases read per record more at 5,000 records than at 1,000)
+    from booksync.engine import budget as budget_module
+
+    reads = {"n": 0}
+    real = budget_module.leases.bucket
+
+    def counted(pk):
+        reads["n"] += 1
+        return real(pk)
+
+    monkeypatch.setattr(budget_module.leases, "bucket", counted)
+    slept = []
+    for _ in range(3):
+        Budget("qbo", "c10", clock=clock, sleep=slept.append, deadline=clock.now + 60).take(30)
+    assert reads["n"] == 3
+    refill = 30 / RATES["qbo"]["minute"].per_second
+    assert slept[0] == pytest.approx(refill, abs=0.01)  # the first took the burst at once
+    assert slept[1] == pytest.approx(2 * refill, abs=0.01)
+    # a fourth whose turn comes after its deadline books nothing and goes back to its queue
+    with pytest.raises(SyncFailure) as info:
+        Budget("qbo", "c10", clock=clock, sleep=slept.append, deadline=clock.now + 5).take(30)
+    assert info.value.retry_after == pytest.approx(3 * refill, abs=0.01)
+    clock.now += 3 * refill  # the booked calls are made; the next turn is now
+    Budget("qbo", "c10", clock=clock, sleep=slept.append, max_wait=0).take(30)
