@@ -4,6 +4,7 @@ pass over the batch, what each outcome does to a message, and what a failure hol
 import json
 import time
 
+import botocore.model
 import botocore.session
 import pytest
 
@@ -241,6 +242,34 @@ def test_a_cold_start_makes_the_aws_clients_so_the_first_message_does_not(
     assert lambda_handler(event, lambda_context()) == {"batchItemFailures": []}
     # Then it made no client: each one's CPU (a tenth of a second) was the init's
     assert made == []
+
+
+def test_every_table_shares_one_client_so_dynamodb_is_learnt_once_per_instance(
+    stack_env, handler, monkeypatch
+):
+    # Given a new Lambda instance after its cold start
+    for model in ALL_MODELS:
+        model._connection = None
+    handler("qbo_push")
+    resolved = []
+    learn = botocore.model.ShapeResolver.get_shape_by_name
+
+    def counted(self, name, *args, **kwargs):
+        resolved.append(name)
+        return learn(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.model.ShapeResolver, "get_shape_by_name", counted)
+    # When one table is read by key, the client learns GetItem's request and answer
+    with pytest.raises(Connection.DoesNotExist):
+        Connection.get("t1", "qbo")
+    assert resolved  # (the first GetItem of this client)
+    learnt = len(resolved)
+    # Then reading another table by key learns nothing again: one client, one pool
+    with pytest.raises(Record.DoesNotExist):
+        Record.get("t1", "contact#nope")
+    assert len(resolved) == learnt
+    clients = {id(model._get_connection().connection.client) for model in ALL_MODELS}
+    assert len(clients) == 1
 
 
 @pytest.mark.parametrize("limit", ["rate budget", "deadline"])
