@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from booksync.engine.budget import RATES
+
 PROVIDERS = ("qbo", "xero", "qbt")
 NAMES = {"qbo": "QBO", "xero": "Xero", "qbt": "QBT"}
 # records per minute the provider's published limits allow at best (PROVIDERS.md):
@@ -17,10 +19,13 @@ NAMES = {"qbo": "QBO", "xero": "Xero", "qbt": "QBT"}
 BOUND = {"qbo": 500, "xero": 60 * 50, "qbt": 60 * 50}
 # records per provider write (a QBO batch, a Xero multi-contact write, a QBT write)
 BATCH = {"qbo": 30, "xero": 50, "qbt": 50}
-# records per minute booksync's own rate budget allows (shared/booksync/engine/budget.py
-# RATES, a little below each limit: QBO 468 items/min, Xero 55 calls/min, QBT 280 calls
-# per 5 minutes)
-BUDGET = {"qbo": 468.0, "xero": 55.0 * 50, "qbt": 280 / 5 * 50}
+# records per minute booksync's own rate budget allows in the long run (its RATES, a
+# little below each limit: QBO 462 items/min, Xero 55 calls/min, QBT 280 calls per 5 min)
+BUDGET = {
+    "qbo": RATES["qbo"]["minute"].per_second * 60,
+    "xero": RATES["xero"]["minute"].per_second * 60 * BATCH["xero"],
+    "qbt": RATES["qbt"]["minute"].per_second * 60 * BATCH["qbt"],
+}
 # the booksync workers whose CPU is counted: the six sync workers and the outbox
 WORKERS = ("qbo_push", "qbo_pull", "qbt_push", "qbt_pull", "xero_push", "xero_pull", "fanout")
 SHARE_OF_BOUND = 0.90  # each provider should reach this share of its bound
