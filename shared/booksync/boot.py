@@ -65,8 +65,8 @@ class Runtime:
         `deadline` (a worker's), it paces itself to the budget until then."""
         budget = Budget(str(connection.provider), str(connection.connection_id), deadline=deadline)
 
-        def hold(seconds: float, failure: SyncFailure) -> None:
-            budget.hold(seconds, failure.code, failure.provider_message)
+        def hold(seconds: float, failure: SyncFailure) -> float:
+            held = budget.hold(seconds, failure.code, failure.provider_message, failure.wait_named)
             if failure.spec.code in VISIBLE_HOLDS:  # the firm should know why nothing moves
                 upsert_error(
                     tenant_id=str(connection.tenant_id),
@@ -76,6 +76,7 @@ class Runtime:
                     record_id=str(connection.connection_id),
                     failure=failure,
                 )
+            return held
 
         return ProviderSession(
             connection,

@@ -544,10 +544,14 @@ class SyncFailure(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         provider_codes: tuple[str, ...] = (),
+        wait_named: bool = True,
     ) -> None:
         self.spec = CATALOG[code]
         self.provider_message = provider_message
         self.retry_after = retry_after
+        # False: the provider named no wait (QBO's and QBT's 429): `retry_after` is the
+        # longest its window could need, and the connection's hold escalates up to it
+        self.wait_named = wait_named
         self.status = status
         self.provider_codes = provider_codes  # the provider's own error codes (QBO "6240")
         super().__init__(f"{code}: {provider_message or self.spec.title}")

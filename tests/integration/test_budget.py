@@ -219,3 +219,34 @@ def test_workers_waiting_for_the_same_tokens_book_their_turns_and_read_the_row_o
     assert info.value.retry_after == pytest.approx(3 * refill, abs=0.01)
     clock.now += 3 * refill  # the booked calls are made; the next turn is now
     Budget("qbo", "c10", clock=clock, sleep=slept.append, max_wait=0).take(30)
+
+
+def test_a_throttle_with_no_named_wait_holds_briefly_and_doubles_only_while_it_goes_on(clock):
+    # QBO's 429 names no wait; its window is a minute, but the budget keeps booksync under
+    # its published limits, so most throttles pass (requests at once): hold 5 s first
+    from booksync.engine.budget import FIRST_THROTTLE_HOLD
+
+    budget = Budget("qbo", "c11", clock=clock, sleep=clock.sleep, max_wait=0)
+
+    def throttled():
+        return budget.hold(60, "qbo.throttled", "ThrottleExceeded", named=False)
+
+    assert throttled() == FIRST_THROTTLE_HOLD
+    with pytest.raises(SyncFailure) as info:
+        budget.take()  # every worker of the connection waits it out
+    assert info.value.retry_after == pytest.approx(FIRST_THROTTLE_HOLD)
+    # a call already on its way when the hold began hears 429 too: the same hold
+    clock.now += 1
+    assert throttled() == pytest.approx(FIRST_THROTTLE_HOLD - 1)
+    ends = clock.now + FIRST_THROTTLE_HOLD - 1
+    # throttled again as soon as the hold ends: the window may be spent, so it doubles
+    for expected in (10, 20, 40, 60, 60):
+        clock.now = ends + 0.5
+        assert throttled() == expected
+        ends = clock.now + expected
+    # a throttle long after the last hold ended is a passing one again
+    clock.now += 60 + 30
+    assert throttled() == FIRST_THROTTLE_HOLD
+    # a wait the provider named (Xero's Retry-After, a day limit) is held as named
+    clock.now += 30
+    assert budget.hold(600, "xero.rate_limited", "Retry-After: 600") == 600

@@ -462,7 +462,8 @@ def test_throttling_is_rate_limited_with_a_wait(qbo):
     results = Customers().push(qbo.session, items)
     assert all(isinstance(r, SyncFailure) and r.code == "qbo.throttled" for r in results)
     assert results[0].kind == "rate_limited"
-    assert results[0].retry_after == 60  # QBO names no Retry-After
+    assert results[0].retry_after == 60  # QBO names no Retry-After: its window's length
+    assert not results[0].wait_named  # (the connection's hold escalates up to it)
     assert "ThrottleExceeded" in results[0].provider_message
 
 

@@ -515,3 +515,41 @@ def test_a_throttled_group_waits_what_the_provider_asked_while_another_group_goe
         seen.update({json.loads(m["Body"])["record_id"]: m for m in again})
     assert sorted(seen) == ["slow1", "slow2"]
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in seen.values()} == {"2"}
+
+
+def test_a_throttle_with_no_named_wait_holds_the_connection_briefly_not_for_its_window(
+    stack_env, handler, qbo_connection, monkeypatch
+):
+    # Given QBO answers a 429 that names no wait (its window is a minute)
+    from booksync.engine.budget import FIRST_THROTTLE_HOLD, Budget
+
+    class Throttled(Poisoned):
+        def push(self, session, items):
+            return [
+                SyncFailure("qbo.throttled", "ThrottleExceeded", retry_after=60, wait_named=False)
+                for _ in items
+            ]
+
+    family = Throttled("none")
+    monkeypatch.setattr(registry, "pushed", lambda p, k: family if k == "contact" else None)
+    Record(
+        "t1",
+        Record.key("contact", "r1"),
+        kind="contact",
+        record_id="r1",
+        version=1,
+        data={"name": "r1", "contact_type": "Client"},
+    ).save()
+    _send(stack_env, "QboPushQueue", _push("r1").model_dump())
+    event, got = _receive(stack_env, "QboPushQueue")
+    _run(handler, "qbo_push", event, stack_env, "QboPushQueue", got)
+    # Then the connection is held for the first throttle's few seconds, not a minute
+    with pytest.raises(SyncFailure) as info:
+        Budget("qbo", "c1", max_wait=0).take()
+    assert 0 < info.value.retry_after <= FIRST_THROTTLE_HOLD
+    # and the message is back after that hold (a minute's backoff would block its group)
+    seen = []
+    deadline = time.monotonic() + FIRST_THROTTLE_HOLD + 10
+    while not seen and time.monotonic() < deadline:
+        _, seen = _receive(stack_env, "QboPushQueue", wait=1)
+    assert [json.loads(m["Body"])["record_id"] for m in seen] == ["r1"]

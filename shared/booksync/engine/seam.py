@@ -61,7 +61,8 @@ class ProviderSession:
     before_call: Callable[[int], None] = lambda cost: None  # the rate budget's take(cost)
     # the provider asked for a long wait (a day limit nearly spent, a throttle's window):
     # every worker of this connection waits it out (engine/budget.py Budget.hold)
-    hold: Callable[[float, SyncFailure], None] = lambda seconds, failure: None
+    # answers the seconds held (a throttle with no named wait may be held for less)
+    hold: Callable[[float, SyncFailure], float] = lambda seconds, failure: seconds
     calls: int = 0  # provider calls made through this session (a tracked figure)
     # the provider's settings schema defaults (providers/registry.py), under the saved ones
     defaults: dict[str, Any] = field(default_factory=dict)

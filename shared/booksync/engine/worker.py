@@ -200,7 +200,9 @@ def _push(work: Pass) -> None:
 
 def _hold_if_asked(session: ProviderSession, results: Iterable[Exception | None]) -> None:
     """The provider asked for a long wait (a throttle's window, a day limit): the whole
-    connection waits it out, so the other workers do not each call to hear it again."""
+    connection waits it out, so the other workers do not each call to hear it again. A
+    throttle whose wait the provider did not name is held as the budget says (it may be
+    less than the window: Budget.hold), and its messages come back after that hold."""
     waits = [
         r
         for r in results
@@ -210,7 +212,10 @@ def _hold_if_asked(session: ProviderSession, results: Iterable[Exception | None]
     ]
     if waits:
         longest = max(waits, key=lambda r: r.retry_after or 0)
-        session.hold(float(longest.retry_after or 0), longest)
+        held = session.hold(float(longest.retry_after or 0), longest)
+        for r in waits:
+            if not r.wait_named:
+                r.retry_after = min(float(r.retry_after or 0), max(1.0, held))
 
 
 def _wanted(message: Message) -> list[Wanted]:

@@ -24,7 +24,9 @@ from booksync.errors import SyncFailure
 MINOR_VERSION = "75"
 PAGE_SIZE = 1000  # MAXRESULTS ceiling (PROVIDERS.md 1.3 Query)
 BATCH_MAX = 30  # more -> 1040 (PROVIDERS.md 1.3 Batch)
-DEFAULT_RETRY_AFTER = 60.0  # QBO sends no Retry-After (PROVIDERS.md 1.4: (U)); its window is 1 min
+# QBO names no wait (PROVIDERS.md 1.4: Retry-After (U)); its longest window is a minute,
+# and the connection's hold escalates up to it (engine/budget.py Budget.hold)
+DEFAULT_RETRY_AFTER = 60.0
 JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
@@ -107,14 +109,15 @@ def _parse_body(body: Any) -> tuple[list[dict[str, str]], str, str]:
     return errors, ftype, text[:1000]
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The wait QBO named (it usually names none)."""
     for key, value in (headers or {}).items():
         if key.lower() == "retry-after":
             try:
                 return max(1.0, float(value))
             except ValueError:
                 break
-    return DEFAULT_RETRY_AFTER
+    return None
 
 
 # The one place that matches text: a 5010 whose Message says the period is closed
@@ -157,7 +160,15 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
     if _COREPLUS_TEXT.search(message):
         return failure("qbo.app_blocked")
     if status == 429 or "3001" in codes:
-        return failure("qbo.throttled", _retry_after(headers))
+        named = _retry_after(headers)
+        return SyncFailure(
+            "qbo.throttled",
+            message,
+            retry_after=named if named is not None else DEFAULT_RETRY_AFTER,
+            status=status,
+            provider_codes=tuple(codes),
+            wait_named=named is not None,
+        )
     if "6240" in codes:
         return failure("qbo.duplicate_name")
     if "6140" in codes:

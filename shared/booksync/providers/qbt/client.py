@@ -74,8 +74,12 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
     """
     message = _message(body)
     if status == 429:
-        return SyncFailure(
-            "qbt.throttled", message, retry_after=THROTTLE_RETRY_SECONDS, status=status
+        return SyncFailure(  # no wait named: the hold escalates up to the window
+            "qbt.throttled",
+            message,
+            retry_after=THROTTLE_RETRY_SECONDS,
+            status=status,
+            wait_named=False,
         )
     if status >= 500:
         return SyncFailure("qbt.unavailable", message, status=status)
