@@ -250,3 +250,19 @@ def test_a_throttle_with_no_named_wait_holds_briefly_and_doubles_only_while_it_g
     # a wait the provider named (Xero's Retry-After, a day limit) is held as named
     clock.now += 30
     assert budget.hold(600, "xero.rate_limited", "Retry-After: 600") == 600
+
+
+def test_a_worker_woken_late_for_its_turn_books_a_new_one_instead_of_calling_late(clock):
+    # Given a worker booked the turn after a spent burst, and its sleep overran by 2 s (a
+    # busy CPU): calling now, its batch would land beside the ones booked after it
+    overran = []
+
+    def late_sleep(seconds):
+        clock.now += seconds + (2.0 if not overran else 0.0)
+        overran.append(seconds)
+
+    Budget("qbo", "c12", clock=clock, max_wait=0).take(30)
+    worker = Budget("qbo", "c12", clock=clock, sleep=late_sleep, deadline=clock.now + 60)
+    worker.take(30)
+    # Then it booked a second turn and slept again before calling
+    assert len(overran) == 2
