@@ -72,7 +72,7 @@ CONTENDED_PAUSE = (0.01, 0.15)
 # A worker woken this much after its booked turn books again rather than call late (the
 # budget's margin under each limit is about a second's calls)
 LATE_SECONDS = 0.5
-_CONTENDED = -1.0  # _try's answer when another Lambda's write won the row
+_CONTENDED = -1.0  # _reserve's answer when another Lambda's write won the row
 
 
 @dataclass
