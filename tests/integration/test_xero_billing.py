@@ -408,6 +408,36 @@ def test_a_hub_payment_dated_in_a_locked_period_is_refused_before_any_write(firm
     ] == []
 
 
+def test_a_page_of_split_payments_reads_its_batches_in_one_listing(firm):
+    # Given three split payments entered in Xero, each a batch across the same two invoices
+    contact, first, first_x = _sent(firm, "INV-1001")
+    _, second, second_x = _sent(firm, "INV-1002", contact)
+    for n in range(3):
+        firm.in_xero(
+            "BatchPayments",
+            {"Account": {"Code": "090"}, "Date": TODAY, "Reference": f"BACS {n}", "Payments": [
+                {"Invoice": {"InvoiceID": first_x["InvoiceID"]}, "Amount": 10},
+                {"Invoice": {"InvoiceID": second_x["InvoiceID"]}, "Amount": 20},
+            ]},
+        )  # fmt: skip
+    counts = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["counts"]
+    # When the hub pulls
+    firm.pull()
+    # Then each batch is one hub payment, and the batches were read in one listing, not a
+    # read each (at 500 batches a page, reads one by one outlasted every invocation)
+    split = sorted(p["reference"] for p in firm.payments(contact) if len(p["allocations"]) == 2)
+    assert split == ["BACS 0", "BACS 1", "BACS 2"]
+    after = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["counts"]
+
+    def made(key):
+        return after.get(key, 0) - counts.get(key, 0)
+
+    assert made("GET /api.xro/2.0/BatchPayments") == 1
+    assert made("GET /api.xro/2.0/BatchPayments/{id}") == 0
+    assert firm.read("invoices", first["id"])["balance"] == "583.20"
+    assert firm.read("invoices", second["id"])["balance"] == "553.20"
+
+
 def test_a_split_hub_payment_goes_as_one_batch_payment_and_comes_back_as_its_echo(firm):
     contact, first, _first_x = _sent(firm, "INV-1001")
     _, second, _second_x = _sent(firm, "INV-1002", contact)

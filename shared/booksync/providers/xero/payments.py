@@ -203,6 +203,25 @@ class XeroPayments:
         return Page(resolved(session, client, rows), latest.isoformat() if latest else "")
 
 
+def _batches_listed(
+    client: XeroClient, batches: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The page's batches in one listing (changed since a second before the oldest of
+    their payments), not a read each: in the 1,000-invoice fault run a page of 1,000
+    payments named 500 batches, and reading them one by one (at Xero's 60 calls a minute)
+    outlasted every invocation, so the pull never finished its page. A batch the listing
+    lacks (changed before its payments) is read by itself."""
+    if len(batches) < 2:
+        return {}
+    oldest = min(parse_date(str(r["UpdatedDateUTC"])) for rows in batches.values() for r in rows)
+    since = one_second_before(oldest)
+    return {
+        str(b["BatchPaymentID"]): dict(b)
+        for b in client.listed("BatchPayments", modified_since=since)
+        if str(b.get("BatchPaymentID")) in batches
+    }
+
+
 def resolved(
     session: ProviderSession, client: XeroClient, rows: list[dict[str, Any]]
 ) -> list[Change]:
@@ -216,8 +235,9 @@ def resolved(
             batches.setdefault(str(row["BatchPaymentID"]), []).append(row)
         else:
             groups.append((str(row["PaymentID"]), None, [row]))
+    listed = _batches_listed(client, batches)
     for batch_id in batches:
-        batch = client.batch_payment(batch_id) or {}
+        batch = listed.get(batch_id) or client.batch_payment(batch_id) or {}
         members = [str(p["PaymentID"]) for p in batch.get("Payments") or []]
         missing = [m for m in members if m not in seen]
         found = {str(p["PaymentID"]): p for p in client.payments_by_id(missing)} if missing else {}
