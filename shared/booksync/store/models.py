@@ -347,8 +347,8 @@ def open_clients() -> None:
     (about 0.1 s of CPU each), and each client learns DynamoDB's request and answer shapes
     for itself on its first call of each operation, so a new Lambda instance's first
     messages paid that once per table (profiled: the largest cost of a new instance's
-    first QBT push invocation after waiting for replies);
-    each client also kept its own pool of HTTP connections. Models whose connection
+    first QBT push invocation after waiting for replies); each client also kept its own
+    pool of HTTP connections. Models whose connection
     settings agree (all of ours) share the first one's client: the shapes are learnt once
     per instance, the connections pooled once. The client is PynamoDB's own, as before."""
     session = botocore.session.get_session()

@@ -152,23 +152,25 @@ def classify(status: int, body: Any, headers: Mapping[str, str] | None = None) -
         or f"HTTP {status}"
     )
 
-    def failure(code: str, retry_after: float | None = None) -> SyncFailure:
+    def failure(
+        code: str, retry_after: float | None = None, wait_named: bool = True
+    ) -> SyncFailure:
         return SyncFailure(
-            code, message, retry_after=retry_after, status=status, provider_codes=tuple(codes)
+            code,
+            message,
+            retry_after=retry_after,
+            status=status,
+            provider_codes=tuple(codes),
+            wait_named=wait_named,
         )
 
     if _COREPLUS_TEXT.search(message):
         return failure("qbo.app_blocked")
     if status == 429 or "3001" in codes:
         named = _retry_after(headers)
-        return SyncFailure(
-            "qbo.throttled",
-            message,
-            retry_after=named if named is not None else DEFAULT_RETRY_AFTER,
-            status=status,
-            provider_codes=tuple(codes),
-            wait_named=named is not None,
-        )
+        if named is None:
+            return failure("qbo.throttled", DEFAULT_RETRY_AFTER, wait_named=False)
+        return failure("qbo.throttled", named)
     if "6240" in codes:
         return failure("qbo.duplicate_name")
     if "6140" in codes:
