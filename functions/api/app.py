@@ -5,10 +5,10 @@ from typing import Any
 
 from booksync.api.app import handle, make_app
 from booksync.api.ops_page import handle_ops
-from booksync.boot import boot
+from booksync.boot import REQUEST_SECONDS, boot
 from booksync.observability import logger, metrics, tracer
 
-runtime = boot()
+runtime = boot(request_seconds=REQUEST_SECONDS)
 app = make_app(lambda: runtime)
 
 

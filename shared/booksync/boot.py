@@ -3,6 +3,7 @@ services made from them (token store, connection manager, provider OAuth, sessio
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from booksync import store
@@ -20,11 +21,19 @@ from booksync.settings import Settings, get_settings
 from booksync.store import Connection
 from booksync.store.sync_errors import upsert_error
 
+# An API request (the function times out at 29 s) waits for its connection's rate budget,
+# and sits out a short hold (a 429 heard by a worker), until this long after its session
+# was made, instead of refusing after the 2 s a caller with no deadline waits: a firm's
+# import-from-xero met a Xero connection still busy with its first pull and got a 409.
+REQUEST_SECONDS = 20.0
+
 
 @dataclass
 class Runtime:
     settings: Settings
     clients: AwsClients
+    # the API's: a session made with no deadline gets one this many seconds ahead
+    request_seconds: float | None = None
     _oauth: dict[str, ProviderOAuth] = field(default_factory=dict)
 
     @property
@@ -62,7 +71,10 @@ class Runtime:
 
     def session(self, connection: Connection, deadline: float | None = None) -> ProviderSession:
         """Authorised, rate-budgeted HTTP to one connection's provider account; with a
-        `deadline` (a worker's), it paces itself to the budget until then."""
+        `deadline` (a worker's), it paces itself to the budget until then; with none, an
+        API runtime's session takes the request's (`request_seconds` from now)."""
+        if deadline is None and self.request_seconds:
+            deadline = time.time() + self.request_seconds
         budget = Budget(str(connection.provider), str(connection.connection_id), deadline=deadline)
 
         def hold(seconds: float, failure: SyncFailure) -> float:
@@ -88,9 +100,16 @@ class Runtime:
         )
 
 
-def boot(settings: Settings | None = None, clients: AwsClients | None = None) -> Runtime:
-    """Read settings (failing by name if any is missing), bind tables, make clients."""
+def boot(
+    settings: Settings | None = None,
+    clients: AwsClients | None = None,
+    request_seconds: float | None = None,
+) -> Runtime:
+    """Read settings (failing by name if any is missing), bind tables, make clients.
+    `request_seconds`: the API's (REQUEST_SECONDS), how long a request may wait on budgets."""
     settings = settings or get_settings()
     store.bind(settings.tables)
     store.open_clients()
-    return Runtime(settings=settings, clients=clients or make_clients())
+    return Runtime(
+        settings=settings, clients=clients or make_clients(), request_seconds=request_seconds
+    )

@@ -42,9 +42,9 @@ def _boot_once() -> Callable[[], Any]:
 
     def runtime() -> Any:
         if not made:
-            from booksync.boot import boot
+            from booksync.boot import REQUEST_SECONDS, boot
 
-            made.append(boot())
+            made.append(boot(request_seconds=REQUEST_SECONDS))
         return made[0]
 
     return runtime
