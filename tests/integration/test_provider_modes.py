@@ -347,3 +347,41 @@ def test_two_clients_of_one_name_in_flight_are_never_found_by_that_name(oauth_ha
     # and the pull that meets the object leaves it to matching: not linked to the second
     pull(firm.session(), lambda record, provider: None)
     assert links.get_link(firm.tenant_id, "qbo", "contact", second[0]) is None
+
+
+def test_creates_the_provider_throttled_are_not_looked_for_on_their_next_try(oauth_handler, sims):
+    # Given QBO throttles the batch that would create five customers
+    firm = Firm(oauth_handler, sims, "qbo", {})
+    ids = firm.contacts([f"Throttled {i}" for i in range(5)])
+    firm.fault(action="throttle", method="POST", path="/batch", count=1)
+    first = firm.push("contact", ids)
+    assert {getattr(r, "code", None) for r in first.results.values()} == {"qbo.throttled"}
+    # When they are pushed again after the wait
+    requests.delete(f"{firm.sim}/_sim/calls", timeout=10).raise_for_status()
+    again = firm.push("contact", ids)
+    # Then they are created in one batch, without a query for what the throttled try made
+    # (a 429 is refused before QBO carries anything out)
+    assert set(again.results.values()) == {None}
+    calls = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["counts"]
+    assert [k for k in calls if "query" in k] == []
+    assert sorted(c["DisplayName"] for c in firm.objects("Customer")) == [
+        f"Throttled {i}" for i in range(5)
+    ]
+
+
+def test_creates_whose_reply_was_lost_are_still_looked_for_on_their_next_try(oauth_handler, sims):
+    # Given QBO commits the batch but its reply never comes back
+    firm = Firm(oauth_handler, sims, "qbo", {})
+    ids = firm.contacts([f"Dropped {i}" for i in range(3)])
+    firm.fault(action="drop_after_commit", method="POST", path="/batch", count=1)
+    first = firm.push("contact", ids)
+    assert all(r is not None for r in first.results.values())
+    # When they are pushed again: the try may have made them, so they are looked for
+    requests.delete(f"{firm.sim}/_sim/calls", timeout=10).raise_for_status()
+    assert set(firm.push("contact", ids).results.values()) == {None}
+    calls = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["counts"]
+    assert [k for k in calls if "query" in k]
+    # and each customer is there once
+    assert sorted(c["DisplayName"] for c in firm.objects("Customer")) == [
+        f"Dropped {i}" for i in range(3)
+    ]

@@ -116,10 +116,17 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
     intents.write()  # before any create is sent
     for start in range(0, len(items), max(1, family.max_batch)):
         chunk = items[start : start + max(1, family.max_batch)]
+        writes_before = session.writes_out
         try:
             results = family.push(session, chunk)
         except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
             results = [failure] * len(chunk)
+        if session.writes_out == writes_before:
+            # no write of this chunk left booksync (the budget refused it first, or the
+            # provider's 429): its creates made nothing, and their next try looks for none
+            intents.withdraw(
+                [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, Pushed)]
+            )
         new_links: list[tuple[links.NewLink, Link | None]] = []
         for item, result in zip(chunk, results, strict=True):
             rid = item.record.record_id
@@ -141,7 +148,7 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
                 if item.link is None and isinstance(result, SyncFailure):
                     intents.answered(item, result)
         links.save_links(conn.tenant_id, conn.provider, new_links)
-        intents.save_refusals()
+        intents.save()
     if synced:  # their sync errors, if any, are over
         outcome.resolved = sync_errors.resolve_synced(conn.tenant_id, conn.provider, synced)
     return outcome
@@ -173,7 +180,7 @@ class _Intents:
         self.keys = {i.record.record_id: self._key(i.record.record_id) for i in creates}
         self.rows = leases.read_many(list(self.keys.values())) if creates else {}
         self.lookups: dict[str, dict[str, Any]] = {}
-        self.refused: set[str] = set()
+        self.changed: set[str] = set()  # hub ids whose row changed since it was written
 
     def _key(self, hub_id: str) -> str:
         conn = self.session.connection
@@ -220,11 +227,21 @@ class _Intents:
         if failure.kind is Kind.NEEDS_FIX:
             row = self.rows[self.keys[item.record.record_id]]
             row["refused"] = int(row.get("refused") or 0) + 1
-            self.refused.add(item.record.record_id)
+            self.changed.add(item.record.record_id)
 
-    def save_refusals(self) -> None:
-        if self.refused:
+    def withdraw(self, items: list[PushItem]) -> None:
+        """Creates whose try never reached the provider: their rows go back to the earlier
+        tries' intents. Else each next try looks for an object this one never made: a query
+        to the provider and a read of links per chunk, for every chunk a worker's deadline,
+        the budget or a 429 stopped."""
+        for item in items:
+            if item.link is None:
+                self.rows[self.keys[item.record.record_id]]["sent"] = list(item.sent_before)
+                self.changed.add(item.record.record_id)
+
+    def save(self) -> None:
+        if self.changed:
             leases.write_many(
-                {self.keys[h]: self.rows[self.keys[h]] for h in self.refused}, INTENT_TTL_SECONDS
+                {self.keys[h]: self.rows[self.keys[h]] for h in self.changed}, INTENT_TTL_SECONDS
             )
-            self.refused.clear()
+            self.changed.clear()

@@ -64,6 +64,10 @@ class ProviderSession:
     # answers the seconds held (a throttle with no named wait may be held for less)
     hold: Callable[[float, SyncFailure], float] = lambda seconds, failure: seconds
     calls: int = 0  # provider calls made through this session (a tracked figure)
+    # writes that may have changed something at the provider: each non-GET request that
+    # left booksync and was not refused with a 429 (a throttled request is not carried
+    # out); the push takes back a create's intent when none of its chunk's did
+    writes_out: int = 0
     # the provider's settings schema defaults (providers/registry.py), under the saved ones
     defaults: dict[str, Any] = field(default_factory=dict)
     _token: tuple[str, int, float] | None = None  # (access token, token version, expires at)
@@ -92,7 +96,8 @@ class ProviderSession:
         kwargs.setdefault("timeout", TIMEOUT)
 
         def send(token: str) -> requests.Response:
-            waits = list(READ_RETRY_WAITS) if method.upper() == "GET" else []
+            writes = method.upper() != "GET"
+            waits = [] if writes else list(READ_RETRY_WAITS)
             while True:
                 self.before_call(cost)
                 self.calls += 1
@@ -109,11 +114,14 @@ class ProviderSession:
                         continue
                     # no answer: the provider may or may not have done it; retried with
                     # the same idempotency key (or looked up before re-creating)
+                    self.writes_out += writes
                     raise SyncFailure(
                         f"{self.provider}.unavailable", f"{type(exc).__name__}: {exc}"
                     ) from exc
                 if reply.status_code == 429:
                     count("ThrottlesReceived", provider=self.provider)
+                else:
+                    self.writes_out += writes
                 if waits and reply.status_code in TRANSIENT_STATUSES:
                     time.sleep(waits.pop(0))
                     continue
