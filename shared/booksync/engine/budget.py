@@ -104,7 +104,8 @@ class Budget:
         if self.deadline is not None and self.clock() >= self.deadline:
             raise SyncFailure(
                 THROTTLED[self.provider],
-                "this run's time is spent; the rest goes back to its queue",
+                # a worker's messages go back to their queue; an API request says so
+                "this run's time is spent: nothing more is sent in it",
                 retry_after=1,
             )
         began = self.clock()
