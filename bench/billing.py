@@ -133,6 +133,9 @@ class BillingBench(TimeBench):
             "calls": len(log),
             "batches": sum(1 for c in log if str(c.get("endpoint", "")).endswith("/batch")),
             "throttled": sum(1 for c in log if c.get("status") == 429),
+            # where the calls that are not the invoices' writes go (each takes a turn of
+            # the budget: QBO counts a query as one request of its 500 a minute)
+            "by_endpoint": Counter(f"{c.get('method')} {c.get('endpoint')}" for c in log),
             "at_provider": len(numbers),
             "twice": sum(1 for c in numbers.values() if c > 1),
         }
@@ -194,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             rows,
         )
     )
+    for provider, r in results.items():
+        print(f"\n{provider} calls by endpoint")
+        print(table(("endpoint", "calls"), sorted(r["by_endpoint"].items())))
     targets = []
     for provider, r in results.items():
         share = r["per_minute"] / BOUND[provider]

@@ -604,6 +604,27 @@ def test_invoices_go_in_batches_and_a_payment_costs_no_invoice_write(books):
     assert sum(1 for c in calls if c["method"] == "POST") <= 3  # a batch per shard at most
 
 
+def test_an_invocations_chunks_look_up_the_work_types_services_once(books):
+    """Counted at the simulator: 45 invoices of one client go in two batches (QBO's 30
+    a batch) from one invocation; the services of their work types are looked for (and
+    the missing ones made) for the first batch only, the second reuses them: each query
+    takes a turn of QBO's 500 requests a minute, as a batch item does."""
+    acme = books.client("Acme Ltd")
+    books.run()
+    books.forget_calls("qbo")
+    for i in range(45):
+        books.invoice(acme, number=f"S-{i:02d}")
+    books.run()
+    calls = books.calls("qbo")
+    assert len([i for i in books.qbo("Invoice") if i["DocNumber"].startswith("S-")]) == 45
+    assert sum(1 for c in calls if c["endpoint"].endswith("/batch")) == 2
+    assert (
+        sum(1 for c in calls if c["method"] == "POST" and c["endpoint"].endswith("/{entity}")) == 2
+    )
+    # the company's country, and the two services by name: once, not once per batch
+    assert sum(1 for c in calls if c["endpoint"].endswith("/query")) == 2
+
+
 # ------------------------------------------------------------------------------ drift
 
 

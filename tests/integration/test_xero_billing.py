@@ -308,6 +308,27 @@ def test_a_lost_reply_makes_one_invoice_linked_once(firm):
     assert not firm.errors()
 
 
+def test_an_invocations_batches_read_the_items_for_unmapped_work_types_once(firm):
+    """55 invoices of one client go in two writes (Xero's 50 a write) from one invocation;
+    a work type with no mapping takes the item of its name or code, and Xero's items are
+    listed for the first write only: each listing is a call of Xero's 60 a minute."""
+    settings = firm.api("GET", "/v1/connections/xero/settings", ok=200)
+    settings["work_type_items"] = {"Accounts": "DevD"}  # "Tax" now found by its name
+    firm.api("PUT", "/v1/connections/xero/settings", settings, ok=200)
+    firm.in_xero("Items", {"Code": "TAX-RET", "Name": "Tax"})
+    contact = firm.api("POST", "/v1/contacts", {"name": "Acme Ltd"}, ok=201)
+    firm.run()
+    listed = firm.calls("GET", "/Items")
+    for i in range(55):
+        firm.invoice(contact, number=f"S-{i:02d}")
+    firm.run()
+
+    sent = [i for i in firm.xero("Invoices") if str(i.get("InvoiceNumber")).startswith("S-")]
+    assert len(sent) == 55
+    assert {tuple(li["ItemCode"] for li in i["LineItems"]) for i in sent} == {("DevD", "TAX-RET")}
+    assert firm.calls("GET", "/Items") - listed == 1
+
+
 def test_a_tax_rate_with_no_mapping_is_a_sync_error_before_any_call(stack_env, handlers, sims):
     firm = XeroFirm(stack_env, handlers, sims, tax_types={})
     contact = firm.api("POST", "/v1/contacts", {"name": "Acme Ltd"}, ok=201)

@@ -382,6 +382,9 @@ class _Billing:
         still missing created with the default income account."""
         mapped = self.session.settings.get("work_type_services") or {}
         self.services.update({w: str(mapped[w]) for w in work_types if w in mapped})
+        # found or made earlier in this session (an invocation's other chunks)
+        known: dict[str, str] = self.session.memo.setdefault("qbo.services", {})
+        self.services.update({w: known[w] for w in work_types if w in known and w not in mapped})
         wanted = sorted(w for w in work_types if w not in self.services)
         if not wanted:
             return
@@ -389,7 +392,7 @@ class _Billing:
         for row in self.client.query("Item", f"Name IN ({names}) AND Type = 'Service'"):
             for w in wanted:
                 if display_name(w).casefold() == str(row.get("Name") or "").casefold():
-                    self.services[w] = str(row["Id"])
+                    self.services[w] = known[w] = str(row["Id"])
         account = self.session.settings.get("default_income_account")
         for w in wanted:
             if w in self.services or not account:
@@ -400,7 +403,7 @@ class _Billing:
                 "IncomeAccountRef": {"value": str(account)},
             }
             try:
-                self.services[w] = str(self.client.create("Item", body)["Id"])
+                self.services[w] = known[w] = str(self.client.create("Item", body)["Id"])
             except SyncFailure as failure:
                 if failure.code != "qbo.duplicate_name":
                     raise
@@ -408,7 +411,7 @@ class _Billing:
                 found = self.client.query("Item", f"Name = {quote(display_name(w))}")
                 if not found:
                     raise
-                self.services[w] = str(found[0]["Id"])
+                self.services[w] = known[w] = str(found[0]["Id"])
 
     def item_for(self, line: InvoiceLine) -> str:
         found = self.services.get(line.work_type or "")

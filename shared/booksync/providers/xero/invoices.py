@@ -278,12 +278,15 @@ class Invoices(Family):
             if line.work_type and line.work_type not in (settings.get("work_type_items") or {})
         }
         by_name: dict[str, str] = {}
-        if unmapped:  # items named as the work type (read once per call)
-            for item in client.listed("Items"):
-                code = str(item.get("Code") or "")
-                for key in (item.get("Name"), code):
-                    if key and code:
-                        by_name.setdefault(str(key).casefold(), code)
+        if unmapped:  # items named as the work type (read once per session: an invocation)
+            if "xero.items" not in session.memo:
+                for item in client.listed("Items"):
+                    code = str(item.get("Code") or "")
+                    for key in (item.get("Name"), code):
+                        if key and code:
+                            by_name.setdefault(str(key).casefold(), code)
+                session.memo["xero.items"] = by_name
+            by_name = session.memo["xero.items"]
         bodies: dict[int, dict[str, Any]] = {}
         for i, inv in enumerate(invoices):
             if items[i].record.deleted or self.retired(items[i].record.data or {}):
