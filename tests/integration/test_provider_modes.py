@@ -23,7 +23,7 @@ from booksync.providers.qbo.customers import Customers
 from booksync.providers.qbo.employees import Employees
 from booksync.providers.qbt import custom_fields
 from booksync.settings import get_settings
-from booksync.store import SyncErrorRow, links, utcnow
+from booksync.store import SyncErrorRow, leases, links, utcnow
 from booksync.store import connections as connection_rows
 from booksync.store.tenants import create_api_key, create_tenant
 from tests.conftest import _stack_env, load_handler
@@ -367,6 +367,35 @@ def test_creates_the_provider_throttled_are_not_looked_for_on_their_next_try(oau
     assert sorted(c["DisplayName"] for c in firm.objects("Customer")) == [
         f"Throttled {i}" for i in range(5)
     ]
+
+
+def test_after_a_throttled_chunk_the_records_behind_it_are_not_read_or_sent(oauth_handler, sims):
+    # Given 70 new contacts (three QBO batches: 30, 30, 10) and QBO throttling the first
+    firm = Firm(oauth_handler, sims, "qbo", {})
+    ids = firm.contacts([f"Behind {i:02d}" for i in range(70)])
+    firm.fault(action="throttle", method="POST", path="/batch", count=1)
+    requests.delete(f"{firm.sim}/_sim/calls", timeout=10).raise_for_status()
+    outcome = firm.push("contact", ids)
+    # Then all 70 go back to the queue with QBO's wait, after one call to QBO
+    assert {getattr(r, "code", None) for r in outcome.results.values()} == {"qbo.throttled"}
+    assert len(outcome.results) == 70
+    calls = requests.get(f"{firm.sim}/_sim/calls", timeout=10).json()["counts"]
+    assert sum(calls.values()) == 1
+    # and only the throttled chunk's creates were noted (then taken back): the 40 behind
+    # it were not read nor written, so their next try costs what a first try does
+    conn = str(firm.session().connection.connection_id)
+    keys = [leases.intent_key(conn, "contact", i) for i in ids]
+    noted = leases.read_many(keys)
+    assert sorted(noted) == sorted(keys[:30])
+    assert all(row.get("sent") == [] for row in noted.values())
+    # When a worker (which waits out the hold and the budget's turns up to its deadline)
+    # pushes them again, all 70 are created, each once
+    family = registry.pushed("qbo", "contact")
+    assert family is not None
+    worker = firm.runtime.session(firm.session().connection, time.time() + 60)
+    again = push_records(worker, family, [Wanted("contact", i) for i in ids])
+    assert set(again.results.values()) == {None}
+    assert len(firm.objects("Customer")) == 70
 
 
 def test_creates_whose_reply_was_lost_are_still_looked_for_on_their_next_try(oauth_handler, sims):

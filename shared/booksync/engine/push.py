@@ -63,28 +63,69 @@ class PushOutcome:
 
 
 def push_records(session: ProviderSession, family: Family, wanted: Iterable[Wanted]) -> PushOutcome:
-    """Push the records of one connection and kind; one outcome per record id."""
+    """Push the records of one connection and kind; one outcome per record id.
+
+    Chunk by chunk, in the messages' order: each chunk's records, links and intents are
+    read just before it is sent. A chunk that the budget or the provider's 429 stopped
+    before any write left booksync ends the push: the records after it are not read and
+    go back to their queue with the same wait (a worker's deadline, a spent budget or a
+    throttle would meet each of them too, and reading them now would be read again on
+    their next try: at 5,000 records that was a read and two intent writes per record
+    more than at 1,000)."""
     outcome = PushOutcome()
-    conn = session.connection
     retries: dict[str, int] = {}
     asked: set[str] = set()
     for w in wanted:
         retries[w.record_id] = max(retries.get(w.record_id, 0), w.retry)
         if w.explicit:
             asked.add(w.record_id)
-    stored = store.get_many(conn.tenant_id, [(family.kind, rid) for rid in retries])
+    order = list(retries)  # in the messages' order
+    size = max(1, family.max_batch)
+    synced: list[tuple[str, str]] = []  # (kind, id) of the records now at the provider
+    ready: list[PushItem] = []
+    read = 0
+    while read < len(order) or ready:
+        while len(ready) < size and read < len(order):
+            ready += _read(
+                session, family, order[read : read + size], retries, asked, outcome, synced
+            )
+            read += size
+        chunk, ready = ready[:size], ready[size:]
+        if not chunk:
+            continue
+        stopped = _send(session, family, chunk, retries, outcome, synced)
+        if stopped is not None:
+            for rid in [i.record.record_id for i in ready] + order[read:]:
+                outcome.results[rid] = stopped
+            break
+    if synced:  # their sync errors, if any, are over
+        conn = session.connection
+        outcome.resolved = sync_errors.resolve_synced(conn.tenant_id, conn.provider, synced)
+    return outcome
+
+
+def _read(
+    session: ProviderSession,
+    family: Family,
+    ids: list[str],
+    retries: dict[str, int],
+    asked: set[str],
+    outcome: PushOutcome,
+    synced: list[tuple[str, str]],
+) -> list[PushItem]:
+    """The records of `ids` and their links (by key, batched, consistent); what is left to
+    send as push items; the rest answered in `outcome` (nothing to send)."""
+    conn = session.connection
+    stored = store.get_many(conn.tenant_id, [(family.kind, rid) for rid in ids])
     found = {str(r.record_id): r for r in stored.values()}
-    for rid in retries:
-        if rid not in found:
-            outcome.results[rid] = None  # nothing to send: it never existed or was purged
-            outcome.skipped += 1
     current = links.get_links(conn.tenant_id, conn.provider, family.kind, list(found))
     items: list[PushItem] = []
-    synced: list[tuple[str, str]] = []  # (kind, id) of the records now at the provider
     model = entity(family.kind).model
-    for rid in retries:  # in the messages' order
+    for rid in ids:
         record = found.get(rid)
         if record is None:
+            outcome.results[rid] = None  # nothing to send: it never existed or was purged
+            outcome.skipped += 1
             continue
         link = current.get(rid)
         if (
@@ -110,48 +151,61 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
                 ),
             )
         )
+    return items
 
-    intents = _Intents(session, family, [i for i in items if i.link is None])
-    items = [intents.prepare(item, retries[item.record.record_id]) for item in items]
+
+def _send(
+    session: ProviderSession,
+    family: Family,
+    chunk: list[PushItem],
+    retries: dict[str, int],
+    outcome: PushOutcome,
+    synced: list[tuple[str, str]],
+) -> SyncFailure | None:
+    """One provider-sized chunk: its creates' intents noted, sent, each link written as the
+    provider answers. Answers the rate limit that stopped it before any write left, if so."""
+    conn = session.connection
+    intents = _Intents(session, family, [i for i in chunk if i.link is None])
+    chunk = [intents.prepare(item, retries[item.record.record_id]) for item in chunk]
     intents.write()  # before any create is sent
-    for start in range(0, len(items), max(1, family.max_batch)):
-        chunk = items[start : start + max(1, family.max_batch)]
-        writes_before = session.writes_out
-        try:
-            results = family.push(session, chunk)
-        except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
-            results = [failure] * len(chunk)
-        if session.writes_out == writes_before:
-            # no write of this chunk left booksync (the budget refused it first, or the
-            # provider's 429): its creates made nothing, and their next try looks for none
-            intents.withdraw(
-                [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, Pushed)]
-            )
-        new_links: list[tuple[links.NewLink, Link | None]] = []
-        for item, result in zip(chunk, results, strict=True):
-            rid = item.record.record_id
-            if isinstance(result, Pushed):
-                new_links.append((_link_of(family, item.record, result), item.link))
-                if result.behind:
-                    # the object holds what an earlier try sent: linked now, updated next
-                    outcome.results[rid] = SyncFailure(
-                        f"{conn.provider}.unavailable",
-                        "found the object an earlier try created; sending the latest changes",
-                        retry_after=1,
-                    )
-                else:
-                    outcome.results[rid] = None
-                    outcome.sent += 1
-                    synced.append((family.kind, rid))
+    writes_before = session.writes_out
+    try:
+        results = family.push(session, chunk)
+    except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
+        results = [failure] * len(chunk)
+    stopped: SyncFailure | None = None
+    if session.writes_out == writes_before:
+        # no write of this chunk left booksync (the budget refused it first, or the
+        # provider's 429): its creates made nothing, and their next try looks for none
+        intents.withdraw(
+            [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, Pushed)]
+        )
+        limited = [r for r in results if isinstance(r, SyncFailure) and r.kind is Kind.RATE_LIMITED]
+        if limited and not any(isinstance(r, Pushed) for r in results):
+            stopped = max(limited, key=lambda f: f.retry_after or 0)
+    new_links: list[tuple[links.NewLink, Link | None]] = []
+    for item, result in zip(chunk, results, strict=True):
+        rid = item.record.record_id
+        if isinstance(result, Pushed):
+            new_links.append((_link_of(family, item.record, result), item.link))
+            if result.behind:
+                # the object holds what an earlier try sent: linked now, updated next
+                outcome.results[rid] = SyncFailure(
+                    f"{conn.provider}.unavailable",
+                    "found the object an earlier try created; sending the latest changes",
+                    retry_after=1,
+                )
             else:
-                outcome.results[rid] = result
-                if item.link is None and isinstance(result, SyncFailure):
-                    intents.answered(item, result)
-        links.save_links(conn.tenant_id, conn.provider, new_links)
-        intents.save()
-    if synced:  # their sync errors, if any, are over
-        outcome.resolved = sync_errors.resolve_synced(conn.tenant_id, conn.provider, synced)
-    return outcome
+                outcome.results[rid] = None
+                outcome.sent += 1
+                synced.append((family.kind, rid))
+        else:
+            outcome.results[rid] = result
+            if item.link is None and isinstance(result, SyncFailure):
+                intents.answered(item, result)
+    links.save_links(conn.tenant_id, conn.provider, new_links)
+    intents.save()
+    return stopped
 
 
 def _link_of(family: Family, record: Record, result: Pushed) -> links.NewLink:
