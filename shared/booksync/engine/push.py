@@ -1,11 +1,12 @@
 """Push: hub records of one connection and kind to the provider, through its family.
 
-For a batch of records: read each record and its link (batched, consistent); skip what
-the link already reflects (a repeated delivery, or a later version already sent); derive
-an idempotency key from (connection, hub id, operation), stable across re-bundling and
-edits; note each create's intent before sending it, so a create whose reply is lost is
-found again by what it wrote; hand the rest to the family in provider-sized batches;
-write each link right after the provider answers, so a retry finds it.
+Chunk by chunk (a provider batch each), in the messages' order: read each record and its
+link (batched, consistent) just before its chunk goes; skip what the link already
+reflects (a repeated delivery, or a later version already sent); derive an idempotency
+key from (connection, hub id, operation), stable across re-bundling and edits; note each
+create's intent before sending it, so a create whose reply is lost is found again by what
+it wrote; hand the chunk to the family; write each link right after the provider answers,
+so a retry finds it. A chunk stopped by the budget or a 429 ends the push.
 """
 
 from __future__ import annotations
