@@ -597,6 +597,23 @@ def report_ratios(small: int, big: int, runs: dict[int, dict[str, Phase]]) -> st
             ("DynamoDB RCU", a.rcu, b.rcu),
             ("DynamoDB WCU", a.wcu, b.wcu),
             ("worker CPU ms", a.worker_cpu, b.worker_cpu),
+            # where the CPU goes: a push's is per record; a pull's is partly per call,
+            # and a bigger run's echoes are read more to a call (its pulls coalesce more)
+            (
+                "push CPU ms",
+                a.per_record(a.cpu.get(f"{p}_push", 0.0)) * 1000,
+                b.per_record(b.cpu.get(f"{p}_push", 0.0)) * 1000,
+            ),
+            (
+                "pull CPU ms",
+                a.per_record(a.cpu.get(f"{p}_pull", 0.0)) * 1000,
+                b.per_record(b.cpu.get(f"{p}_pull", 0.0)) * 1000,
+            ),
+            (
+                "records per pull read",
+                a.records / max(1, sum(a.reads.values())),
+                b.records / max(1, sum(b.reads.values())),
+            ),
         ):
             r = ratio(y, x)
             rows.append((NAMES[p], label, x, y, f"{r:.2f}" if r is not None else "-"))
