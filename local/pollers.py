@@ -277,6 +277,10 @@ class StreamPoller:
     # must wait for a newer one, else a write made just before it goes unseen
     caught_up_at: float = -1.0
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(
             target=self._run, daemon=True, name=f"stream-{self.function.name}"

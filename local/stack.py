@@ -338,7 +338,8 @@ class LocalStack:
         quiet when a read that began after the last look found nothing, so whatever was
         written before that look (by the caller, or by a worker before it let go of its
         message) is in a queue by the time the queues are counted. Counting the queues
-        first let a stream deliver just after the count (a CI run lost two pushes so)."""
+        first let a stream deliver just after the count (a CI run lost two pushes so). A
+        stream nobody polls (a stack started without its pollers) is not waited for."""
 
         assert self.aws is not None
         sqs = self.aws.client("sqs", access_key=TOOLING_KEY)
@@ -347,7 +348,9 @@ class LocalStack:
         quiet = 0
         while time.monotonic() < deadline:
             busy = sum(
-                1 for s in self.streams.values() if not s.caught_up or s.caught_up_at < looked
+                1
+                for s in self.streams.values()
+                if s.running and (not s.caught_up or s.caught_up_at < looked)
             )
             for url in self.resources.get("queues", {}).values():
                 attrs = sqs.get_queue_attributes(
