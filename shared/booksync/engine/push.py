@@ -73,140 +73,131 @@ def push_records(session: ProviderSession, family: Family, wanted: Iterable[Want
     throttle would meet each of them too, and reading them now would be read again on
     their next try: at 5,000 records that was a read and two intent writes per record
     more than at 1,000)."""
-    outcome = PushOutcome()
-    retries: dict[str, int] = {}
-    asked: set[str] = set()
+    push = _Push(session, family)
     for w in wanted:
-        retries[w.record_id] = max(retries.get(w.record_id, 0), w.retry)
+        push.retries[w.record_id] = max(push.retries.get(w.record_id, 0), w.retry)
         if w.explicit:
-            asked.add(w.record_id)
-    order = list(retries)  # in the messages' order
+            push.asked.add(w.record_id)
+    order = list(push.retries)  # in the messages' order
     size = max(1, family.max_batch)
-    synced: list[tuple[str, str]] = []  # (kind, id) of the records now at the provider
     ready: list[PushItem] = []
     read = 0
     while read < len(order) or ready:
         while len(ready) < size and read < len(order):
-            ready += _read(
-                session, family, order[read : read + size], retries, asked, outcome, synced
-            )
+            ready += push.read(order[read : read + size])
             read += size
         chunk, ready = ready[:size], ready[size:]
         if not chunk:
             continue
-        stopped = _send(session, family, chunk, retries, outcome, synced)
+        stopped = push.send(chunk)
         if stopped is not None:
             for rid in [i.record.record_id for i in ready] + order[read:]:
-                outcome.results[rid] = stopped
+                push.outcome.results[rid] = stopped
             break
-    if synced:  # their sync errors, if any, are over
+    if push.synced:  # their sync errors, if any, are over
         conn = session.connection
-        outcome.resolved = sync_errors.resolve_synced(conn.tenant_id, conn.provider, synced)
-    return outcome
-
-
-def _read(
-    session: ProviderSession,
-    family: Family,
-    ids: list[str],
-    retries: dict[str, int],
-    asked: set[str],
-    outcome: PushOutcome,
-    synced: list[tuple[str, str]],
-) -> list[PushItem]:
-    """The records of `ids` and their links (by key, batched, consistent); what is left to
-    send as push items; the rest answered in `outcome` (nothing to send)."""
-    conn = session.connection
-    stored = store.get_many(conn.tenant_id, [(family.kind, rid) for rid in ids])
-    found = {str(r.record_id): r for r in stored.values()}
-    current = links.get_links(conn.tenant_id, conn.provider, family.kind, list(found))
-    items: list[PushItem] = []
-    model = entity(family.kind).model
-    for rid in ids:
-        record = found.get(rid)
-        if record is None:
-            outcome.results[rid] = None  # nothing to send: it never existed or was purged
-            outcome.skipped += 1
-            continue
-        link = current.get(rid)
-        if (
-            (link is not None and link.synced_version >= record.version)
-            or ((record.deleted or family.retired(record.data or {})) and link is None)
-            or (link is None and family.on_request and rid not in asked)
-        ):
-            outcome.results[rid] = None
-            outcome.skipped += 1
-            if link is not None:
-                synced.append((family.kind, rid))
-            continue
-        content = model.model_validate(record.data)
-        if record.deleted and "active" in model.model_fields:
-            content = content.model_copy(update={"active": False})
-        items.append(
-            PushItem(
-                record=record,
-                content=content,
-                link=link,
-                idempotency_key=idempotency_key(
-                    str(conn.connection_id), rid, "update", int(record.version), retries[rid]
-                ),
-            )
+        push.outcome.resolved = sync_errors.resolve_synced(
+            conn.tenant_id, conn.provider, push.synced
         )
-    return items
+    return push.outcome
 
 
-def _send(
-    session: ProviderSession,
-    family: Family,
-    chunk: list[PushItem],
-    retries: dict[str, int],
-    outcome: PushOutcome,
-    synced: list[tuple[str, str]],
-) -> SyncFailure | None:
-    """One provider-sized chunk: its creates' intents noted, sent, each link written as the
-    provider answers. Answers the rate limit that stopped it before any write left, if so."""
-    conn = session.connection
-    intents = _Intents(session, family, [i for i in chunk if i.link is None])
-    chunk = [intents.prepare(item, retries[item.record.record_id]) for item in chunk]
-    intents.write()  # before any create is sent
-    writes_before = session.writes_out
-    try:
-        results = family.push(session, chunk)
-    except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
-        results = [failure] * len(chunk)
-    stopped: SyncFailure | None = None
-    if session.writes_out == writes_before:
-        # no write of this chunk left booksync (the budget refused it first, or the
-        # provider's 429): its creates made nothing, and their next try looks for none
-        intents.withdraw(
-            [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, Pushed)]
-        )
-        limited = [r for r in results if isinstance(r, SyncFailure) and r.kind is Kind.RATE_LIMITED]
-        if limited and not any(isinstance(r, Pushed) for r in results):
-            stopped = max(limited, key=lambda f: f.retry_after or 0)
-    new_links: list[tuple[links.NewLink, Link | None]] = []
-    for item, result in zip(chunk, results, strict=True):
-        rid = item.record.record_id
-        if isinstance(result, Pushed):
-            new_links.append((_link_of(family, item.record, result), item.link))
-            if result.behind:
-                # the object holds what an earlier try sent: linked now, updated next
-                outcome.results[rid] = SyncFailure(
-                    f"{conn.provider}.unavailable",
-                    "found the object an earlier try created; sending the latest changes",
-                    retry_after=1,
-                )
-            else:
+@dataclass
+class _Push:
+    """One push of a connection's records of one kind: what the messages asked, and what
+    came of each record so far."""
+
+    session: ProviderSession
+    family: Family
+    retries: dict[str, int] = field(default_factory=dict)  # record id -> operator retries
+    asked: set[str] = field(default_factory=set)  # the firm asked for these sends
+    outcome: PushOutcome = field(default_factory=PushOutcome)
+    synced: list[tuple[str, str]] = field(default_factory=list)  # (kind, id) now there
+
+    def read(self, ids: list[str]) -> list[PushItem]:
+        """The records of `ids` and their links (by key, batched, consistent); what is left
+        to send as push items; the rest answered in the outcome (nothing to send)."""
+        conn, family, outcome = self.session.connection, self.family, self.outcome
+        stored = store.get_many(conn.tenant_id, [(family.kind, rid) for rid in ids])
+        found = {str(r.record_id): r for r in stored.values()}
+        current = links.get_links(conn.tenant_id, conn.provider, family.kind, list(found))
+        items: list[PushItem] = []
+        model = entity(family.kind).model
+        for rid in ids:
+            record = found.get(rid)
+            if record is None:
+                outcome.results[rid] = None  # nothing to send: it never existed or was purged
+                outcome.skipped += 1
+                continue
+            link = current.get(rid)
+            if (
+                (link is not None and link.synced_version >= record.version)
+                or ((record.deleted or family.retired(record.data or {})) and link is None)
+                or (link is None and family.on_request and rid not in self.asked)
+            ):
                 outcome.results[rid] = None
-                outcome.sent += 1
-                synced.append((family.kind, rid))
-        else:
-            outcome.results[rid] = result
-            if item.link is None and isinstance(result, SyncFailure):
-                intents.answered(item, result)
-    links.save_links(conn.tenant_id, conn.provider, new_links)
-    intents.save()
-    return stopped
+                outcome.skipped += 1
+                if link is not None:
+                    self.synced.append((family.kind, rid))
+                continue
+            content = model.model_validate(record.data)
+            if record.deleted and "active" in model.model_fields:
+                content = content.model_copy(update={"active": False})
+            key = idempotency_key(
+                str(conn.connection_id), rid, "update", int(record.version), self.retries[rid]
+            )
+            items.append(PushItem(record=record, content=content, link=link, idempotency_key=key))
+        return items
+
+    def send(self, chunk: list[PushItem]) -> SyncFailure | None:
+        """One provider-sized chunk: its creates' intents noted, sent, each link written as
+        the provider answers. Answers the rate limit that stopped it before any write left
+        booksync, if one did."""
+        session, family, outcome = self.session, self.family, self.outcome
+        conn = session.connection
+        intents = _Intents(session, family, [i for i in chunk if i.link is None])
+        chunk = [intents.prepare(item, self.retries[item.record.record_id]) for item in chunk]
+        intents.write()  # before any create is sent
+        writes_before = session.writes_out
+        try:
+            results = family.push(session, chunk)
+        except SyncFailure as failure:  # the whole call failed (throttled, unavailable, ...)
+            results = [failure] * len(chunk)
+        stopped: SyncFailure | None = None
+        if session.writes_out == writes_before:
+            # no write of this chunk left booksync (the budget refused it first, or the
+            # provider's 429): its creates made nothing, and their next try looks for none
+            intents.withdraw(
+                [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, Pushed)]
+            )
+            limited = [
+                r for r in results if isinstance(r, SyncFailure) and r.kind is Kind.RATE_LIMITED
+            ]
+            if limited and not any(isinstance(r, Pushed) for r in results):
+                stopped = max(limited, key=lambda f: f.retry_after or 0)
+        new_links: list[tuple[links.NewLink, Link | None]] = []
+        for item, result in zip(chunk, results, strict=True):
+            rid = item.record.record_id
+            if isinstance(result, Pushed):
+                new_links.append((_link_of(family, item.record, result), item.link))
+                if result.behind:
+                    # the object holds what an earlier try sent: linked now, updated next
+                    outcome.results[rid] = SyncFailure(
+                        f"{conn.provider}.unavailable",
+                        "found the object an earlier try created; sending the latest changes",
+                        retry_after=1,
+                    )
+                else:
+                    outcome.results[rid] = None
+                    outcome.sent += 1
+                    self.synced.append((family.kind, rid))
+            else:
+                outcome.results[rid] = result
+                if item.link is None and isinstance(result, SyncFailure):
+                    intents.answered(item, result)
+        links.save_links(conn.tenant_id, conn.provider, new_links)
+        intents.save()
+        return stopped
 
 
 def _link_of(family: Family, record: Record, result: Pushed) -> links.NewLink:
