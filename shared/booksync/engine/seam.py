@@ -70,10 +70,10 @@ class ProviderSession:
     writes_out: int = 0
     # the provider's settings schema defaults (providers/registry.py), under the saved ones
     defaults: dict[str, Any] = field(default_factory=dict)
-    # what a family looked up at the provider for this session (a worker invocation) and
-    # may use again in it: e.g. the services QBO holds for the invoices' work types, found
-    # once for every chunk of the invocation rather than once per chunk (each look-up takes
-    # a turn of the rate budget). Reads only, never the answer to a write.
+    # what a family found (or made) at the provider for this session (a worker invocation)
+    # and may use again in it: e.g. the services QBO holds for the invoices' work types,
+    # looked up once for every chunk of the invocation rather than once per chunk (each
+    # look-up takes a turn of the rate budget). Settings the firm maps come first.
     memo: dict[str, Any] = field(default_factory=dict)
     _token: tuple[str, int, float] | None = None  # (access token, token version, expires at)
 
