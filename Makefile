@@ -39,10 +39,18 @@ browser:  ## Debian's chromium package for the operator page's browser test (apt
 		$(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
 		echo "could not install Chromium: install it and set CHROMIUM=/path/to/chromium"
 
-test: lint browser  ## lint, then every test (unit, integration, simulators on every core; then e2e in its own process)
-	$(BIN)/pytest -q -n auto tests/unit tests/integration tests/simulators
-	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_BILLING=$(or $(CHAOS_BILLING),20) CHAOS_TIME_BILLING=$(or $(CHAOS_TIME_BILLING),40) CHAOS_THROTTLE=0 $(BIN)/pytest -q tests/e2e
-	$(BIN)/pytest -q tests/fuzz  # a small run: 150 webhook cases per provider, about 300 API cases
+# The tests wait on sockets and budgets as much as they compute, so they run wider than the
+# cores: unit, integration and simulators in 4 workers; then e2e in 2 (one local stack each, a
+# file's tests together) beside the small fuzz run (its own stacks, in a process of its own: a
+# stack's moto is per process), its output printed after; either failing fails the target.
+test: lint browser  ## lint, then every test (unit, integration, simulators; then e2e beside a small fuzz run)
+	$(BIN)/pytest -q -n 4 tests/unit tests/integration tests/simulators
+	@mkdir -p .local
+	$(BIN)/pytest -q tests/fuzz >.local/fuzz-test.log 2>&1 & fuzz=$$!; \
+	CHAOS_CONTACTS=$(or $(CHAOS_CONTACTS),60) CHAOS_TIME=$(or $(CHAOS_TIME),60) CHAOS_BILLING=$(or $(CHAOS_BILLING),20) CHAOS_TIME_BILLING=$(or $(CHAOS_TIME_BILLING),40) CHAOS_THROTTLE=0 \
+		$(BIN)/pytest -q -n 2 --dist loadfile tests/e2e; e2e=$$?; \
+	wait $$fuzz; fuzzed=$$?; echo "--- tests/fuzz (150 webhook cases per provider, about 300 API cases)"; \
+	cat .local/fuzz-test.log; test $$e2e -eq 0 && test $$fuzzed -eq 0
 
 test-fast: setup  ## unit and integration tests only, no lint
 	$(BIN)/pytest -q -n auto tests/unit tests/integration

@@ -426,13 +426,14 @@ def test_a_pull_from_the_cursor_sees_a_change_and_an_archive_made_in_xero(xero):
     assert contacts["City Limousines"]["active"] is False
 
     # And the next pull, nothing else having changed, asks Xero only for what changed since
-    # those edits (less the second of overlap), not for the contacts nobody touched
+    # those edits (less the second of overlap), not for the contacts nobody touched: the
+    # last edit comes again; the one before it too when both fell in that second (on a
+    # loaded machine the two edits can be more than a second apart)
     xero.advance_clock(5)
     again = source.read(xero.session(), page.cursor)
-    assert {content["name"] for _, content in mapped(Contacts(), again.changes)} == {
-        "Bayside Club",
-        "City Limousines",
-    }
+    names = {content["name"] for _, content in mapped(Contacts(), again.changes)}
+    assert "City Limousines" in names
+    assert names <= {"Bayside Club", "City Limousines"}
 
 
 def test_payroll_employees_become_hub_users_matched_on_name_and_email(xero):
