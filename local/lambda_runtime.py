@@ -10,12 +10,14 @@ function's own stdout (its JSON logs) stays free.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import json
 import os
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 
@@ -43,7 +45,9 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=512)
     parser.add_argument("--req-fd", type=int, required=True)
     parser.add_argument("--resp-fd", type=int, required=True)
+    parser.add_argument("--profile-dir", help="cProfile the invocations' CPU time (not init)")
     args = parser.parse_args()
+    profile = cProfile.Profile(time.process_time) if args.profile_dir else None
 
     sys.path.insert(0, args.code_uri)
     module_name, func_name = args.handler.rsplit(".", 1)
@@ -76,7 +80,15 @@ def main() -> None:
                 args.function_name, call["request_id"], call["deadline_ms"], args.memory
             )
             try:
-                answer = {"ok": True, "result": handler(call["event"], context)}
+                if profile is not None:
+                    profile.enable()
+                try:
+                    answer = {"ok": True, "result": handler(call["event"], context)}
+                finally:
+                    if profile is not None:
+                        profile.disable()
+                        out = Path(args.profile_dir) / f"{args.function_name}-{os.getpid()}.prof"
+                        profile.dump_stats(out)
             except Exception as exc:
                 traceback.print_exc()
                 answer = {

@@ -6,7 +6,8 @@ time, is killed and replaced when an invocation overruns the function's timeout,
 writes the function's log lines to `<state>/logs/<function>.log` (and the console).
 `cpu_seconds()` is the CPU time (user and system, from /proc) the function's
 processes have used in invocations (their init, the cold start, is `init_cpu_seconds`),
-and `busy_seconds` the wall time spent in invocations.
+and `busy_seconds` the wall time spent in invocations. LOCAL_PROFILE_DIR (below) profiles
+the invocations.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class InvokeError(RuntimeError):
         self.answer = answer
         super().__init__(f"{function}: {answer.get('errorType')}: {answer.get('errorMessage')}")
 
+
+# LOCAL_PROFILE_DIR=<dir>: each instance cProfiles its invocations' CPU time (its init, the
+# import, excluded, as the bench's CPU figures) into <dir>/<function>-<pid>.prof, for
+# `python -m pstats` or snakeviz: where a record's CPU milliseconds go
+PROFILE_DIR = os.environ.get("LOCAL_PROFILE_DIR")
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -110,6 +116,7 @@ class FunctionPool:
                 str(req_r),
                 "--resp-fd",
                 str(resp_w),
+                *(["--profile-dir", PROFILE_DIR] if PROFILE_DIR else []),
             ],
             env=env,
             cwd=str(ROOT),
