@@ -597,8 +597,10 @@ def report_ratios(small: int, big: int, runs: dict[int, dict[str, Phase]]) -> st
             ("DynamoDB RCU", a.rcu, b.rcu),
             ("DynamoDB WCU", a.wcu, b.wcu),
             ("worker CPU ms", a.worker_cpu, b.worker_cpu),
-            # where the CPU goes: a push's is per record; a pull's is partly per call,
-            # and a bigger run's echoes are read more to a call (its pulls coalesce more)
+            # where the CPU goes: a push's is per record and per call (each provider write
+            # and its DynamoDB requests cost the same however full: a bigger run's backlog
+            # fills more of them); a pull's is partly per call, and a bigger run's echoes
+            # are read more to a call (its pulls coalesce more)
             (
                 "push CPU ms",
                 a.per_record(a.cpu.get(f"{p}_push", 0.0)) * 1000,
@@ -608,6 +610,16 @@ def report_ratios(small: int, big: int, runs: dict[int, dict[str, Phase]]) -> st
                 "pull CPU ms",
                 a.per_record(a.cpu.get(f"{p}_pull", 0.0)) * 1000,
                 b.per_record(b.cpu.get(f"{p}_pull", 0.0)) * 1000,
+            ),
+            (
+                "records per push write",
+                a.records / max(1, a.write_calls),
+                b.records / max(1, b.write_calls),
+            ),
+            (
+                "records per push call",
+                a.records / max(1, a.invocations.get(f"{p}_push", 0)),
+                b.records / max(1, b.invocations.get(f"{p}_push", 0)),
             ),
             (
                 "records per pull read",
