@@ -617,7 +617,7 @@ def report_ratios(small: int, big: int, runs: dict[int, dict[str, Phase]]) -> st
                 b.records / max(1, b.write_calls),
             ),
             (
-                "records per push call",
+                "records per push invocation",
                 a.records / max(1, a.invocations.get(f"{p}_push", 0)),
                 b.records / max(1, b.invocations.get(f"{p}_push", 0)),
             ),
